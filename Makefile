@@ -1,0 +1,28 @@
+# The two commands a new user needs: `make build` and `make test` (see README.md).
+CARGO ?= cargo
+BIN := target/release/nomad-pledge-driver
+
+.PHONY: build test lint fmt bench vmtest clean
+
+build:
+	$(CARGO) build --release --locked
+	@echo "built $(BIN)"
+
+# Unit, sandbox, plugin and end-to-end tests. Tests that need root or a kernel feature
+# this machine lacks skip with a printed reason.
+test: lint
+	$(CARGO) test --locked --all-targets -- --test-threads=2
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	$(CARGO) build --release --locked
+	@echo "benchmarks: not implemented yet (issue: benchmarks)"; exit 1
+
+clean:
+	$(CARGO) clean

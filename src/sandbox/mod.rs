@@ -1,0 +1,3 @@
+//! The pledge-compatible sandbox launcher: promises → seccomp-BPF, unveil → Landlock.
+
+pub mod cli;
