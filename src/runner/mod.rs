@@ -1,5 +1,8 @@
 //! `nomad-pledge-driver run JOB.hcl`: a minimal Nomad-client stand-in.
 
+mod interp;
+mod job;
+
 /// Entry point of `nomad-pledge-driver run`.
 pub fn main(_args: &[std::ffi::OsString]) -> i32 {
     eprintln!("nomad-pledge-driver run: not implemented yet");
