@@ -2,6 +2,7 @@
 
 mod interp;
 mod job;
+mod msgpack;
 
 /// Entry point of `nomad-pledge-driver run`.
 pub fn main(_args: &[std::ffi::OsString]) -> i32 {
