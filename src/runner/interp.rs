@@ -93,7 +93,8 @@ mod tests {
     fn interpolates_like_a_client() {
         let s = scope();
         assert_eq!(
-            s.eval("t", "x", &expr(r#""rwc:${NOMAD_TASK_DIR}/data""#)).unwrap(),
+            s.eval("t", "x", &expr(r#""rwc:${NOMAD_TASK_DIR}/data""#))
+                .unwrap(),
             Value::from("rwc:/a/t/local/data")
         );
         assert_eq!(
@@ -101,11 +102,13 @@ mod tests {
             Value::from("/home/x")
         );
         assert_eq!(
-            s.eval("t", "x", &expr(r#"["a", "${node.unique.name}"]"#)).unwrap(),
+            s.eval("t", "x", &expr(r#"["a", "${node.unique.name}"]"#))
+                .unwrap(),
             Value::Array(vec![Value::from("a"), Value::from("host1")])
         );
         assert_eq!(
-            s.eval("t", "x", &expr(r#""quote \" and newline\n""#)).unwrap(),
+            s.eval("t", "x", &expr(r#""quote \" and newline\n""#))
+                .unwrap(),
             Value::from("quote \" and newline\n")
         );
     }
@@ -116,6 +119,9 @@ mod tests {
             .eval("task \"t\"", "args", &expr(r#""${NOMAD_NOPE}""#))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`args`") && err.contains("task \"t\""), "{err}");
+        assert!(
+            err.contains("`args`") && err.contains("task \"t\""),
+            "{err}"
+        );
     }
 }

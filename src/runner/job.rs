@@ -131,7 +131,11 @@ impl Job {
         match only {
             None => Ok(all),
             Some(name) => {
-                let picked: Vec<_> = all.iter().copied().filter(|(_, t)| t.name == name).collect();
+                let picked: Vec<_> = all
+                    .iter()
+                    .copied()
+                    .filter(|(_, t)| t.name == name)
+                    .collect();
                 if picked.is_empty() {
                     let names: Vec<&str> = all.iter().map(|(_, t)| t.name.as_str()).collect();
                     Err(JobError::NoSuchTask(name.to_string(), names.join(", ")))
@@ -148,7 +152,11 @@ impl Group {
         let name = label(block)?;
         let place = format!("job {job:?} group {name:?}");
         let mut network_mode = None;
-        for net in block.body().blocks().filter(|b| b.identifier() == "network") {
+        for net in block
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "network")
+        {
             network_mode = opt_string(net.body(), "mode", &format!("{place} network"))?;
         }
         let tasks = block
@@ -378,7 +386,10 @@ job "demo" {
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].1.name, "web");
         let err = job.pledge_tasks(Some("other")).unwrap_err().to_string();
-        assert!(err.contains("no pledge task named `other`") && err.contains("web"), "{err}");
+        assert!(
+            err.contains("no pledge task named `other`") && err.contains("web"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -418,7 +429,10 @@ job "demo" {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("kill_timeout") && err.contains("\"soon\""), "{err}");
+        assert!(
+            err.contains("kill_timeout") && err.contains("\"soon\""),
+            "{err}"
+        );
         let err = Job::parse(
             r#"job "j" {
   group "g" {
@@ -431,11 +445,16 @@ job "demo" {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`memory`") && err.contains("whole number"), "{err}");
+        assert!(
+            err.contains("`memory`") && err.contains("whole number"),
+            "{err}"
+        );
         assert!(matches!(
-            Job::parse("job \"j\" {\n group \"g\" {\n task \"t\" {\n driver = \"exec\"\n }\n }\n }")
-                .unwrap()
-                .pledge_tasks(None),
+            Job::parse(
+                "job \"j\" {\n group \"g\" {\n task \"t\" {\n driver = \"exec\"\n }\n }\n }"
+            )
+            .unwrap()
+            .pledge_tasks(None),
             Err(JobError::NoPledgeTask)
         ));
     }

@@ -1,5 +1,6 @@
 //! `nomad-pledge-driver run JOB.hcl`: a minimal Nomad-client stand-in.
 
+mod alloc;
 mod interp;
 mod job;
 mod msgpack;

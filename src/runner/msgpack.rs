@@ -131,7 +131,11 @@ mod tests {
     use super::*;
 
     fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
@@ -159,10 +163,16 @@ mod tests {
         assert_eq!(hex(&encode(&Value::from(300))), "cd 01 2c");
         assert_eq!(hex(&encode(&Value::from(-1))), "ff");
         assert_eq!(hex(&encode(&Value::from(-200))), "d1 ff 38");
-        assert_eq!(hex(&encode(&Value::from(1.5))), "cb 3f f8 00 00 00 00 00 00");
+        assert_eq!(
+            hex(&encode(&Value::from(1.5))),
+            "cb 3f f8 00 00 00 00 00 00"
+        );
         assert_eq!(hex(&encode(&Value::Bool(true))), "c3");
         assert_eq!(hex(&encode(&Value::Null)), "c0");
-        assert_eq!(hex(&encode(&Value::from(u64::MAX))), "cf ff ff ff ff ff ff ff ff");
+        assert_eq!(
+            hex(&encode(&Value::from(u64::MAX))),
+            "cf ff ff ff ff ff ff ff ff"
+        );
         let long = "x".repeat(40);
         assert_eq!(&encode(&Value::from(long.as_str()))[..2], &[0xd9, 40]);
     }
@@ -172,6 +182,9 @@ mod tests {
         let mut m = hcl::Map::new();
         m.insert("b".into(), Value::from("2"));
         m.insert("a".into(), Value::from("1"));
-        assert_eq!(hex(&encode(&Value::Object(m))), "82 a1 61 a1 31 a1 62 a1 32");
+        assert_eq!(
+            hex(&encode(&Value::Object(m))),
+            "82 a1 61 a1 31 a1 62 a1 32"
+        );
     }
 }
