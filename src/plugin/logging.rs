@@ -90,7 +90,6 @@ impl LogLevelHandle {
     pub fn new(level: LogLevel) -> Self {
         Self(Arc::new(AtomicU8::new(level as u8)))
     }
-    #[allow(dead_code)] // used by SetConfig (log_level)
     pub fn set(&self, level: LogLevel) {
         self.0.store(level as u8, Ordering::Relaxed);
     }
