@@ -84,7 +84,9 @@ impl Driver for State {
         let probe = self.probe.clone();
         let shutdown = self.shutdown.clone();
         let stream = async_stream(move |tx| async move {
-            let mut tick = tokio::time::interval(FINGERPRINT_PERIOD);
+            // The first message goes out at once; the periodic re-send starts one period later.
+            let start = tokio::time::Instant::now() + FINGERPRINT_PERIOD;
+            let mut tick = tokio::time::interval_at(start, FINGERPRINT_PERIOD);
             loop {
                 let cfg = config.borrow_and_update().clone();
                 let fp = super::fingerprint::fingerprint(&probe, &cfg);
