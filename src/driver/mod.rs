@@ -9,7 +9,7 @@ pub mod msgpack;
 pub mod schema;
 mod service;
 pub mod task_config;
-mod wire;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

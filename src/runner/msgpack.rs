@@ -1,6 +1,7 @@
 //! Encodes evaluated job-file values as cty-msgpack, the way a Nomad client marshals a task's
 //! `config {}` block (nomad-plugin-protocol.md §4.3): compact integers, float64 for other numbers,
-//! maps with sorted keys, and every schema attribute present (nil when the job leaves it out).
+//! maps with sorted keys. (`spec::decode` has already put every schema attribute in the object,
+//! null when the job leaves it out.)
 
 use hcl::Value;
 
@@ -8,21 +9,6 @@ use hcl::Value;
 pub fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     write_value(&mut out, value);
-    out
-}
-
-/// Encodes an object whose keys are exactly `schema_keys` (sorted), nil where `fields` lacks one.
-/// Keys of `fields` outside the schema must have been rejected by the caller.
-pub fn encode_object(schema_keys: &[String], fields: &hcl::Map<String, Value>) -> Vec<u8> {
-    let mut keys: Vec<&String> = schema_keys.iter().collect();
-    keys.sort();
-    keys.dedup();
-    let mut out = Vec::new();
-    write_map_len(&mut out, keys.len());
-    for key in keys {
-        write_str(&mut out, key);
-        write_value(&mut out, fields.get(key).unwrap_or(&Value::Null));
-    }
     out
 }
 
@@ -146,11 +132,9 @@ mod tests {
         fields.insert("args".into(), Value::Array(vec![Value::from("1")]));
         fields.insert("promises".into(), Value::from("stdio"));
         fields.insert("unveil".into(), Value::Array(vec![]));
-        let keys: Vec<String> = ["command", "args", "promises", "unveil", "importance"]
-            .map(String::from)
-            .to_vec();
+        fields.insert("importance".into(), Value::Null);
         assert_eq!(
-            hex(&encode_object(&keys, &fields)),
+            hex(&encode(&Value::Object(fields))),
             "85 a4 61 72 67 73 91 a1 31 a7 63 6f 6d 6d 61 6e 64 a5 73 6c 65 65 70 aa 69 6d 70 6f \
              72 74 61 6e 63 65 c0 a8 70 72 6f 6d 69 73 65 73 a5 73 74 64 69 6f a6 75 6e 76 65 69 \
              6c 90"

@@ -1,0 +1,451 @@
+//! One `run`: plugin up, tasks started, logs streamed, waited or stopped, everything cleaned up.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::join_all;
+use hcl::Value;
+use thiserror::Error;
+use tokio::sync::watch;
+
+use super::alloc::{AllocDir, AllocError, LogPipe};
+use super::args::Args;
+use super::interp::{InterpError, Scope};
+use super::job::{Group, Job, JobError, Task};
+use super::plugin_client::{ClientError, PluginProcess};
+use super::scope::{CgroupScope, Netns, ScopeError};
+use super::{msgpack, spec};
+use crate::proto::base::{
+    ConfigSchemaRequest, NomadConfig, NomadDriverConfig, PluginInfoRequest, SetConfigRequest,
+};
+use crate::proto::drivers::{
+    fingerprint_response::HealthState, network_isolation_spec::NetworkIsolationMode,
+    AllocatedCpuResources, AllocatedMemoryResources, AllocatedTaskResources, DestroyTaskRequest,
+    ExitResult, FingerprintRequest, LinuxResources, NetworkIsolationSpec, Resources,
+    StartTaskRequest, StopTaskRequest, TaskConfig, TaskConfigSchemaRequest, WaitTaskRequest,
+};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Job { path: PathBuf, source: JobError },
+    #[error("{0}")]
+    Interp(#[from] InterpError),
+    #[error("{0}")]
+    Spec(#[from] spec::SpecError),
+    #[error("{0}")]
+    Alloc(#[from] AllocError),
+    #[error("{0}")]
+    Scope(#[from] ScopeError),
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("the plugin refused {call}: {message}")]
+    Rpc { call: &'static str, message: String },
+    #[error("the plugin reports itself unhealthy: {0}; see TROUBLESHOOT.md")]
+    Unhealthy(String),
+}
+
+fn rpc(call: &'static str) -> impl FnOnce(tonic::Status) -> RunError {
+    move |s| RunError::Rpc {
+        call,
+        message: s.message().to_string(),
+    }
+}
+
+/// Runs the job's pledge tasks; returns the process exit code (the first failing task's).
+pub async fn run(args: Args) -> Result<i32, RunError> {
+    let text = std::fs::read_to_string(&args.job).map_err(|source| RunError::Read {
+        path: args.job.clone(),
+        source,
+    })?;
+    let job = Job::parse(&text).map_err(|source| RunError::Job {
+        path: args.job.clone(),
+        source,
+    })?;
+    let selected = job
+        .pledge_tasks(args.task.as_deref())
+        .map_err(|source| RunError::Job {
+            path: args.job.clone(),
+            source,
+        })?;
+    let plugin_attrs = match &args.plugin_config {
+        None => Vec::new(),
+        Some(path) => load_plugin_config(path)?,
+    };
+
+    let exe = std::env::current_exe().map_err(|source| RunError::Read {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let plugin = PluginProcess::start(exe, args.verbose).await?;
+    let result = configure_and_run(&args, &job, &selected, plugin_attrs, &plugin).await;
+    plugin.shutdown().await;
+    result
+}
+
+async fn configure_and_run(
+    args: &Args,
+    job: &Job,
+    selected: &[(&Group, &Task)],
+    plugin_attrs: Vec<(String, Value)>,
+    plugin: &PluginProcess,
+) -> Result<i32, RunError> {
+    let info = plugin
+        .base()
+        .plugin_info(PluginInfoRequest {})
+        .await
+        .map_err(rpc("PluginInfo"))?
+        .into_inner();
+    let config_spec = plugin
+        .base()
+        .config_schema(ConfigSchemaRequest {})
+        .await
+        .map_err(rpc("ConfigSchema"))?
+        .into_inner()
+        .spec;
+    let msgpack_config = match config_spec {
+        Some(s) => msgpack::encode(&Value::Object(spec::decode(
+            "plugin config",
+            &s,
+            plugin_attrs,
+        )?)),
+        None => Vec::new(),
+    };
+    plugin
+        .base()
+        .set_config(SetConfigRequest {
+            msgpack_config,
+            nomad_config: Some(NomadConfig {
+                driver: Some(NomadDriverConfig {
+                    client_max_port: 14512,
+                    client_min_port: 14000,
+                    topology: None,
+                }),
+            }),
+            plugin_api_version: info
+                .plugin_api_versions
+                .first()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .await
+        .map_err(rpc("SetConfig"))?;
+
+    let mut driver = plugin.driver();
+    let mut fingerprints = driver
+        .fingerprint(FingerprintRequest {})
+        .await
+        .map_err(rpc("Fingerprint"))?
+        .into_inner();
+    if let Ok(Some(first)) = fingerprints.message().await {
+        if first.health != HealthState::Healthy as i32 {
+            return Err(RunError::Unhealthy(first.health_description));
+        }
+    }
+    let task_spec = driver
+        .task_config_schema(TaskConfigSchemaRequest {})
+        .await
+        .map_err(rpc("TaskConfigSchema"))?
+        .into_inner()
+        .spec
+        .ok_or(RunError::Rpc {
+            call: "TaskConfigSchema",
+            message: "no schema returned".into(),
+        })?;
+
+    let alloc_id = random_uuid();
+    let base = match &args.alloc_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("nomad-pledge-run-{}", &alloc_id[..8])),
+    };
+    let names: Vec<&str> = selected.iter().map(|(_, t)| t.name.as_str()).collect();
+    let alloc = AllocDir::create(&base, &alloc_id, &names)?;
+    eprintln!("==> allocation {alloc_id} in {}", alloc.path.display());
+
+    let netns = if selected
+        .iter()
+        .any(|(g, _)| g.network_mode.as_deref() == Some("bridge"))
+    {
+        Some(Netns::create(&alloc_id)?)
+    } else {
+        None
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("==> interrupted: stopping the tasks");
+            let _ = stop_tx.send(true);
+        }
+    });
+
+    let runs = selected.iter().map(|(group, task)| {
+        let ctx = TaskCtx {
+            job,
+            group,
+            task,
+            alloc: &alloc,
+            netns: netns.as_ref(),
+            spec: &task_spec,
+        };
+        run_task(ctx, plugin, stop_rx.clone())
+    });
+    let results = join_all(runs).await;
+    ctrl_c.abort();
+
+    let mut code = 0;
+    for (task, result) in names.iter().zip(results) {
+        match result {
+            Ok(exit) => {
+                eprintln!(
+                    "==> task \"{task}\" exited: exit_code={} signal={} oom_killed={}",
+                    exit.exit_code, exit.signal, exit.oom_killed
+                );
+                if code == 0 && exit.exit_code != 0 {
+                    code = exit.exit_code;
+                }
+            }
+            Err(e) => {
+                eprintln!("==> task \"{task}\" failed: {e}");
+                if code == 0 {
+                    code = 1;
+                }
+            }
+        }
+    }
+    drop(netns);
+    if args.keep {
+        eprintln!("==> kept {}", alloc.path.display());
+    } else {
+        let _ = alloc.remove();
+        if args.alloc_dir.is_none() {
+            let _ = std::fs::remove_dir(&base);
+        }
+    }
+    Ok(code)
+}
+
+struct TaskCtx<'a> {
+    job: &'a Job,
+    group: &'a Group,
+    task: &'a Task,
+    alloc: &'a AllocDir,
+    netns: Option<&'a Netns>,
+    spec: &'a crate::proto::hclspec::Spec,
+}
+
+async fn run_task(
+    ctx: TaskCtx<'_>,
+    plugin: &PluginProcess,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ExitResult, RunError> {
+    let TaskCtx {
+        job,
+        group,
+        task,
+        alloc,
+        netns,
+        spec: task_spec,
+    } = ctx;
+    let place = format!("task {:?}", task.name);
+    let node_name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let mut env = alloc.task_env(job, group, task, std::env::vars());
+    let scope = Scope::new(&env, &node_name);
+    env.extend(scope.eval_strings(&format!("{place} env"), &task.env)?);
+    let scope = Scope::new(&env, &node_name);
+    let given = task
+        .config
+        .iter()
+        .map(|(k, e)| Ok((k.clone(), scope.eval(&place, k, e)?)))
+        .collect::<Result<Vec<_>, InterpError>>()?;
+    let config = spec::decode(&place, task_spec, given)?;
+
+    let cgroup = CgroupScope::create(&alloc.alloc_id, &task.name, task.resources.cores > 0)?;
+    let (stdout_path, stderr_path) = alloc.fifo_paths(&task.name);
+    let out_pipe = LogPipe::start(stdout_path.clone(), std::io::stdout())?;
+    let err_pipe = LogPipe::start(stderr_path.clone(), std::io::stderr())?;
+
+    let r = &task.resources;
+    let memory_max = if r.memory_max > 0 { r.memory_max } else { 0 };
+    let task_config = TaskConfig {
+        id: format!("{}/{}/{}", alloc.alloc_id, task.name, &random_uuid()[..8]),
+        name: task.name.clone(),
+        msgpack_driver_config: msgpack::encode(&Value::Object(config)),
+        env: env
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect(),
+        user: task.user.clone(),
+        alloc_dir: alloc.path.display().to_string(),
+        stdout_path: stdout_path.display().to_string(),
+        stderr_path: stderr_path.display().to_string(),
+        task_group_name: group.name.clone(),
+        job_name: job.name.clone(),
+        job_id: job.name.clone(),
+        alloc_id: alloc.alloc_id.clone(),
+        namespace: "default".into(),
+        node_name,
+        resources: Some(Resources {
+            allocated_resources: Some(AllocatedTaskResources {
+                cpu: Some(AllocatedCpuResources {
+                    cpu_shares: r.cpu as i64,
+                }),
+                memory: Some(AllocatedMemoryResources {
+                    memory_mb: r.memory as i64,
+                    memory_max_mb: r.memory_max,
+                }),
+                networks: vec![],
+            }),
+            linux_resources: Some(LinuxResources {
+                cpu_shares: r.cpu as i64,
+                memory_limit_bytes: (r.memory as i64).max(memory_max) * 1024 * 1024,
+                cpuset_cpus: (0..r.cores)
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                cpuset_cgroup: cgroup
+                    .as_ref()
+                    .map(|c| c.path.display().to_string())
+                    .unwrap_or_default(),
+                ..Default::default()
+            }),
+            ports: vec![],
+        }),
+        network_isolation_spec: netns.map(|ns| NetworkIsolationSpec {
+            mode: NetworkIsolationMode::Group as i32,
+            path: ns.path.display().to_string(),
+            labels: Default::default(),
+            hosts_config: None,
+        }),
+        ..Default::default()
+    };
+
+    let mut driver = plugin.driver();
+    let started = driver
+        .start_task(StartTaskRequest {
+            task: Some(task_config.clone()),
+        })
+        .await;
+    let outcome = match started {
+        Err(status) => Err(rpc("StartTask")(status)),
+        Ok(_) => {
+            let task_id = task_config.id.clone();
+            let mut waiter = driver.clone();
+            let wait = waiter.wait_task(WaitTaskRequest {
+                task_id: task_id.clone(),
+            });
+            tokio::pin!(wait);
+            let result = loop {
+                tokio::select! {
+                    res = &mut wait => break res,
+                    changed = stop.changed(), if !*stop.borrow() => {
+                        if changed.is_ok() && *stop.borrow() {
+                            let _ = driver
+                                .stop_task(StopTaskRequest {
+                                    task_id: task_id.clone(),
+                                    timeout: Some(duration(task.kill_timeout)),
+                                    signal: task.kill_signal.clone(),
+                                })
+                                .await;
+                        }
+                    }
+                }
+            };
+            let _ = driver
+                .destroy_task(DestroyTaskRequest {
+                    task_id,
+                    force: true,
+                })
+                .await;
+            match result {
+                Err(status) => Err(rpc("WaitTask")(status)),
+                Ok(resp) => {
+                    let resp = resp.into_inner();
+                    if !resp.err.is_empty() {
+                        eprintln!("==> task \"{}\": {}", task.name, resp.err);
+                    }
+                    Ok(resp.result.unwrap_or_default())
+                }
+            }
+        }
+    };
+    out_pipe.finish();
+    err_pipe.finish();
+    drop(cgroup);
+    outcome
+}
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// The plugin config file: an agent config with `plugin "..." { config { ... } }`, or the bare
+/// attributes of a config block. Plugin config has no variables.
+fn load_plugin_config(path: &PathBuf) -> Result<Vec<(String, Value)>, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RunError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let body = hcl::parse(&text).map_err(|e| RunError::Job {
+        path: path.clone(),
+        source: JobError::Parse(e),
+    })?;
+    let config_body = body
+        .blocks()
+        .find(|b| b.identifier() == "plugin")
+        .and_then(|p| p.body().blocks().find(|b| b.identifier() == "config"))
+        .map(|c| c.body().clone())
+        .unwrap_or(body);
+    let scope = Scope::new(&BTreeMap::new(), "");
+    config_body
+        .attributes()
+        .map(|a| {
+            Ok((
+                a.key().to_string(),
+                scope.eval("plugin config", a.key(), a.expr())?,
+            ))
+        })
+        .collect()
+}
+
+/// A random UUID (version 4 layout), as Nomad uses for allocation ids.
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    if getrandom(&mut b).is_err() {
+        // Fall back to time and pid: unique enough for a local directory name.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        b[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
