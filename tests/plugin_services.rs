@@ -302,3 +302,42 @@ async fn task_rpcs_are_unimplemented_but_validate_config() {
     assert!(!records.is_empty());
     plugin.shutdown().await;
 }
+
+#[tokio::test]
+async fn log_level_knob_takes_effect() {
+    let plugin = Plugin::start(&[]).await;
+    let mut driver = plugin.driver();
+    // Default level info: the debug record of opening a stream is not written.
+    let mut fp = driver
+        .fingerprint(FingerprintRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    fp.next().await.unwrap().unwrap();
+    plugin
+        .base()
+        .set_config(set_config(msgpack(&[("log_level", V::S("debug"))]), true))
+        .await
+        .unwrap();
+    let mut fp2 = driver
+        .fingerprint(FingerprintRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    fp2.next().await.unwrap().unwrap();
+    let stderr = plugin.stderr.clone();
+    let (status, _) = plugin.shutdown().await;
+    assert!(status.success());
+    let lines = stderr.lock().unwrap().clone();
+    let opened: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["@message"] == "fingerprint stream opened")
+        .collect();
+    assert_eq!(
+        opened.len(),
+        1,
+        "only the stream opened after log_level=debug logs: {lines:?}"
+    );
+    assert_eq!(opened[0]["@level"], "debug");
+}
