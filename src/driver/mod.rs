@@ -1,2 +1,117 @@
 //! Nomad `BasePlugin` and `Driver` gRPC services: config schemas, cty-msgpack decoding,
 //! fingerprint, task store, lifecycle RPCs, stats, events and exec.
+
+mod base;
+pub mod config;
+pub mod error;
+pub mod fingerprint;
+pub mod msgpack;
+pub mod schema;
+mod service;
+pub mod task_config;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, watch};
+use tonic::transport::server::Router;
+
+use crate::plugin::logging::LogLevelHandle;
+use crate::plugin::Shutdown;
+use crate::proto::base::base_plugin_server::BasePluginServer;
+use crate::proto::drivers::driver_server::DriverServer;
+use config::PluginConfig;
+
+/// The name jobs use: `driver = "pledge"`.
+pub const DRIVER_NAME: &str = "pledge";
+/// Nomad's driver plugin API version.
+pub const PLUGIN_API_VERSION: &str = "v0.1.0";
+/// Largest gRPC message we accept (env maps and handles can be large).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// A "Driver" task event for Nomad's task event list (routed by alloc id + task name).
+#[derive(Debug, Clone)]
+pub struct TaskEvent {
+    pub task_id: String,
+    pub alloc_id: String,
+    pub task_name: String,
+    pub timestamp: SystemTime,
+    pub message: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Shared driver state; the services are thin handlers over it.
+pub struct State {
+    config: watch::Sender<PluginConfig>,
+    level: LogLevelHandle,
+    shutdown: Shutdown,
+    events: broadcast::Sender<TaskEvent>,
+    probe: fingerprint::Probe,
+}
+
+impl State {
+    pub fn new(level: LogLevelHandle, shutdown: Shutdown) -> Arc<Self> {
+        Arc::new(State {
+            config: watch::Sender::new(PluginConfig::default()),
+            level,
+            shutdown,
+            events: broadcast::channel(256).0,
+            probe: fingerprint::Probe::host(),
+        })
+    }
+
+    /// Installs a validated config (SetConfig may be called more than once).
+    fn apply_config(&self, config: PluginConfig, long_lived: bool) {
+        if let Some(level) = config.log_level {
+            self.level.set(level);
+        }
+        tracing::info!(
+            long_lived,
+            launcher = ?config.launcher,
+            allow_root = config.allow_root,
+            "plugin config accepted"
+        );
+        self.config.send_replace(config);
+    }
+
+    /// Current plugin config.
+    #[allow(dead_code)] // read by the executor (task RPCs) once it lands
+    pub fn config(&self) -> PluginConfig {
+        self.config.borrow().clone()
+    }
+
+    /// Sends a task event to every open TaskEvents stream (none open: dropped).
+    #[allow(dead_code)] // fed by the executor once it lands
+    pub fn publish(&self, event: TaskEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// The driver's gRPC services, ready to be added to the plugin server.
+pub struct Services {
+    state: Arc<State>,
+}
+
+impl Services {
+    pub fn new(level: LogLevelHandle, shutdown: Shutdown) -> Self {
+        Self {
+            state: State::new(level, shutdown),
+        }
+    }
+
+    /// Adds the BasePlugin and Driver services to `router`.
+    pub fn register(self, router: Router) -> Router {
+        router
+            .add_service(
+                BasePluginServer::from_arc(self.state.clone())
+                    .max_decoding_message_size(MAX_MESSAGE),
+            )
+            .add_service(
+                DriverServer::from_arc(self.state)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(usize::MAX),
+            )
+    }
+}

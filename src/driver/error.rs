@@ -1,0 +1,102 @@
+//! The driver's one error type, rendered once at the gRPC edge (style.md item 7).
+
+use prost::Message;
+
+use super::config::ConfigError;
+use super::task_config::TaskConfigError;
+use crate::proto::google_rpc;
+use crate::proto::structs::RecoverableError;
+
+const RECOVERABLE_TYPE_URL: &str =
+    "type.googleapis.com/hashicorp.nomad.plugins.shared.structs.RecoverableError";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    TaskConfig(#[from] TaskConfigError),
+    #[error("{rpc} is not implemented yet by the pledge driver")]
+    Unimplemented { rpc: &'static str },
+}
+
+impl DriverError {
+    /// Whether Nomad should retry (restart policy) — only meaningful for StartTask and TaskStats,
+    /// the two RPCs whose `RecoverableError` detail Nomad reads (protocol §3.19).
+    pub fn recoverable(&self) -> Option<bool> {
+        match self {
+            // A bad config stays bad: retrying cannot help.
+            DriverError::TaskConfig(_) => Some(false),
+            DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
+        }
+    }
+
+    fn code(&self) -> tonic::Code {
+        match self {
+            DriverError::Config(_) | DriverError::TaskConfig(_) => tonic::Code::InvalidArgument,
+            DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
+        }
+    }
+}
+
+/// Joins an error and its sources into one line (`a: b: c`), since Nomad shows only the message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl From<DriverError> for tonic::Status {
+    fn from(e: DriverError) -> Self {
+        let code = e.code();
+        let message = error_chain(&e);
+        match e.recoverable() {
+            None => tonic::Status::new(code, message),
+            Some(recoverable) => {
+                let detail = prost_types::Any {
+                    type_url: RECOVERABLE_TYPE_URL.to_string(),
+                    value: RecoverableError { recoverable }.encode_to_vec(),
+                };
+                let status = google_rpc::Status {
+                    code: code as i32,
+                    message: message.clone(),
+                    details: vec![detail],
+                };
+                tonic::Status::with_details(code, message, status.encode_to_vec().into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unimplemented_maps_to_code_without_details() {
+        let s: tonic::Status = DriverError::Unimplemented { rpc: "StartTask" }.into();
+        assert_eq!(s.code(), tonic::Code::Unimplemented);
+        assert!(s.message().contains("StartTask"));
+        assert!(s.details().is_empty());
+    }
+
+    #[test]
+    fn task_config_error_carries_recoverable_false() {
+        let s: tonic::Status = DriverError::from(TaskConfigError::MissingCommand).into();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        let st = google_rpc::Status::decode(s.details()).unwrap();
+        assert_eq!(st.code, tonic::Code::InvalidArgument as i32);
+        assert_eq!(st.message, s.message());
+        assert_eq!(st.details[0].type_url, RECOVERABLE_TYPE_URL);
+        let r = RecoverableError::decode(st.details[0].value.as_slice()).unwrap();
+        assert!(!r.recoverable);
+    }
+}

@@ -1,0 +1,443 @@
+//! Host probing for the Fingerprint stream: seccomp, Landlock ABI, the cgroup v2 mount and its
+//! controllers, and the launcher. Small functions over injectable paths so they run on fixtures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::config::{check_executable, Launcher, PluginConfig};
+
+/// cgroup v2 controllers whose absence means Nomad's resource limits are not enforced.
+pub const LIMIT_CONTROLLERS: &[&str] = &["cpu", "memory"];
+
+/// Attribute keys (merged verbatim into the node's attributes).
+pub mod attr {
+    pub const VERSION: &str = "driver.pledge.version";
+    pub const LAUNCHER: &str = "driver.pledge.launcher";
+    pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
+    pub const SECCOMP: &str = "driver.pledge.seccomp";
+    pub const CGROUP_V2_MOUNT: &str = "driver.pledge.cgroup_v2_mount";
+    pub const CGROUP_CONTROLLERS: &str = "driver.pledge.cgroup_controllers";
+    pub const CGROUP_MISSING: &str = "driver.pledge.cgroup_missing_controllers";
+}
+
+/// Driver health as Nomad understands it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unhealthy,
+    Healthy,
+}
+
+/// A node attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    String(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// One fingerprint result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    pub health: Health,
+    pub description: String,
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// Where the probes look; tests point them at fixtures.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub proc_status: PathBuf,
+    /// `/proc/sys/kernel/seccomp/actions_avail` (kernels >= 4.14 with seccomp filters).
+    pub seccomp_actions: PathBuf,
+    pub mountinfo: PathBuf,
+    /// The running binary (the built-in launcher).
+    pub self_exe: Option<PathBuf>,
+    pub landlock_abi: fn() -> Option<u32>,
+}
+
+impl Probe {
+    /// The real host.
+    pub fn host() -> Self {
+        Probe {
+            proc_status: "/proc/self/status".into(),
+            seccomp_actions: "/proc/sys/kernel/seccomp/actions_avail".into(),
+            mountinfo: "/proc/self/mountinfo".into(),
+            self_exe: std::env::current_exe().ok(),
+            landlock_abi: landlock_abi_version,
+        }
+    }
+}
+
+/// Whether the kernel supports seccomp: `/proc/<pid>/status` has a `Seccomp:` line only when
+/// built with CONFIG_SECCOMP.
+pub fn seccomp_available(status: &str) -> bool {
+    status.lines().any(|l| l.starts_with("Seccomp:"))
+}
+
+/// Whether the filter return actions we rely on (`errno`, `kill_process`) are available, judged
+/// from `actions_avail`; None when the file is absent (kernels before 4.14 do not have it).
+pub fn seccomp_actions_ok(actions_avail: Option<&str>) -> Option<bool> {
+    let text = actions_avail?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Some(["errno", "kill_process"].iter().all(|a| words.contains(a)))
+}
+
+/// The mount point of the first cgroup2 mount in a mountinfo text.
+pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let fstype = post.split_whitespace().next()?;
+        if fstype != "cgroup2" {
+            return None;
+        }
+        let mount_point = pre.split_whitespace().nth(4)?;
+        Some(PathBuf::from(unescape_octal(mount_point)))
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 4 <= b.len()
+            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
+        {
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            out.push(v as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Controllers listed in `<mount>/cgroup.controllers`.
+pub fn controllers(mount: &Path) -> std::io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(mount.join("cgroup.controllers"))?;
+    Ok(text.split_whitespace().map(str::to_string).collect())
+}
+
+/// The Landlock ABI version the kernel offers (None = Landlock unavailable).
+pub fn landlock_abi_version() -> Option<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a NULL attribute pointer, size 0 and the VERSION flag the syscall only returns
+    // the ABI number (or -1 with errno); it reads and writes no memory and creates no fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u32::try_from(ret).ok().filter(|&v| v > 0)
+}
+
+/// Probes the host for `config` and decides health.
+pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
+    let mut attributes = BTreeMap::new();
+    let mut put = |k: &str, v: AttrValue| {
+        attributes.insert(k.to_string(), v);
+    };
+    put(
+        attr::VERSION,
+        AttrValue::String(env!("CARGO_PKG_VERSION").into()),
+    );
+
+    let mut problems: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+
+    let actions = std::fs::read_to_string(&probe.seccomp_actions).ok();
+    let seccomp = std::fs::read_to_string(&probe.proc_status)
+        .map(|s| seccomp_available(&s))
+        .unwrap_or(false)
+        && seccomp_actions_ok(actions.as_deref()) != Some(false);
+    put(attr::SECCOMP, AttrValue::Bool(seccomp));
+    if !seccomp {
+        problems
+            .push("seccomp is not available in this kernel, so promises cannot be enforced".into());
+    }
+
+    let abi = (probe.landlock_abi)();
+    put(
+        attr::LANDLOCK_ABI,
+        AttrValue::Int(i64::from(abi.unwrap_or(0))),
+    );
+    if abi.is_none() {
+        notes.push(if config.unveil_best_effort {
+            "Landlock is unavailable: unveil rules are not enforced (unveil_best_effort = true)"
+                .into()
+        } else {
+            "Landlock is unavailable: tasks with unveil rules are refused".into()
+        });
+    }
+
+    let mount = match &config.cgroup_root {
+        Some(root) => Some(root.clone()),
+        None => std::fs::read_to_string(&probe.mountinfo)
+            .ok()
+            .and_then(|m| cgroup2_mount(&m)),
+    };
+    match mount.as_deref().map(|m| (m, controllers(m))) {
+        None => problems.push("no cgroup v2 mount found in /proc/self/mountinfo".into()),
+        Some((m, Err(e))) => problems.push(format!(
+            "cgroup v2 mount {} is not usable ({e}); check cgroup_root",
+            m.display()
+        )),
+        Some((m, Ok(list))) => {
+            put(
+                attr::CGROUP_V2_MOUNT,
+                AttrValue::String(m.display().to_string()),
+            );
+            put(attr::CGROUP_CONTROLLERS, AttrValue::String(list.join(",")));
+            let missing: Vec<&str> = LIMIT_CONTROLLERS
+                .iter()
+                .copied()
+                .filter(|c| !list.iter().any(|l| l == c))
+                .collect();
+            put(attr::CGROUP_MISSING, AttrValue::String(missing.join(",")));
+            if !missing.is_empty() {
+                notes.push(format!(
+                    "cgroup v2 controllers {} are not available at {}, so CPU and memory limits are not enforced",
+                    missing.join(","),
+                    m.display()
+                ));
+            }
+        }
+    }
+
+    let launcher = match &config.launcher {
+        Launcher::BuiltIn => probe.self_exe.clone().ok_or_else(|| {
+            "cannot find this binary's own path for the built-in launcher".to_string()
+        }),
+        Launcher::External(p) => Ok(p.clone()),
+    };
+    match launcher.and_then(|p| check_executable(&p).map_err(|e| e.to_string())) {
+        Ok(p) => put(
+            attr::LAUNCHER,
+            AttrValue::String(launcher_name(&config.launcher, &p)),
+        ),
+        Err(e) => problems.push(format!("launcher is not usable: {e}")),
+    }
+
+    let (health, description) = if problems.is_empty() {
+        let mut d = "Healthy".to_string();
+        for n in &notes {
+            d.push_str("; ");
+            d.push_str(n);
+        }
+        (Health::Healthy, d)
+    } else {
+        (Health::Unhealthy, problems.join("; "))
+    };
+    Fingerprint {
+        health,
+        description,
+        attributes,
+    }
+}
+
+fn launcher_name(l: &Launcher, path: &Path) -> String {
+    match l {
+        Launcher::BuiltIn => "builtin".to_string(),
+        Launcher::External(_) => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO_HYBRID: &str = "\
+25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 31 0:39 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn parses_seccomp_field() {
+        assert!(seccomp_available(
+            "Name:\tx\nSeccomp:\t0\nSeccomp_filters:\t0\n"
+        ));
+        assert!(!seccomp_available("Name:\tx\nNoNewPrivs:\t0\n"));
+    }
+
+    #[test]
+    fn seccomp_actions() {
+        assert_eq!(seccomp_actions_ok(None), None);
+        assert_eq!(
+            seccomp_actions_ok(Some("kill_process errno allow\n")),
+            Some(true)
+        );
+        assert_eq!(
+            seccomp_actions_ok(Some("kill_thread trap allow\n")),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn finds_cgroup2_mount() {
+        assert_eq!(
+            cgroup2_mount(MOUNTINFO_HYBRID),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let pure =
+            "30 25 0:27 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(cgroup2_mount(pure), Some(PathBuf::from("/sys/fs/cgroup")));
+        let spaced = "30 25 0:27 / /mnt/cg\\040two rw - cgroup2 none rw\n";
+        assert_eq!(cgroup2_mount(spaced), Some(PathBuf::from("/mnt/cg two")));
+        assert_eq!(cgroup2_mount("garbage\n\n1 2 3\n"), None);
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new(seccomp: bool, controllers: Option<&str>) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let status = if seccomp {
+                "Seccomp:\t0\n"
+            } else {
+                "Name:\tx\n"
+            };
+            std::fs::write(dir.path().join("status"), status).unwrap();
+            std::fs::write(
+                dir.path().join("actions_avail"),
+                "kill_process kill_thread trap errno user_notif trace log allow\n",
+            )
+            .unwrap();
+            let cg = dir.path().join("cg");
+            let mountinfo = match controllers {
+                Some(c) => {
+                    std::fs::create_dir(&cg).unwrap();
+                    std::fs::write(cg.join("cgroup.controllers"), c).unwrap();
+                    format!("41 31 0:38 / {} rw - cgroup2 cgroup2 rw\n", cg.display())
+                }
+                None => "25 30 0:23 / /sys rw - sysfs sysfs rw\n".to_string(),
+            };
+            std::fs::write(dir.path().join("mountinfo"), mountinfo).unwrap();
+            Fixture { dir }
+        }
+
+        fn probe(&self, landlock: fn() -> Option<u32>) -> Probe {
+            Probe {
+                proc_status: self.dir.path().join("status"),
+                seccomp_actions: self.dir.path().join("actions_avail"),
+                mountinfo: self.dir.path().join("mountinfo"),
+                self_exe: Some("/bin/sh".into()),
+                landlock_abi: landlock,
+            }
+        }
+    }
+
+    fn abi6() -> Option<u32> {
+        Some(6)
+    }
+    fn no_landlock() -> Option<u32> {
+        None
+    }
+
+    #[test]
+    fn healthy_with_all_controllers() {
+        let f = Fixture::new(true, Some("cpuset cpu io memory pids\n"));
+        let fp = fingerprint(&f.probe(abi6), &PluginConfig::default());
+        assert_eq!(fp.health, Health::Healthy);
+        assert_eq!(fp.description, "Healthy");
+        assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(6));
+        assert_eq!(fp.attributes[attr::SECCOMP], AttrValue::Bool(true));
+        assert_eq!(
+            fp.attributes[attr::CGROUP_MISSING],
+            AttrValue::String("".into())
+        );
+        assert_eq!(
+            fp.attributes[attr::LAUNCHER],
+            AttrValue::String("builtin".into())
+        );
+        assert_eq!(
+            fp.attributes[attr::CGROUP_CONTROLLERS],
+            AttrValue::String("cpuset,cpu,io,memory,pids".into())
+        );
+    }
+
+    #[test]
+    fn missing_controllers_is_degraded_but_healthy() {
+        let f = Fixture::new(true, Some("hugetlb\n"));
+        let fp = fingerprint(&f.probe(no_landlock), &PluginConfig::default());
+        assert_eq!(fp.health, Health::Healthy);
+        assert!(
+            fp.description.starts_with("Healthy; "),
+            "{}",
+            fp.description
+        );
+        assert!(
+            fp.description.contains("limits are not enforced"),
+            "{}",
+            fp.description
+        );
+        assert!(fp
+            .description
+            .contains("tasks with unveil rules are refused"));
+        assert_eq!(
+            fp.attributes[attr::CGROUP_MISSING],
+            AttrValue::String("cpu,memory".into())
+        );
+        assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(0));
+    }
+
+    #[test]
+    fn unhealthy_conditions() {
+        let f = Fixture::new(false, Some("cpu memory"));
+        let fp = fingerprint(&f.probe(abi6), &PluginConfig::default());
+        assert_eq!(fp.health, Health::Unhealthy);
+        assert!(fp.description.contains("seccomp"), "{}", fp.description);
+
+        let f = Fixture::new(true, None);
+        let fp = fingerprint(&f.probe(abi6), &PluginConfig::default());
+        assert_eq!(fp.health, Health::Unhealthy);
+        assert!(
+            fp.description.contains("no cgroup v2 mount"),
+            "{}",
+            fp.description
+        );
+
+        let f = Fixture::new(true, Some("cpu memory"));
+        let cfg = PluginConfig {
+            launcher: Launcher::External("/nonexistent/pledge.com".into()),
+            ..PluginConfig::default()
+        };
+        let fp = fingerprint(&f.probe(abi6), &cfg);
+        assert_eq!(fp.health, Health::Unhealthy);
+        assert!(
+            fp.description.contains("launcher is not usable"),
+            "{}",
+            fp.description
+        );
+
+        let cfg = PluginConfig {
+            cgroup_root: Some(f.dir.path().join("nope")),
+            ..PluginConfig::default()
+        };
+        let fp = fingerprint(&f.probe(abi6), &cfg);
+        assert_eq!(fp.health, Health::Unhealthy);
+        assert!(
+            fp.description.contains("check cgroup_root"),
+            "{}",
+            fp.description
+        );
+    }
+
+    #[test]
+    fn host_probe_does_not_panic() {
+        let fp = fingerprint(&Probe::host(), &PluginConfig::default());
+        assert!(!fp.description.is_empty());
+    }
+}

@@ -1,0 +1,90 @@
+//! Plain-Rust description of the hcldec specs we hand to Nomad (converted to the wire type in
+//! `wire.rs`), plus the two schemas themselves.
+
+/// A subset of Nomad's hclspec tree: all we need for flat configs (protocol §4.2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    /// An object whose attributes are (output key, spec) pairs.
+    Object(Vec<(&'static str, Spec)>),
+    /// `name = expr` converted to the HCL type expression `ty`.
+    Attr {
+        name: &'static str,
+        ty: &'static str,
+        required: bool,
+    },
+    /// `primary` unless it is null, else `default`.
+    Default {
+        primary: Box<Spec>,
+        default: Box<Spec>,
+    },
+    /// A constant HCL expression (string literals include their quotes).
+    Literal(&'static str),
+}
+
+fn attr(name: &'static str, ty: &'static str) -> Spec {
+    Spec::Attr {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+fn with_default(primary: Spec, literal: &'static str) -> Spec {
+    Spec::Default {
+        primary: Box::new(primary),
+        default: Box::new(Spec::Literal(literal)),
+    }
+}
+
+/// `plugin "nomad-pledge-driver" { config { ... } }` (defaults also in README.md).
+pub fn plugin_config_spec() -> Spec {
+    Spec::Object(vec![
+        (
+            "pledge_executable",
+            with_default(attr("pledge_executable", "string"), "\"\""),
+        ),
+        (
+            "allow_root",
+            with_default(attr("allow_root", "bool"), "false"),
+        ),
+        (
+            "default_user",
+            with_default(attr("default_user", "string"), "\"nobody\""),
+        ),
+        (
+            "unveil_best_effort",
+            with_default(attr("unveil_best_effort", "bool"), "false"),
+        ),
+        (
+            "state_dir",
+            with_default(attr("state_dir", "string"), "\"/run/nomad-pledge-driver\""),
+        ),
+        (
+            "cgroup_root",
+            with_default(attr("cgroup_root", "string"), "\"\""),
+        ),
+        ("log_level", attr("log_level", "string")),
+    ])
+}
+
+/// The job's `config { ... }` for `driver = "pledge"`.
+pub fn task_config_spec() -> Spec {
+    Spec::Object(vec![
+        (
+            "command",
+            Spec::Attr {
+                name: "command",
+                ty: "string",
+                required: true,
+            },
+        ),
+        ("args", attr("args", "list(string)")),
+        ("promises", attr("promises", "string")),
+        ("unveil", attr("unveil", "list(string)")),
+        (
+            "importance",
+            with_default(attr("importance", "string"), "\"normal\""),
+        ),
+        ("work_dir", attr("work_dir", "string")),
+    ])
+}

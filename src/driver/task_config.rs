@@ -1,0 +1,377 @@
+//! The job's task configuration (`config { ... }` of a `driver = "pledge"` task): typed,
+//! decoded from `TaskConfig.msgpack_driver_config`, validated field by field.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::msgpack::{ConfigDecodeError, Object};
+
+/// Scheduling importance, mapped to a nice value by the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Importance {
+    Lowest,
+    Low,
+    #[default]
+    Normal,
+    High,
+    Highest,
+}
+
+impl Importance {
+    pub const ACCEPTED: &'static str = "lowest, low, normal, high, highest";
+
+    #[allow(dead_code)] // used by the executor (nice mapping) and in messages
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Importance::Lowest => "lowest",
+            Importance::Low => "low",
+            Importance::Normal => "normal",
+            Importance::High => "high",
+            Importance::Highest => "highest",
+        }
+    }
+}
+
+impl FromStr for Importance {
+    type Err = TaskConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "lowest" => Importance::Lowest,
+            "low" => Importance::Low,
+            "" | "normal" => Importance::Normal,
+            "high" => Importance::High,
+            "highest" => Importance::Highest,
+            other => return Err(TaskConfigError::Importance(other.to_string())),
+        })
+    }
+}
+
+/// Unveil permissions: a subset of `rwxc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnveilPerms {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub create: bool,
+}
+
+impl fmt::Display for UnveilPerms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (on, c) in [
+            (self.read, 'r'),
+            (self.write, 'w'),
+            (self.exec, 'x'),
+            (self.create, 'c'),
+        ] {
+            if on {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `[PERM:]PATH` unveil entry. PATH is absolute, or relative to the task directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnveilRule {
+    pub perms: UnveilPerms,
+    pub path: String,
+}
+
+impl FromStr for UnveilRule {
+    type Err = String;
+    /// Split at the first `:` like pledge.com; without a colon the permission is `r`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (perm, path) = s.split_once(':').unwrap_or(("r", s));
+        let mut perms = UnveilPerms::default();
+        for c in perm.chars() {
+            match c {
+                'r' => perms.read = true,
+                'w' => perms.write = true,
+                'x' => perms.exec = true,
+                'c' => perms.create = true,
+                other => {
+                    return Err(format!(
+                        "unknown permission `{other}` (use letters from r, w, x, c)"
+                    ))
+                }
+            }
+        }
+        if perm.is_empty() {
+            return Err("empty permission before `:` (use letters from r, w, x, c)".into());
+        }
+        if path.is_empty() {
+            return Err("empty path after the permissions".into());
+        }
+        if path.contains("${") {
+            return Err(format!(
+                "path `{path}` contains an uninterpolated `${{...}}` variable"
+            ));
+        }
+        if path.contains('\0') {
+            return Err("path contains a NUL byte".into());
+        }
+        Ok(UnveilRule {
+            perms,
+            path: path.to_string(),
+        })
+    }
+}
+
+/// Validated task configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDriverConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    /// Space-separated pledge promises; None = the launcher's default.
+    pub promises: Option<String>,
+    pub unveil: Vec<UnveilRule>,
+    pub importance: Importance,
+    /// Working directory (absolute, or relative to the task dir); None = the task dir.
+    pub work_dir: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TaskConfigError {
+    #[error("task config: {0}")]
+    Decode(#[from] ConfigDecodeError),
+    #[error(
+        "task config: `command` is required (the program to run, e.g. command = \"/bin/cat\")"
+    )]
+    MissingCommand,
+    #[error("task config: `{field}` must not contain NUL bytes")]
+    Nul { field: String },
+    #[error("task config: `importance` is `{0}`; use one of {accepted}", accepted = Importance::ACCEPTED)]
+    Importance(String),
+    #[error("task config: `unveil[{index}]` `{entry}`: {problem}; entries look like \"PERM:PATH\" with PERM from r, w, x, c (e.g. \"rx:/usr/bin\")")]
+    Unveil {
+        index: usize,
+        entry: String,
+        problem: String,
+    },
+    #[error("task config: `promises` `{promises}`: {problem}")]
+    Promises { promises: String, problem: String },
+    #[error("task config: `work_dir` `{0}` contains an uninterpolated `${{...}}` variable")]
+    WorkDir(String),
+}
+
+impl TaskDriverConfig {
+    /// Decodes and validates `msgpack_driver_config`.
+    pub fn from_msgpack(bytes: &[u8]) -> Result<Self, TaskConfigError> {
+        let obj = Object::from_bytes(bytes)?;
+        let field = |e| TaskConfigError::Decode(ConfigDecodeError::Field(e));
+
+        let command = obj.string("command").map_err(field)?.unwrap_or_default();
+        if command.trim().is_empty() {
+            return Err(TaskConfigError::MissingCommand);
+        }
+        no_nul("command", &command)?;
+        let args = obj.string_list("args").map_err(field)?.unwrap_or_default();
+        for (i, a) in args.iter().enumerate() {
+            no_nul(&format!("args[{i}]"), a)?;
+        }
+        let promises = obj.string("promises").map_err(field)?;
+        if let Some(p) = &promises {
+            validate_promises(p)?;
+        }
+        let unveil = obj
+            .string_list("unveil")
+            .map_err(field)?
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                entry.parse().map_err(|problem| TaskConfigError::Unveil {
+                    index,
+                    entry: entry.clone(),
+                    problem,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let importance = obj
+            .string("importance")
+            .map_err(field)?
+            .unwrap_or_default()
+            .parse()?;
+        let work_dir = obj
+            .string("work_dir")
+            .map_err(field)?
+            .filter(|w| !w.is_empty());
+        if let Some(w) = &work_dir {
+            no_nul("work_dir", w)?;
+            if w.contains("${") {
+                return Err(TaskConfigError::WorkDir(w.clone()));
+            }
+        }
+        Ok(TaskDriverConfig {
+            command,
+            args,
+            promises,
+            unveil,
+            importance,
+            work_dir,
+        })
+    }
+}
+
+fn no_nul(field: &str, v: &str) -> Result<(), TaskConfigError> {
+    if v.contains('\0') {
+        return Err(TaskConfigError::Nul {
+            field: field.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Validation hook for `promises`. Today it checks the syntax only (promise names are lowercase
+/// words separated by spaces); the check of each name against the promise table belongs to
+/// `crate::sandbox` and plugs in here once that module exports it.
+pub fn validate_promises(promises: &str) -> Result<(), TaskConfigError> {
+    for word in promises.split_whitespace() {
+        if !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(TaskConfigError::Promises {
+                promises: promises.to_string(),
+                problem: format!(
+                    "`{word}` is not a promise name (names are lowercase words separated by spaces, e.g. \"stdio rpath\")"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    /// {command, args, promises, unveil, importance, work_dir} with strings only.
+    fn encode(fields: &[(&str, Result<&str, &[&str]>)]) -> Vec<u8> {
+        let mut out = vec![0x80 | fields.len() as u8];
+        let s = |out: &mut Vec<u8>, v: &str| {
+            out.push(0xd9);
+            out.push(v.len() as u8);
+            out.extend_from_slice(v.as_bytes());
+        };
+        for (k, v) in fields {
+            s(&mut out, k);
+            match v {
+                Ok(v) => s(&mut out, v),
+                Err(list) => {
+                    out.push(0x90 | list.len() as u8);
+                    for i in *list {
+                        s(&mut out, i);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn protocol_doc_example_decodes() {
+        let b = hex("85 a4 61 72 67 73 91 a1 31 a7 63 6f 6d 6d 61 6e 64 a5 73 6c 65 65 70 aa 69 6d 70 6f 72 74 61 6e 63 65 c0 a8 70 72 6f 6d 69 73 65 73 a5 73 74 64 69 6f a6 75 6e 76 65 69 6c 90");
+        let c = TaskDriverConfig::from_msgpack(&b).unwrap();
+        assert_eq!(c.command, "sleep");
+        assert_eq!(c.args, vec!["1"]);
+        assert_eq!(c.promises.as_deref(), Some("stdio"));
+        assert!(c.unveil.is_empty());
+        assert_eq!(c.importance, Importance::Normal);
+        assert_eq!(c.work_dir, None);
+    }
+
+    /// Bytes go-cty produced for a job config with every field, numbers inside `args` and an
+    /// interpolated path (captured with nomadsim's `encode`, which runs HashiCorp's hcl/cty code).
+    #[test]
+    fn decodes_bytes_from_go_cty() {
+        let hex = "86a46172677394a22d6ed94a2f746d702f6e6f6d616473696d2d333132323935383333342f64373438366264352d393734642d346239392d393664312d3365366433343265653530352f66756c6c2f6c6f63616c2f78a135a3312e31a7636f6d6d616e64a82f62696e2f636174aa696d706f7274616e6365a468696768a870726f6d69736573ab737464696f207270617468a6756e7665696c92a6723a2f657463a97277633a6c6f63616ca8776f726b5f646972a56c6f63616c";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let c = TaskDriverConfig::from_msgpack(&bytes).unwrap();
+        assert_eq!(c.command, "/bin/cat");
+        assert_eq!(c.args.len(), 4);
+        assert_eq!(c.args[0], "-n");
+        assert!(c.args[1].ends_with("/full/local/x"), "{}", c.args[1]);
+        assert_eq!(&c.args[2..], ["5", "1.1"]);
+        assert_eq!(c.promises.as_deref(), Some("stdio rpath"));
+        assert_eq!(c.unveil[0].path, "/etc");
+        assert_eq!(c.unveil[1].perms.to_string(), "rwc");
+        assert_eq!(c.importance, Importance::High);
+        assert_eq!(c.work_dir.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn full_config() {
+        let b = encode(&[
+            ("command", Ok("/bin/cat")),
+            ("args", Err(&["/etc/os-release"])),
+            ("promises", Ok("stdio rpath")),
+            ("unveil", Err(&["r:/etc", "rwc:local/out", "/usr"])),
+            ("importance", Ok("high")),
+            ("work_dir", Ok("local")),
+        ]);
+        let c = TaskDriverConfig::from_msgpack(&b).unwrap();
+        assert_eq!(c.unveil.len(), 3);
+        assert_eq!(c.unveil[1].perms.to_string(), "rwc");
+        assert_eq!(c.unveil[1].path, "local/out");
+        assert_eq!(c.unveil[2].perms.to_string(), "r");
+        assert_eq!(c.importance, Importance::High);
+        assert_eq!(c.work_dir.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn errors_name_field_and_accepted_values() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (encode(&[("args", Err(&["x"]))]), "`command` is required"),
+            (encode(&[("command", Ok(""))]), "`command` is required"),
+            (
+                encode(&[("command", Ok("x")), ("importance", Ok("urgent"))]),
+                "lowest, low, normal, high, highest",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["q:/etc"]))]),
+                "`unveil[0]`",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["r:/a", ":/etc"]))]),
+                "`unveil[1]`",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["r:"]))]),
+                "empty path",
+            ),
+            (
+                encode(&[
+                    ("command", Ok("x")),
+                    ("unveil", Err(&["r:${NOMAD_TASK_DIR}/x"])),
+                ]),
+                "uninterpolated",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("promises", Ok("stdio RPATH"))]),
+                "`promises`",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("args", Ok("notalist"))]),
+                "`args`",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let e = TaskDriverConfig::from_msgpack(&bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "want {want:?} in {e}");
+        }
+        let e = TaskDriverConfig::from_msgpack(&[0xc1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not valid cty msgpack"), "{e}");
+    }
+}
