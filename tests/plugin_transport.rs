@@ -166,3 +166,82 @@ async fn stderr_is_hclog_json() {
     }
     assert!(lines.iter().any(|l| l.contains("plugin serving")));
 }
+
+#[tokio::test]
+async fn many_concurrent_long_lived_streams_on_one_connection() {
+    let plugin = Plugin::start(&[]).await;
+    let mut streams = Vec::new();
+    for _ in 0..150 {
+        let mut driver = plugin.driver();
+        let mut fp = driver
+            .fingerprint(pb::drivers::FingerprintRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        // Each stream delivers its first message while all earlier ones stay open.
+        fp.next().await.unwrap().unwrap();
+        let events = driver
+            .task_events(pb::drivers::TaskEventsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        streams.push((fp, events));
+    }
+    // Unary calls still go through with 300 open streams on the same HTTP/2 connection.
+    plugin
+        .base()
+        .plugin_info(pb::base::PluginInfoRequest {})
+        .await
+        .unwrap();
+    for (fp, ev) in streams.iter_mut() {
+        assert!(futures::poll!(fp.next()).is_pending());
+        assert!(futures::poll!(ev.next()).is_pending());
+    }
+    let (status, _) = plugin.shutdown().await;
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn broken_stderr_pipe_does_not_kill_the_plugin() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .env(COOKIE_KEY, COOKIE_VALUE)
+        .env("NOMAD_PLEDGE_DRIVER_LOG_LEVEL", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(PATIENCE, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let socket = parse_handshake(&line);
+    // The agent "dies": the read end of our stderr goes away.
+    drop(child.stderr.take());
+    let channel = connect(socket.clone()).await;
+    let mut base = pb::base::base_plugin_client::BasePluginClient::new(channel.clone());
+    // Every call logs (trace level); each write now fails with EPIPE.
+    for _ in 0..20 {
+        base.plugin_info(pb::base::PluginInfoRequest {})
+            .await
+            .unwrap();
+        base.set_config(pb::base::SetConfigRequest::default())
+            .await
+            .unwrap();
+    }
+    pb::plugin::grpc_controller_client::GrpcControllerClient::new(channel)
+        .shutdown(pb::plugin::Empty {})
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "plugin must exit cleanly, got {status:?}");
+    assert!(!socket.exists());
+}

@@ -197,6 +197,25 @@ mod tests {
         );
     }
 
+    /// Bytes go-cty produced for `config { log_level = "debug" }` with our schema (captured with
+    /// nomadsim's `encode`, which runs HashiCorp's hcl/cty code): defaults applied by Literal.
+    #[test]
+    fn decodes_bytes_from_go_cty() {
+        let hex = "87aa616c6c6f775f726f6f74c2ab6367726f75705f726f6f74a0ac64656661756c745f75736572a66e6f626f6479a96c6f675f6c6576656ca56465627567b1706c656467655f65786563757461626c65a0a973746174655f646972b82f72756e2f6e6f6d61642d706c656467652d647269766572b2756e7665696c5f626573745f6566666f7274c2";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let c = PluginConfig::from_msgpack(&bytes).unwrap();
+        assert_eq!(
+            c,
+            PluginConfig {
+                log_level: Some(LogLevel::Debug),
+                ..PluginConfig::default()
+            }
+        );
+    }
+
     #[test]
     fn values_are_read() {
         let b = encode(&[

@@ -47,6 +47,8 @@ pub struct Fingerprint {
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub proc_status: PathBuf,
+    /// `/proc/sys/kernel/seccomp/actions_avail` (kernels >= 4.14 with seccomp filters).
+    pub seccomp_actions: PathBuf,
     pub mountinfo: PathBuf,
     /// The running binary (the built-in launcher).
     pub self_exe: Option<PathBuf>,
@@ -58,6 +60,7 @@ impl Probe {
     pub fn host() -> Self {
         Probe {
             proc_status: "/proc/self/status".into(),
+            seccomp_actions: "/proc/sys/kernel/seccomp/actions_avail".into(),
             mountinfo: "/proc/self/mountinfo".into(),
             self_exe: std::env::current_exe().ok(),
             landlock_abi: landlock_abi_version,
@@ -69,6 +72,14 @@ impl Probe {
 /// built with CONFIG_SECCOMP.
 pub fn seccomp_available(status: &str) -> bool {
     status.lines().any(|l| l.starts_with("Seccomp:"))
+}
+
+/// Whether the filter return actions we rely on (`errno`, `kill_process`) are available, judged
+/// from `actions_avail`; None when the file is absent (kernels before 4.14 do not have it).
+pub fn seccomp_actions_ok(actions_avail: Option<&str>) -> Option<bool> {
+    let text = actions_avail?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Some(["errno", "kill_process"].iter().all(|a| words.contains(a)))
 }
 
 /// The mount point of the first cgroup2 mount in a mountinfo text.
@@ -143,9 +154,11 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
+    let actions = std::fs::read_to_string(&probe.seccomp_actions).ok();
     let seccomp = std::fs::read_to_string(&probe.proc_status)
         .map(|s| seccomp_available(&s))
-        .unwrap_or(false);
+        .unwrap_or(false)
+        && seccomp_actions_ok(actions.as_deref()) != Some(false);
     put(attr::SECCOMP, AttrValue::Bool(seccomp));
     if !seccomp {
         problems
@@ -258,6 +271,19 @@ mod tests {
     }
 
     #[test]
+    fn seccomp_actions() {
+        assert_eq!(seccomp_actions_ok(None), None);
+        assert_eq!(
+            seccomp_actions_ok(Some("kill_process errno allow\n")),
+            Some(true)
+        );
+        assert_eq!(
+            seccomp_actions_ok(Some("kill_thread trap allow\n")),
+            Some(false)
+        );
+    }
+
+    #[test]
     fn finds_cgroup2_mount() {
         assert_eq!(
             cgroup2_mount(MOUNTINFO_HYBRID),
@@ -284,6 +310,11 @@ mod tests {
                 "Name:\tx\n"
             };
             std::fs::write(dir.path().join("status"), status).unwrap();
+            std::fs::write(
+                dir.path().join("actions_avail"),
+                "kill_process kill_thread trap errno user_notif trace log allow\n",
+            )
+            .unwrap();
             let cg = dir.path().join("cg");
             let mountinfo = match controllers {
                 Some(c) => {
@@ -300,6 +331,7 @@ mod tests {
         fn probe(&self, landlock: fn() -> Option<u32>) -> Probe {
             Probe {
                 proc_status: self.dir.path().join("status"),
+                seccomp_actions: self.dir.path().join("actions_avail"),
                 mountinfo: self.dir.path().join("mountinfo"),
                 self_exe: Some("/bin/sh".into()),
                 landlock_abi: landlock,

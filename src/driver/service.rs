@@ -80,6 +80,7 @@ impl Driver for State {
         &self,
         _req: Request<FingerprintRequest>,
     ) -> Result<Response<Self::FingerprintStream>, Status> {
+        tracing::debug!("fingerprint stream opened");
         let mut config = self.config.subscribe();
         let probe = self.probe.clone();
         let shutdown = self.shutdown.clone();
@@ -109,6 +110,7 @@ impl Driver for State {
         &self,
         _req: Request<crate::proto::drivers::TaskEventsRequest>,
     ) -> Result<Response<Self::TaskEventsStream>, Status> {
+        tracing::debug!("task events stream opened");
         let mut events = self.events.subscribe();
         let shutdown = self.shutdown.clone();
         let stream = async_stream(move |tx| async move {

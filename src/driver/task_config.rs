@@ -285,6 +285,28 @@ mod tests {
         assert_eq!(c.work_dir, None);
     }
 
+    /// Bytes go-cty produced for a job config with every field, numbers inside `args` and an
+    /// interpolated path (captured with nomadsim's `encode`, which runs HashiCorp's hcl/cty code).
+    #[test]
+    fn decodes_bytes_from_go_cty() {
+        let hex = "86a46172677394a22d6ed94a2f746d702f6e6f6d616473696d2d333132323935383333342f64373438366264352d393734642d346239392d393664312d3365366433343265653530352f66756c6c2f6c6f63616c2f78a135a3312e31a7636f6d6d616e64a82f62696e2f636174aa696d706f7274616e6365a468696768a870726f6d69736573ab737464696f207270617468a6756e7665696c92a6723a2f657463a97277633a6c6f63616ca8776f726b5f646972a56c6f63616c";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let c = TaskDriverConfig::from_msgpack(&bytes).unwrap();
+        assert_eq!(c.command, "/bin/cat");
+        assert_eq!(c.args.len(), 4);
+        assert_eq!(c.args[0], "-n");
+        assert!(c.args[1].ends_with("/full/local/x"), "{}", c.args[1]);
+        assert_eq!(&c.args[2..], ["5", "1.1"]);
+        assert_eq!(c.promises.as_deref(), Some("stdio rpath"));
+        assert_eq!(c.unveil[0].path, "/etc");
+        assert_eq!(c.unveil[1].perms.to_string(), "rwc");
+        assert_eq!(c.importance, Importance::High);
+        assert_eq!(c.work_dir.as_deref(), Some("local"));
+    }
+
     #[test]
     fn full_config() {
         let b = encode(&[

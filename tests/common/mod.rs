@@ -37,6 +37,8 @@ pub struct Plugin {
     pub stderr: Arc<Mutex<Vec<String>>>,
     /// Lines written to stdout after the handshake (must stay empty).
     pub extra_stdout: Arc<Mutex<Vec<String>>>,
+    /// Finishes when stderr reaches EOF (the process exited and every line was collected).
+    stderr_done: tokio::task::JoinHandle<()>,
 }
 
 impl Plugin {
@@ -55,15 +57,15 @@ impl Plugin {
         }
         let mut child = cmd.spawn().expect("spawn plugin binary");
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        {
+        let stderr_done = {
             let stderr = stderr.clone();
             let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
             tokio::spawn(async move {
                 while let Ok(Some(line)) = lines.next_line().await {
                     stderr.lock().unwrap().push(line);
                 }
-            });
-        }
+            })
+        };
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = tokio::time::timeout(PATIENCE, stdout.next_line())
             .await
@@ -87,6 +89,7 @@ impl Plugin {
             channel,
             stderr,
             extra_stdout,
+            stderr_done,
         }
     }
 
@@ -119,13 +122,15 @@ impl Plugin {
             .collect()
     }
 
-    /// Asks the plugin to stop through go-plugin's controller and waits for the exit status.
+    /// Asks the plugin to stop through go-plugin's controller and waits for the exit status and
+    /// for every stderr line to be collected.
     pub async fn shutdown(mut self) -> (std::process::ExitStatus, PathBuf) {
         let _ = self.controller().shutdown(pb::plugin::Empty {}).await;
         let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("plugin exits after Shutdown")
             .expect("wait plugin");
+        let _ = tokio::time::timeout(PATIENCE, &mut self.stderr_done).await;
         (status, self.socket.clone())
     }
 }
