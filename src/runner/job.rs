@@ -68,6 +68,23 @@ pub struct Task {
     /// `kill_signal`, verbatim (Nomad passes it unnormalised; empty when absent).
     pub kill_signal: String,
     pub kill_timeout: Duration,
+    /// The `lifecycle {}` block; `None` for a main task.
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// When a task runs relative to the group's main tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Prestart,
+    Poststart,
+    Poststop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub hook: Hook,
+    /// Keeps running alongside the main tasks and is stopped once they are done.
+    pub sidecar: bool,
 }
 
 /// The task's `resources {}` block, with Nomad's defaults.
@@ -210,7 +227,36 @@ impl Task {
                 value: text,
             })?,
         };
+        let mut lifecycle = None;
+        for block in body.blocks().filter(|b| b.identifier() == "lifecycle") {
+            let lplace = format!("{place} lifecycle");
+            let hook = match opt_string(block.body(), "hook", &lplace)?.as_deref() {
+                Some("prestart") => Hook::Prestart,
+                Some("poststart") => Hook::Poststart,
+                Some("poststop") => Hook::Poststop,
+                _ => {
+                    return Err(JobError::Type {
+                        place: lplace,
+                        field: "hook",
+                        expected: "one of \"prestart\", \"poststart\", \"poststop\"",
+                    })
+                }
+            };
+            let sidecar = match attr(block.body(), "sidecar") {
+                None => false,
+                Some(Expression::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(JobError::Type {
+                        place: lplace,
+                        field: "sidecar",
+                        expected: "true or false",
+                    })
+                }
+            };
+            lifecycle = Some(Lifecycle { hook, sidecar });
+        }
         Ok(Task {
+            lifecycle,
             driver: opt_string(body, "driver", &place)?.unwrap_or_default(),
             user: opt_string(body, "user", &place)?.unwrap_or_default(),
             config: attrs_of("config"),
@@ -457,6 +503,60 @@ job "demo" {
             .pledge_tasks(None),
             Err(JobError::NoPledgeTask)
         ));
+    }
+
+    #[test]
+    fn lifecycle_hooks() {
+        let job = Job::parse(
+            r#"job "j" {
+  group "g" {
+    task "side" {
+      driver = "pledge"
+      lifecycle {
+        hook    = "prestart"
+        sidecar = true
+      }
+    }
+    task "main" {
+      driver = "pledge"
+    }
+    task "bad" {
+      driver = "pledge"
+      lifecycle {
+        hook = "later"
+      }
+    }
+  }
+}"#,
+        );
+        let err = job.unwrap_err().to_string();
+        assert!(err.contains("hook") && err.contains("poststart"), "{err}");
+        let job = Job::parse(
+            r#"job "j" {
+  group "g" {
+    task "side" {
+      driver = "pledge"
+      lifecycle {
+        hook    = "prestart"
+        sidecar = true
+      }
+    }
+    task "main" {
+      driver = "pledge"
+    }
+  }
+}"#,
+        )
+        .unwrap();
+        let tasks = &job.groups[0].tasks;
+        assert_eq!(
+            tasks[0].lifecycle,
+            Some(Lifecycle {
+                hook: Hook::Prestart,
+                sidecar: true
+            })
+        );
+        assert_eq!(tasks[1].lifecycle, None);
     }
 
     #[test]

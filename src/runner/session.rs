@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::alloc::{AllocDir, AllocError, LogPipe};
 use super::args::Args;
 use super::interp::{InterpError, Scope};
-use super::job::{Group, Job, JobError, Task};
+use super::job::{Group, Hook, Job, JobError, Task};
 use super::plugin_client::{ClientError, PluginProcess};
 use super::scope::{CgroupScope, Netns, ScopeError};
 use super::{msgpack, spec};
@@ -184,25 +184,26 @@ async fn configure_and_run(
             let _ = stop_tx.send(true);
         }
     });
-
-    let runs = selected.iter().map(|(group, task)| {
-        let ctx = TaskCtx {
+    let ctxs: Vec<TaskCtx> = selected
+        .iter()
+        .map(|(group, task)| TaskCtx {
             job,
             group,
             task,
             alloc: &alloc,
             netns: netns.as_ref(),
             spec: &task_spec,
-        };
-        run_task(ctx, plugin, stop_rx.clone())
-    });
-    let results = join_all(runs).await;
+        })
+        .collect();
+    let results = run_lifecycle(&ctxs, plugin, stop_rx).await;
     ctrl_c.abort();
 
     let mut code = 0;
-    for (task, result) in names.iter().zip(results) {
+    for (ctx, result) in ctxs.iter().zip(results) {
+        let task = &ctx.task.name;
         match result {
-            Ok(exit) => {
+            None => eprintln!("==> task \"{task}\" did not run"),
+            Some(Ok(exit)) => {
                 eprintln!(
                     "==> task \"{task}\" exited: exit_code={} signal={} oom_killed={}",
                     exit.exit_code, exit.signal, exit.oom_killed
@@ -211,7 +212,7 @@ async fn configure_and_run(
                     code = exit.exit_code;
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 eprintln!("==> task \"{task}\" failed: {e}");
                 if code == 0 {
                     code = 1;
@@ -240,11 +241,138 @@ struct TaskCtx<'a> {
     spec: &'a crate::proto::hclspec::Spec,
 }
 
-async fn run_task(
-    ctx: TaskCtx<'_>,
+type Outcome = Option<Result<ExitResult, RunError>>;
+
+/// Runs the tasks in Nomad's lifecycle order: prestart tasks (non-sidecars to completion,
+/// sidecars started), then the main and poststart tasks; once the main tasks and the
+/// non-sidecar poststart tasks are done, the sidecars are stopped; then poststop tasks run.
+/// A failed prestart task keeps the main tasks from starting. `stop` (Ctrl-C) stops everything
+/// that runs. Returns one outcome per task, in `ctxs` order (`None`: never started).
+async fn run_lifecycle(
+    ctxs: &[TaskCtx<'_>],
     plugin: &PluginProcess,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = ctxs.iter().map(|_| None).collect();
+    let phase = |hook: Option<Hook>, sidecar: bool| -> Vec<usize> {
+        ctxs.iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.task.lifecycle.map(|l| l.hook) == hook
+                    && c.task.lifecycle.is_some_and(|l| l.sidecar) == sidecar
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (side_tx, side_rx) = watch::channel(false);
+    let forward = {
+        let mut stop = stop.clone();
+        let side_tx = side_tx.clone();
+        tokio::spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                let _ = side_tx.send(true);
+            }
+        })
+    };
+
+    // Prestart, non-sidecar: to completion, all of them at once.
+    let pre = phase(Some(Hook::Prestart), false);
+    let done = join_all(
+        pre.iter()
+            .map(|&i| run_to_end(&ctxs[i], plugin, stop.clone())),
+    )
+    .await;
+    let mut failed = false;
+    for (&i, r) in pre.iter().zip(done) {
+        failed |= !matches!(&r, Ok(e) if e.exit_code == 0);
+        outcomes[i] = Some(r);
+    }
+    let interrupted = *stop.borrow();
+    if !failed && !interrupted {
+        let sidecars: Vec<usize> = phase(Some(Hook::Prestart), true)
+            .into_iter()
+            .chain(phase(Some(Hook::Poststart), true))
+            .collect();
+        let mains: Vec<usize> = phase(None, false)
+            .into_iter()
+            .chain(phase(Some(Hook::Poststart), false))
+            .collect();
+        // Prestart sidecars first, then main tasks, then poststart tasks.
+        let mut started = Vec::new();
+        for &i in phase(Some(Hook::Prestart), true)
+            .iter()
+            .chain(&phase(None, false))
+            .chain(&phase(Some(Hook::Poststart), true))
+            .chain(&phase(Some(Hook::Poststart), false))
+        {
+            match start_task(&ctxs[i], plugin).await {
+                Ok(running) => started.push((i, running)),
+                Err(e) => outcomes[i] = Some(Err(e)),
+            }
+        }
+        let (mut main_runs, mut side_runs) = (Vec::new(), Vec::new());
+        for (i, running) in started {
+            if sidecars.contains(&i) {
+                side_runs.push((i, running));
+            } else if mains.contains(&i) {
+                main_runs.push((i, running));
+            }
+        }
+        let side_futures = join_all(side_runs.into_iter().map(|(i, r)| {
+            let rx = side_rx.clone();
+            async move { (i, wait_task(&ctxs[i], plugin, r, rx).await) }
+        }));
+        let main_futures = async {
+            let out = join_all(main_runs.into_iter().map(|(i, r)| {
+                let rx = stop.clone();
+                async move { (i, wait_task(&ctxs[i], plugin, r, rx).await) }
+            }))
+            .await;
+            // The main tasks are done: sidecars are no longer needed.
+            let _ = side_tx.send(true);
+            out
+        };
+        let (mains_done, sides_done) = tokio::join!(main_futures, side_futures);
+        for (i, r) in mains_done.into_iter().chain(sides_done) {
+            outcomes[i] = Some(r);
+        }
+    }
+    forward.abort();
+    // Poststop tasks run even after a failure or an interruption, as in Nomad.
+    let post = phase(Some(Hook::Poststop), false)
+        .into_iter()
+        .chain(phase(Some(Hook::Poststop), true))
+        .collect::<Vec<_>>();
+    let (_never_tx, never_rx) = watch::channel(false);
+    let done = join_all(
+        post.iter()
+            .map(|&i| run_to_end(&ctxs[i], plugin, never_rx.clone())),
+    )
+    .await;
+    for (&i, r) in post.iter().zip(done) {
+        outcomes[i] = Some(r);
+    }
+    outcomes
+}
+
+async fn run_to_end(
+    ctx: &TaskCtx<'_>,
+    plugin: &PluginProcess,
+    stop: watch::Receiver<bool>,
 ) -> Result<ExitResult, RunError> {
+    let running = start_task(ctx, plugin).await?;
+    wait_task(ctx, plugin, running, stop).await
+}
+
+/// A started task and what must outlive it until it is destroyed.
+struct Running {
+    task_id: String,
+    pipes: [LogPipe; 2],
+    cgroup: Option<CgroupScope>,
+}
+
+/// Builds the task's TaskConfig as a Nomad client does and starts it.
+async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
     let TaskCtx {
         job,
         group,
@@ -252,7 +380,7 @@ async fn run_task(
         alloc,
         netns,
         spec: task_spec,
-    } = ctx;
+    } = *ctx;
     let place = format!("task {:?}", task.name);
     let node_name = nix::unistd::gethostname()
         .ok()
@@ -330,59 +458,80 @@ async fn run_task(
         ..Default::default()
     };
 
-    let mut driver = plugin.driver();
-    let started = driver
+    let started = plugin
+        .driver()
         .start_task(StartTaskRequest {
             task: Some(task_config.clone()),
         })
         .await;
-    let outcome = match started {
-        Err(status) => Err(rpc("StartTask")(status)),
-        Ok(_) => {
-            let task_id = task_config.id.clone();
-            let mut waiter = driver.clone();
-            let wait = waiter.wait_task(WaitTaskRequest {
-                task_id: task_id.clone(),
-            });
-            tokio::pin!(wait);
-            let result = loop {
-                tokio::select! {
-                    res = &mut wait => break res,
-                    changed = stop.changed(), if !*stop.borrow() => {
-                        if changed.is_ok() && *stop.borrow() {
-                            let _ = driver
-                                .stop_task(StopTaskRequest {
-                                    task_id: task_id.clone(),
-                                    timeout: Some(duration(task.kill_timeout)),
-                                    signal: task.kill_signal.clone(),
-                                })
-                                .await;
-                        }
-                    }
-                }
-            };
-            let _ = driver
-                .destroy_task(DestroyTaskRequest {
-                    task_id,
-                    force: true,
-                })
-                .await;
-            match result {
-                Err(status) => Err(rpc("WaitTask")(status)),
-                Ok(resp) => {
-                    let resp = resp.into_inner();
-                    if !resp.err.is_empty() {
-                        eprintln!("==> task \"{}\": {}", task.name, resp.err);
-                    }
-                    Ok(resp.result.unwrap_or_default())
+    let pipes = [out_pipe, err_pipe];
+    match started {
+        Ok(_) => Ok(Running {
+            task_id: task_config.id,
+            pipes,
+            cgroup,
+        }),
+        Err(status) => {
+            pipes.into_iter().for_each(LogPipe::finish);
+            drop(cgroup);
+            Err(rpc("StartTask")(status))
+        }
+    }
+}
+
+/// Waits for a started task; when `stop` turns true first, stops it with its kill_signal and
+/// kill_timeout and waits for that. Destroys it and cleans up afterwards.
+async fn wait_task(
+    ctx: &TaskCtx<'_>,
+    plugin: &PluginProcess,
+    running: Running,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ExitResult, RunError> {
+    let task = ctx.task;
+    let mut driver = plugin.driver();
+    let task_id = running.task_id.clone();
+    let mut waiter = driver.clone();
+    let wait = waiter.wait_task(WaitTaskRequest {
+        task_id: task_id.clone(),
+    });
+    tokio::pin!(wait);
+    let mut stopping = false;
+    let result = loop {
+        tokio::select! {
+            res = &mut wait => break res,
+            changed = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    let _ = driver
+                        .stop_task(StopTaskRequest {
+                            task_id: task_id.clone(),
+                            timeout: Some(duration(task.kill_timeout)),
+                            signal: task.kill_signal.clone(),
+                        })
+                        .await;
                 }
             }
         }
     };
-    out_pipe.finish();
-    err_pipe.finish();
+    let _ = driver
+        .destroy_task(DestroyTaskRequest {
+            task_id,
+            force: true,
+        })
+        .await;
+    let Running { pipes, cgroup, .. } = running;
+    pipes.into_iter().for_each(LogPipe::finish);
     drop(cgroup);
-    outcome
+    match result {
+        Err(status) => Err(rpc("WaitTask")(status)),
+        Ok(resp) => {
+            let resp = resp.into_inner();
+            if !resp.err.is_empty() {
+                eprintln!("==> task \"{}\": {}", task.name, resp.err);
+            }
+            Ok(resp.result.unwrap_or_default())
+        }
+    }
 }
 
 fn duration(d: Duration) -> prost_types::Duration {
