@@ -195,10 +195,12 @@ async fn configure_and_run(
             spec: &task_spec,
         })
         .collect();
-    let results = run_lifecycle(&ctxs, plugin, stop_rx).await;
+    let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
     ctrl_c.abort();
+    let interrupted = *stop_rx.borrow();
 
     let mut code = 0;
+    let results_all_ran = results.iter().all(|r| matches!(r, Some(Ok(_))));
     for (ctx, result) in ctxs.iter().zip(results) {
         let task = &ctx.task.name;
         match result {
@@ -219,6 +221,11 @@ async fn configure_and_run(
                 }
             }
         }
+    }
+    if interrupted && code != 0 && results_all_ran {
+        // Stopped on request: like `nomad job stop`, that ends the job "complete".
+        eprintln!("==> stopped on request");
+        code = 0;
     }
     drop(netns);
     if args.keep {
@@ -466,11 +473,14 @@ async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running
         .await;
     let pipes = [out_pipe, err_pipe];
     match started {
-        Ok(_) => Ok(Running {
-            task_id: task_config.id,
-            pipes,
-            cgroup,
-        }),
+        Ok(_) => {
+            eprintln!("==> task \"{}\" started", task.name);
+            Ok(Running {
+                task_id: task_config.id,
+                pipes,
+                cgroup,
+            })
+        }
         Err(status) => {
             pipes.into_iter().for_each(LogPipe::finish);
             drop(cgroup);
