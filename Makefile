@@ -24,5 +24,13 @@ bench:
 	$(CARGO) build --release --locked
 	@echo "benchmarks: not implemented yet (issue: benchmarks)"; exit 1
 
+# Pure cgroup-v2 VM suite (e2e/vm/README.md): boots Debian's kernel once under QEMU (TCG, no
+# network) with our debug binary in a busybox initramfs. Root only; installs its apt packages
+# and downloads the kernel into target/vm on first use. Pass options with VMTEST_ARGS, e.g.
+# `make vmtest VMTEST_ARGS="--only oom --verbose"`.
+vmtest:
+	$(CARGO) build --locked
+	bash e2e/vm/run.sh $(VMTEST_ARGS)
+
 clean:
 	$(CARGO) clean
