@@ -8,10 +8,11 @@ build:
 	$(CARGO) build --release --locked
 	@echo "built $(BIN)"
 
-# Unit, sandbox, plugin and end-to-end tests. Tests that need root or a kernel feature
-# this machine lacks skip with a printed reason.
+# Unit, sandbox, plugin and end-to-end tests, then the VM suite. Tests that need root or a
+# kernel feature this machine lacks skip with a printed reason.
 test: lint
 	$(CARGO) test --locked --all-targets -- --test-threads=2
+	$(MAKE) --no-print-directory vmtest
 
 lint:
 	$(CARGO) fmt --all -- --check
