@@ -57,7 +57,10 @@ pub enum CgroupError {
     #[error("no cgroup2 file system is mounted (checked /proc/self/mountinfo): mount cgroup2 or set the executor's cgroup_root")]
     NoMount,
     #[error("cannot create cgroup {path}: {source}: check that {parent} is a writable cgroup2 directory (are we root?)", parent = path.parent().unwrap_or(Path::new("/")).display())]
-    Create { path: PathBuf, source: std::io::Error },
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cgroup {path} still has processes {pids:?} from an earlier run: stop them or remove the cgroup before starting the task")]
     Busy { path: PathBuf, pids: Vec<i32> },
     #[error("cannot write `{value}` to {path}: {source}: check the task's resources (memory, cpu, cores)")]
@@ -67,9 +70,15 @@ pub enum CgroupError {
         source: std::io::Error,
     },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot remove cgroup {path}: {source}: processes may still be running in it")]
-    Remove { path: PathBuf, source: std::io::Error },
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("task name `{0}` cannot be used in a cgroup name: it must not be empty, `.`/`..` or contain `/`")]
     BadName(String),
 }
@@ -135,7 +144,11 @@ fn read_controllers(file: &Path) -> Vec<String> {
 /// Pids listed in `<cg>/cgroup.procs` (empty if unreadable).
 pub fn procs(cg: &Path) -> Vec<i32> {
     fs::read_to_string(cg.join("cgroup.procs"))
-        .map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -155,7 +168,9 @@ pub fn prepare(
     task_name: &str,
 ) -> Result<TaskCgroup, CgroupError> {
     if let Some(n) = nomad_cgroup {
-        if n.join("cgroup.procs").is_file() {
+        // Only a cgroup v2 directory under our mount can be used (on v1 hosts Nomad passes a
+        // cpuset path, which CLONE_INTO_CGROUP cannot take).
+        if n.starts_with(root) && n.join("cgroup.procs").is_file() {
             ensure_empty(n)?;
             return Ok(TaskCgroup {
                 path: n.to_path_buf(),
@@ -169,9 +184,19 @@ pub fn prepare(
         safe_component(task_name)?
     );
     let slice = root.join(OWN_SLICE);
-    mkdir(&slice)?;
     let path = slice.join(scope);
-    mkdir(&path)?;
+    // A concurrent destroy may remove the (empty) slice between the two mkdirs: retry once.
+    for attempt in 0..2 {
+        mkdir(&slice)?;
+        match mkdir(&path) {
+            Err(CgroupError::Create { source, .. })
+                if source.kind() == ErrorKind::NotFound && attempt == 0 => {}
+            other => {
+                other?;
+                break;
+            }
+        }
+    }
     ensure_empty(&path)?;
     Ok(TaskCgroup {
         path,
@@ -231,7 +256,11 @@ pub fn limit_writes(res: &Resources) -> Vec<(&'static str, &'static str, String)
     if res.memory_max_mb == -1 {
         w.push(("memory", "memory.max", "max".to_string()));
     } else if res.memory_max_mb > 0 {
-        w.push(("memory", "memory.max", (res.memory_max_mb * MIB).to_string()));
+        w.push((
+            "memory",
+            "memory.max",
+            (res.memory_max_mb * MIB).to_string(),
+        ));
     } else if res.memory_mb > 0 {
         w.push(("memory", "memory.max", (res.memory_mb * MIB).to_string()));
     }
@@ -322,8 +351,14 @@ pub async fn remove(cg: &Path) -> Result<(), CgroupError> {
     let mut tries = 0;
     loop {
         match fs::remove_dir(cg) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Ok(()) => {
+                remove_own_slice(cg);
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                remove_own_slice(cg);
+                return Ok(());
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 500 => {
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -335,6 +370,13 @@ pub async fn remove(cg: &Path) -> Result<(), CgroupError> {
                 })
             }
         }
+    }
+}
+
+/// Removes our shared slice once its last scope is gone (errors mean another task uses it).
+fn remove_own_slice(cg: &Path) {
+    if let Some(slice) = cg.parent().filter(|p| p.ends_with(OWN_SLICE)) {
+        let _ = fs::remove_dir(slice);
     }
 }
 
@@ -357,7 +399,10 @@ mod tests {
             find_cgroup2_mount(mi),
             Some(PathBuf::from("/sys/fs/cgroup/unified"))
         );
-        assert_eq!(find_cgroup2_mount("1 2 0:1 / / rw - ext4 /dev/sda rw\n"), None);
+        assert_eq!(
+            find_cgroup2_mount("1 2 0:1 / / rw - ext4 /dev/sda rw\n"),
+            None
+        );
     }
 
     #[test]
@@ -385,7 +430,13 @@ mod tests {
         let slice = t.path().join(OWN_SLICE);
         fs::write(slice.join("cgroup.controllers"), "cpu memory cpuset pids").unwrap();
         fs::write(slice.join("cgroup.subtree_control"), "").unwrap();
-        for f in ["memory.max", "memory.low", "cpu.weight", "cpu.max", "cpuset.cpus"] {
+        for f in [
+            "memory.max",
+            "memory.low",
+            "cpu.weight",
+            "cpu.max",
+            "cpuset.cpus",
+        ] {
             fs::write(cg.path.join(f), "").unwrap();
         }
         let res = Resources {
@@ -450,7 +501,13 @@ mod tests {
         fs::create_dir_all(&scope).unwrap();
         fs::write(scope.join("cgroup.procs"), "").unwrap();
         let cg = prepare(t.path(), Some(&scope), "a", "t").unwrap();
-        assert_eq!(cg, TaskCgroup { path: scope.clone(), created: false });
+        assert_eq!(
+            cg,
+            TaskCgroup {
+                path: scope.clone(),
+                created: false
+            }
+        );
         fs::write(scope.join("cgroup.procs"), "4242\n").unwrap();
         let e = prepare(t.path(), Some(&scope), "a", "t").unwrap_err();
         assert!(e.to_string().contains("4242"), "{e}");
@@ -464,7 +521,11 @@ mod tests {
     fn oom_kill_counter_is_parsed() {
         let t = tempfile::tempdir().unwrap();
         assert_eq!(oom_kills(t.path()), None);
-        fs::write(t.path().join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n").unwrap();
+        fs::write(
+            t.path().join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
+        )
+        .unwrap();
         assert_eq!(oom_kills(t.path()), Some(2));
     }
 }

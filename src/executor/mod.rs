@@ -286,7 +286,12 @@ impl Executor {
         let state_path = self.task_state_path(&spec.id);
         let plan = spawn::build_plan(&spec, user, &state_path)?;
         let root = self.cgroup_root()?;
-        let cg = cgroup::prepare(&root, spec.nomad_cgroup.as_deref(), &spec.alloc_id, &spec.task_name)?;
+        let cg = cgroup::prepare(
+            &root,
+            spec.nomad_cgroup.as_deref(),
+            &spec.alloc_id,
+            &spec.task_name,
+        )?;
         let cleanup = |cg: &cgroup::TaskCgroup| {
             if cg.created {
                 let _ = std::fs::remove_dir(&cg.path);
@@ -352,9 +357,11 @@ impl Executor {
         exited: Option<ExitStatus>,
     ) -> Result<(), ExecError> {
         let afd = match pidfd {
-            Some(fd) => Some(Arc::new(sys::watch_pidfd(fd).map_err(|source| ExecError::Watch {
-                id: state.spec.id.clone(),
-                source,
+            Some(fd) => Some(Arc::new(sys::watch_pidfd(fd).map_err(|source| {
+                ExecError::Watch {
+                    id: state.spec.id.clone(),
+                    source,
+                }
             })?)),
             None => None,
         };
@@ -567,7 +574,10 @@ impl Executor {
 }
 
 fn oom_grew(state: &RecoveryState) -> bool {
-    match (state.oom_kills_before, cgroup::oom_kills(&state.cgroup.path)) {
+    match (
+        state.oom_kills_before,
+        cgroup::oom_kills(&state.cgroup.path),
+    ) {
         (Some(before), Some(now)) => now > before,
         (None, Some(now)) => now > 0,
         _ => false,

@@ -44,7 +44,10 @@ pub enum SpawnError {
         source: std::io::Error,
     },
     #[error("cannot open cgroup directory {path}: {source}")]
-    OpenCgroup { path: PathBuf, source: std::io::Error },
+    OpenCgroup {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the supervisor `{exe}` in cgroup {cgroup}: {source}: needs root, kernel >= 5.7 (clone3 CLONE_INTO_CGROUP) and a writable cgroup2")]
     Clone {
         exe: PathBuf,
@@ -117,7 +120,10 @@ pub fn build_plan(
     if env.iter().any(|e| e.contains(&0)) {
         return Err(SpawnError::Nul { field: "env" });
     }
-    let cwd = spec.work_dir.clone().unwrap_or_else(|| spec.task_dir.clone());
+    let cwd = spec
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| spec.task_dir.clone());
     Ok(SupervisorPlan {
         argv,
         env,
@@ -224,19 +230,34 @@ mod tests {
         assert_eq!(
             argv,
             [
-                "/opt/pledge.com", "-p", "stdio rpath", "-v", "r:/etc", "-v", "rwc:/tmp", "--",
-                "/bin/cat", "-n", "/etc/hostname"
+                "/opt/pledge.com",
+                "-p",
+                "stdio rpath",
+                "-v",
+                "r:/etc",
+                "-v",
+                "rwc:/tmp",
+                "--",
+                "/bin/cat",
+                "-n",
+                "/etc/hostname"
             ]
         );
         let mut s = spec();
         s.promises = " ".into();
         s.unveil.clear();
         let argv = task_argv(&s).unwrap();
-        assert_eq!(argv[1], "--", "no -p when promises are empty (pledge's default applies)");
+        assert_eq!(
+            argv[1], "--",
+            "no -p when promises are empty (pledge's default applies)"
+        );
         s.command.clear();
         assert!(task_argv(&s).unwrap_err().to_string().contains("`command`"));
         s.launcher.clear();
-        assert!(task_argv(&s).unwrap_err().to_string().contains("`launcher`"));
+        assert!(task_argv(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("`launcher`"));
     }
 
     #[test]

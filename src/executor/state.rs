@@ -54,7 +54,10 @@ pub enum StateError {
     #[error("task recovery state has version {0}, this plugin understands version {STATE_VERSION}: upgrade the plugin or let Nomad restart the task")]
     Version(u32),
     #[error("cannot write {path}: {source}: check that the executor's state_dir is on a writable file system")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("exit record {path} is corrupt: {source}: remove it and restart the task")]
     Corrupt {
         path: PathBuf,

@@ -231,9 +231,21 @@ mod tests {
         let start = SystemTime::now() - Duration::from_secs(2);
         let (s, sample) = collect(p, None, start, Some(2000.0));
         assert_eq!(sample.usage_usec, 1_000_000);
-        assert!(s.cpu.percent > 40.0 && s.cpu.percent <= 50.0, "{}", s.cpu.percent);
+        assert!(
+            s.cpu.percent > 40.0 && s.cpu.percent <= 50.0,
+            "{}",
+            s.cpu.percent
+        );
         assert_eq!((s.cpu.throttled_periods, s.cpu.throttled_time), (2, 300));
-        assert_eq!((s.memory.usage, s.memory.rss, s.memory.cache, s.memory.max_usage), (4096, 1024, 2048, 8192));
+        assert_eq!(
+            (
+                s.memory.usage,
+                s.memory.rss,
+                s.memory.cache,
+                s.memory.max_usage
+            ),
+            (4096, 1024, 2048, 8192)
+        );
         assert!(s.memory.measured.contains(&"Max Usage"));
         assert!(!s.memory.measured.contains(&"Swap"));
         assert!(s.cpu.measured.contains(&"Total Ticks"));
@@ -242,7 +254,11 @@ mod tests {
     #[test]
     fn proc_fallback_counts_listed_pids() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("cgroup.procs"), format!("{}\n", std::process::id())).unwrap();
+        fs::write(
+            d.path().join("cgroup.procs"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
         let (s, _) = collect(d.path(), None, SystemTime::now(), None);
         assert!(s.memory.rss > 0);
         assert_eq!(s.memory.measured, vec!["RSS", "Swap"]);

@@ -23,11 +23,17 @@ pub enum SupervisorError {
     #[error("cannot read the supervisor plan {path}: {reason}")]
     Plan { path: String, reason: String },
     #[error("cannot join network namespace {path}: {source}: check the allocation's network_isolation_spec")]
-    Netns { path: String, source: std::io::Error },
+    Netns {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot mount a private /proc for the task: {0}")]
     Proc(nix::Error),
     #[error("cannot {step} for the task: {source}")]
-    Setup { step: &'static str, source: std::io::Error },
+    Setup {
+        step: &'static str,
+        source: std::io::Error,
+    },
     #[error("cannot start the task: {step} failed: {source} (argv[0] = `{argv0}`)")]
     Exec {
         step: String,
@@ -43,7 +49,11 @@ pub fn supervisor_main(args: &[std::ffi::OsString]) -> i32 {
         return 2;
     };
     let plan = match load_plan(Path::new(plan_path)) {
-        Ok(p) => p,
+        Ok(p) => {
+            // The plan holds the task environment (tokens): keep it on disk no longer than needed.
+            let _ = std::fs::remove_file(plan_path);
+            p
+        }
         Err(e) => {
             eprintln!("nomad-pledge-driver supervisor: {e}");
             return 2;
@@ -131,7 +141,11 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         .map(|e| to_c(e))
         .collect::<Result<_, _>>()
         .map_err(|_| setup_err("encode env")(nix::Error::EINVAL))?;
-    let argv0 = plan.argv.first().map(|a| display_arg(a)).unwrap_or_default();
+    let argv0 = plan
+        .argv
+        .first()
+        .map(|a| display_arg(a))
+        .unwrap_or_default();
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup_err("create a pipe"))?;
 

@@ -218,8 +218,6 @@ pub fn exit_now(code: i32) -> ! {
 pub fn watch_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: an `OwnedFd` owns a valid open descriptor, keeps it open until dropped, and always
     // returns the same number from `as_raw_fd`; the AsyncFd takes ownership of it.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-    }
-    .map_err(io::Error::from)
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
 }

@@ -36,7 +36,10 @@ fn setup() -> Option<Env> {
         .parent()?
         .join("nomad-pledge-driver");
     if !exe.is_file() {
-        println!("SKIP: {} is not built (run `cargo build` or `cargo test --all-targets`)", exe.display());
+        println!(
+            "SKIP: {} is not built (run `cargo build` or `cargo test --all-targets`)",
+            exe.display()
+        );
         return None;
     }
     let dir = tempfile::tempdir().ok()?;
@@ -97,7 +100,11 @@ impl Env {
     async fn until_printed(&self, name: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.stdout(name).contains(needle) {
-            assert!(Instant::now() < deadline, "task {name} never printed {needle:?}: {:?}", self.stdout(name));
+            assert!(
+                Instant::now() < deadline,
+                "task {name} never printed {needle:?}: {:?}",
+                self.stdout(name)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -105,8 +112,16 @@ impl Env {
 
 /// Nothing is left behind: no cgroup, no state files, no supervisor.
 fn assert_clean(state: &RecoveryState) {
-    assert!(!state.cgroup.path.exists(), "cgroup {} leaked", state.cgroup.path.display());
-    assert!(!state.state_path.exists(), "state {} leaked", state.state_path.display());
+    assert!(
+        !state.cgroup.path.exists(),
+        "cgroup {} leaked",
+        state.cgroup.path.display()
+    );
+    assert!(
+        !state.state_path.exists(),
+        "state {} leaked",
+        state.state_path.display()
+    );
     assert_ne!(
         state::proc_start_time(state.pid),
         Some(state.start_time),
@@ -143,11 +158,16 @@ async fn stop_honoured_and_ignored_sigterm() {
     let Some(env) = setup() else { return };
     let ex = env.executor();
     let st = ex
-        .start(env.sh("polite", "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done"))
+        .start(env.sh(
+            "polite",
+            "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
         .await
         .unwrap();
     env.until_printed("polite", "ready").await;
-    ex.stop(&st.spec.id, "sigterm", Duration::from_secs(60)).await.unwrap();
+    ex.stop(&st.spec.id, "sigterm", Duration::from_secs(60))
+        .await
+        .unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert_eq!((e.exit_code, e.signal, e.err), (7, 0, None));
     ex.destroy(&st.spec.id, false).await.unwrap();
@@ -155,20 +175,30 @@ async fn stop_honoured_and_ignored_sigterm() {
 
     // Ignores SIGTERM and leaves a background child: both die when the cgroup is killed.
     let st = ex
-        .start(env.sh("rude", "trap '' TERM; (sleep 1000 &); echo ready; while :; do sleep 0.05; done"))
+        .start(env.sh(
+            "rude",
+            "trap '' TERM; (sleep 1000 &); echo ready; while :; do sleep 0.05; done",
+        ))
         .await
         .unwrap();
     env.until_printed("rude", "ready").await;
     let pids = cgroup::procs(&st.cgroup.path);
-    assert!(pids.len() >= 3, "supervisor, sh and sleep expected in the cgroup: {pids:?}");
-    ex.stop(&st.spec.id, "TERM", Duration::from_millis(300)).await.unwrap();
+    assert!(
+        pids.len() >= 3,
+        "supervisor, sh and sleep expected in the cgroup: {pids:?}"
+    );
+    ex.stop(&st.spec.id, "TERM", Duration::from_millis(300))
+        .await
+        .unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert_eq!((e.exit_code, e.signal, e.err), (137, 9, None));
     assert!(cgroup::procs(&st.cgroup.path).is_empty());
     ex.destroy(&st.spec.id, false).await.unwrap();
     assert_clean(&st);
     // Stop of an unknown or destroyed task is OK (Nomad retries errors).
-    ex.stop(&st.spec.id, "", Duration::from_secs(1)).await.unwrap();
+    ex.stop(&st.spec.id, "", Duration::from_secs(1))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,9 +215,18 @@ async fn signals_reach_the_command() {
     env.until_printed("sig", "ready").await;
     ex.signal(&st.spec.id, "usr1").await.unwrap();
     env.until_printed("sig", "got-usr1").await;
-    assert!(matches!(ex.signal(&st.spec.id, "SIGFOO").await, Err(ExecError::Signal(_))));
-    assert!(matches!(ex.signal("nope", "TERM").await, Err(ExecError::NotFound(_))));
-    assert!(matches!(ex.destroy(&st.spec.id, false).await, Err(ExecError::Running(_))));
+    assert!(matches!(
+        ex.signal(&st.spec.id, "SIGFOO").await,
+        Err(ExecError::Signal(_))
+    ));
+    assert!(matches!(
+        ex.signal("nope", "TERM").await,
+        Err(ExecError::NotFound(_))
+    ));
+    assert!(matches!(
+        ex.destroy(&st.spec.id, false).await,
+        Err(ExecError::Running(_))
+    ));
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 }
@@ -206,13 +245,19 @@ async fn user_namespaces_cgroup_and_env() {
     let nobody = user::resolve_user("nobody", "nobody", false).unwrap();
     assert_eq!(lines[0], nobody.uid.to_string());
     assert_eq!(lines[1], nobody.gid.to_string());
-    assert_eq!(lines[2], "pid=2", "the command is PID 2, the supervisor PID 1");
+    assert_eq!(
+        lines[2], "pid=2",
+        "the command is PID 2, the supervisor PID 1"
+    );
     let procs: Vec<u32> = lines[3]
         .trim_start_matches("procs")
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
-    assert!(procs.contains(&1) && procs.iter().all(|p| *p < 20), "{procs:?}");
+    assert!(
+        procs.contains(&1) && procs.iter().all(|p| *p < 20),
+        "{procs:?}"
+    );
     let rel = st.cgroup.path.strip_prefix(&env.root).unwrap();
     assert_eq!(lines[4], format!("0::/{}", rel.display()));
     assert_eq!(lines[5], env.dir.path().join("task").display().to_string());
@@ -221,12 +266,18 @@ async fn user_namespaces_cgroup_and_env() {
     assert_clean(&st);
 
     // The environment is exactly TaskSpec.env plus USER and HOME.
-    let st = ex.start(env.spec("env", "/usr/bin/env", &[])).await.unwrap();
+    let st = ex
+        .start(env.spec("env", "/usr/bin/env", &[]))
+        .await
+        .unwrap();
     assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 0);
     let mut got: Vec<String> = env.stdout("env").lines().map(str::to_string).collect();
     got.retain(|l| !l.starts_with("PWD=")); // added by the /bin/sh test launcher
     got.sort();
-    assert_eq!(got, ["A=1", &format!("HOME={}", nobody.home), "USER=nobody"]);
+    assert_eq!(
+        got,
+        ["A=1", &format!("HOME={}", nobody.home), "USER=nobody"]
+    );
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 }
@@ -236,10 +287,20 @@ async fn recover_running_task_in_a_new_executor() {
     let Some(env) = setup() else { return };
     let first = env.executor();
     let st = first
-        .start(env.sh("rec", "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done"))
+        .start(env.sh(
+            "rec",
+            "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
         .await
         .unwrap();
     env.until_printed("rec", "ready").await;
+    // The supervisor is in its own session, outside the plugin's, so it outlives the plugin.
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(st.pid))).unwrap();
+    assert_eq!(sid.as_raw(), st.pid);
+    assert!(
+        !st.state_path.join(state::PLAN_FILE).exists(),
+        "plan (with env) left on disk"
+    );
     let bytes = st.to_bytes();
     drop(first);
 
@@ -247,8 +308,14 @@ async fn recover_running_task_in_a_new_executor() {
     let state = RecoveryState::from_bytes(&bytes).unwrap();
     second.recover(state.clone()).await.unwrap();
     second.recover(state.clone()).await.unwrap(); // already known → no-op
-    assert_eq!(second.inspect(&st.spec.id).unwrap().state, TaskState::Running);
-    second.stop(&st.spec.id, "SIGTERM", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Running
+    );
+    second
+        .stop(&st.spec.id, "SIGTERM", Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(second.wait(&st.spec.id).await.unwrap().exit_code, 9);
     second.destroy(&st.spec.id, false).await.unwrap();
     assert_clean(&st);
@@ -260,14 +327,23 @@ async fn recover_task_that_exited_while_no_plugin_ran() {
     let go = env.dir.path().join("task/go");
     let first = env.executor();
     let st = first
-        .start(env.sh("gone", &format!("while [ ! -e {} ]; do sleep 0.05; done; exit 42", go.display())))
+        .start(env.sh(
+            "gone",
+            &format!(
+                "while [ ! -e {} ]; do sleep 0.05; done; exit 42",
+                go.display()
+            ),
+        ))
         .await
         .unwrap();
     drop(first);
     fs::write(&go, "").unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !st.state_path.join(state::EXIT_FILE).exists() {
-        assert!(Instant::now() < deadline, "the supervisor never recorded the exit");
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never recorded the exit"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -275,16 +351,25 @@ async fn recover_task_that_exited_while_no_plugin_ran() {
     second.recover(st.clone()).await.unwrap();
     let e = second.wait(&st.spec.id).await.unwrap();
     assert_eq!((e.exit_code, e.signal), (42, 0));
-    assert_eq!(second.inspect(&st.spec.id).unwrap().state, TaskState::Exited);
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Exited
+    );
     second.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 
     // Gone without a record, or a foreign state path → errors.
     let third = env.executor();
-    assert!(matches!(third.recover(st.clone()).await, Err(ExecError::Gone { .. })));
+    assert!(matches!(
+        third.recover(st.clone()).await,
+        Err(ExecError::Gone { .. })
+    ));
     let mut foreign = st.clone();
     foreign.state_path = "/etc".into();
-    assert!(matches!(third.recover(foreign).await, Err(ExecError::BadState { .. })));
+    assert!(matches!(
+        third.recover(foreign).await,
+        Err(ExecError::BadState { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,9 +406,21 @@ async fn bad_input_is_an_error_and_leaks_nothing() {
     let e = ex.start(spec.clone()).await.unwrap_err();
     assert!(e.to_string().contains("`user`"), "{e}");
     spec.user = "root".into();
-    assert!(ex.start(spec.clone()).await.unwrap_err().to_string().contains("allow_root"));
-    assert!(!env.root.join(cgroup::OWN_SLICE).join(format!("{}.baduser.scope", spec.alloc_id)).exists());
-    assert!(matches!(ex.stop("nope", "SIGNOPE", Duration::ZERO).await, Err(ExecError::Signal(_))));
+    assert!(ex
+        .start(spec.clone())
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("allow_root"));
+    assert!(!env
+        .root
+        .join(cgroup::OWN_SLICE)
+        .join(format!("{}.baduser.scope", spec.alloc_id))
+        .exists());
+    assert!(matches!(
+        ex.stop("nope", "SIGNOPE", Duration::ZERO).await,
+        Err(ExecError::Signal(_))
+    ));
     ex.stop("nope", "TERM", Duration::ZERO).await.unwrap();
     ex.destroy("nope", true).await.unwrap();
 
@@ -332,7 +429,13 @@ async fn bad_input_is_an_error_and_leaks_nothing() {
     spec.launcher = vec!["/nonexistent/pledge.com".into()];
     let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
-    assert!(e.err.as_deref().unwrap_or("").contains("/nonexistent/pledge.com"), "{e:?}");
+    assert!(
+        e.err
+            .as_deref()
+            .unwrap_or("")
+            .contains("/nonexistent/pledge.com"),
+        "{e:?}"
+    );
     assert_ne!(e.exit_code, 0);
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
@@ -344,7 +447,11 @@ async fn bad_input_is_an_error_and_leaks_nothing() {
     spec.stdout_path = link;
     let e = ex.start(spec.clone()).await.unwrap_err();
     assert!(e.to_string().contains("stdout_path"), "{e}");
-    assert!(!env.root.join(cgroup::OWN_SLICE).join(format!("{}.link.scope", spec.alloc_id)).exists());
+    assert!(!env
+        .root
+        .join(cgroup::OWN_SLICE)
+        .join(format!("{}.link.scope", spec.alloc_id))
+        .exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,11 @@ pub enum UserError {
 }
 
 /// Resolves `user` (empty → `default_user`).
-pub fn resolve_user(user: &str, default_user: &str, allow_root: bool) -> Result<TaskUser, UserError> {
+pub fn resolve_user(
+    user: &str,
+    default_user: &str,
+    allow_root: bool,
+) -> Result<TaskUser, UserError> {
     let name = if user.is_empty() { default_user } else { user };
     let resolved = if let Some(id) = dynamic_id(name) {
         TaskUser {
@@ -81,7 +85,10 @@ fn dynamic_id(name: &str) -> Option<u32> {
 /// Name of a group id, for messages only.
 #[allow(dead_code)]
 pub fn group_name(gid: u32) -> Option<String> {
-    Group::from_gid(Gid::from_raw(gid)).ok().flatten().map(|g| g.name)
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 /// Whether the current process is root (tests skip otherwise).
@@ -103,7 +110,10 @@ mod tests {
     #[test]
     fn dynamic_users_need_no_lookup() {
         let u = resolve_user("nomad-80123", "nobody", false).unwrap();
-        assert_eq!((u.uid, u.gid, u.home.as_str()), (80123, 80123, "/nonexistent"));
+        assert_eq!(
+            (u.uid, u.gid, u.home.as_str()),
+            (80123, 80123, "/nonexistent")
+        );
         assert!(dynamic_id("nomad-").is_none());
         assert!(dynamic_id("nomad-12a").is_none());
     }
