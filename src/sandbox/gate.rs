@@ -1,0 +1,257 @@
+//! The exec gate: let exactly the launcher's own `execve` through, then no execve ever again.
+//!
+//! pledge.com has to keep `exec` allowed in the filter it installs before its execve (and, for
+//! dynamic programs, `rpath prot_exec`), and relies on an LD_PRELOAD'ed `sandbox.so` from
+//! `$TMPDIR` to drop them again. We use seccomp user notification instead:
+//!
+//! 1. Before the promise filter, the launcher installs a tiny **gate filter** that returns
+//!    `SECCOMP_RET_USER_NOTIF` for `execve`/`execveat` and allows everything else, with
+//!    `SECCOMP_FILTER_FLAG_NEW_LISTENER`. (It also carries pledge.com's unveil extras: `setxattr`
+//!    → EPERM, and `truncate` → EPERM when Landlock cannot control truncation.)
+//! 2. It forks a listener (double fork, so the program never sees it as a child) that keeps the
+//!    listener fd; the launcher closes its copy.
+//! 3. It installs the **promise filter**, built with `exec_gate` so that `mmap(PROT_EXEC)` of
+//!    files works for the dynamic loader, and with its execve verdict turned into ALLOW (the
+//!    decision belongs to the gate; filters are combined by the kernel, most restrictive wins,
+//!    so the gate's USER_NOTIF is what execve gets).
+//! 4. The launcher calls execve. The listener receives the notification, checks it comes from the
+//!    launcher's PID and is still valid (`SECCOMP_IOCTL_NOTIF_ID_VALID`), answers
+//!    `SECCOMP_USER_NOTIF_FLAG_CONTINUE`, closes the listener and exits.
+//! 5. From then on a USER_NOTIF filter without a listener makes the kernel fail every execve and
+//!    execveat with ENOSYS (seccomp_unotify(2)).
+//!
+//! CONTINUE is safe here because the caller is the single-threaded launcher blocked in its own
+//! execve with arguments it prepared: nothing untrusted runs before the one allowed execve. If
+//! the launcher dies before its execve, the listener sees its pidfd become readable and exits.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use super::seccomp::bpf::{self, Asm, Target};
+use super::seccomp::{notify, BpfProgram, InstallFlags, SeccompError};
+use super::seccomp::{SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF};
+use super::sys::{self, Forked};
+
+/// What the launcher filter does besides the gate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LauncherFilter {
+    /// execve/execveat → USER_NOTIF (the gate).
+    pub gate: bool,
+    /// setxattr → EPERM (pledge.com does this whenever unveil is committed).
+    pub deny_setxattr: bool,
+    /// truncate → EPERM (when Landlock's ABI < 3 cannot control truncation).
+    pub deny_truncate: bool,
+}
+
+impl LauncherFilter {
+    pub fn is_needed(&self) -> bool {
+        self.gate || self.deny_setxattr || self.deny_truncate
+    }
+
+    /// The gate filter program.
+    pub fn build(&self) -> Result<BpfProgram, SeccompError> {
+        let mut a = Asm::new();
+        let native = a.label();
+        a.ld(bpf::OFF_ARCH);
+        a.jeq(
+            super::syscalls::AUDIT_ARCH.unwrap_or(0),
+            Target::Label(native),
+            Target::Next,
+        );
+        // Foreign arch: the promise filter kills it; nothing to decide here.
+        a.ret(SECCOMP_RET_ALLOW);
+        a.bind(native);
+        a.ld(bpf::OFF_NR);
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let mut rules: Vec<(i64, u32)> = Vec::new();
+        if self.gate {
+            rules.push((libc::SYS_execve, SECCOMP_RET_USER_NOTIF));
+            rules.push((libc::SYS_execveat, SECCOMP_RET_USER_NOTIF));
+        }
+        if self.deny_setxattr {
+            rules.push((libc::SYS_setxattr, eperm));
+        }
+        if self.deny_truncate {
+            rules.push((libc::SYS_truncate, eperm));
+        }
+        for (nr, ret) in rules {
+            let next = a.label();
+            a.jeq(nr as u32, Target::Next, Target::Label(next));
+            a.ret(ret);
+            a.bind(next);
+        }
+        a.ret(SECCOMP_RET_ALLOW);
+        a.finish()
+    }
+}
+
+/// Turn the promise filter's USER_NOTIF verdicts (its execve gate) into ALLOW, leaving the
+/// decision to the outer gate filter installed before it (see the module docs: a USER_NOTIF in
+/// the newest filter would win over the gate's and, having no listener, fail with ENOSYS).
+pub fn defer_exec_to_gate(prog: &BpfProgram) -> Result<BpfProgram, SeccompError> {
+    const BPF_RET_K: u16 = 0x06;
+    let mut bytes = prog.to_bytes();
+    for insn in bytes.chunks_exact_mut(8) {
+        let code = u16::from_ne_bytes([insn[0], insn[1]]);
+        let k = u32::from_ne_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        if code == BPF_RET_K && k & 0xffff_0000 == SECCOMP_RET_USER_NOTIF {
+            insn[4..8].copy_from_slice(&SECCOMP_RET_ALLOW.to_ne_bytes());
+        }
+    }
+    BpfProgram::from_bytes(&bytes)
+}
+
+/// Errors of the gate.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("exec gate: {0}")]
+    Seccomp(#[from] SeccompError),
+    #[error("exec gate: {what} failed: {source} (needs Linux 5.5+ with pidfd_open and seccomp user notification; promise `exec` to run without the gate)")]
+    Sys {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Install the launcher filter; if it gates exec, start the listener. Call last before the
+/// promise filter. Irreversible.
+pub fn install(filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateError> {
+    if !filter.gate {
+        super::seccomp::install(prog, InstallFlags::NONE)?;
+        return Ok(());
+    }
+    let pidfd = sys::pidfd_self().map_err(|source| GateError::Sys {
+        what: "pidfd_open",
+        source,
+    })?;
+    let launcher = std::process::id();
+    let listener = super::seccomp::install(prog, InstallFlags::NEW_LISTENER)?.ok_or(
+        SeccompError::Internal {
+            what: "NEW_LISTENER returned no fd",
+        },
+    )?;
+    match sys::fork().map_err(|source| GateError::Sys {
+        what: "fork",
+        source,
+    })? {
+        Forked::Child => {
+            // Intermediate: fork the listener and leave, so the program never has it as a child.
+            match sys::fork() {
+                Ok(Forked::Child) => serve(listener, pidfd, launcher),
+                Ok(Forked::Parent(_)) => sys::exit_now(0),
+                Err(_) => sys::exit_now(1),
+            }
+        }
+        Forked::Parent(pid) => {
+            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            // The launcher must not hold the listener: if the listener dies, our execve then fails
+            // (ENOSYS) instead of waiting forever.
+            drop(listener);
+            drop(pidfd);
+            match status {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                other => Err(GateError::Sys {
+                    what: "starting the listener",
+                    source: std::io::Error::other(format!("{other:?}")),
+                }),
+            }
+        }
+    }
+}
+
+/// The listener process: answer the launcher's execve with CONTINUE, then exit. Only system
+/// calls; never returns.
+fn serve(listener: OwnedFd, launcher_pidfd: OwnedFd, launcher: u32) -> ! {
+    // Do not keep the task's stdio (pipes) open.
+    for fd in 0..3 {
+        if fd != listener.as_raw_fd() && fd != launcher_pidfd.as_raw_fd() {
+            sys::close_raw(fd);
+        }
+    }
+    loop {
+        let (notif_ready, launcher_gone) =
+            match sys::poll_two(listener.as_fd(), launcher_pidfd.as_fd()) {
+                Ok(r) => r,
+                Err(_) => sys::exit_now(1),
+            };
+        if notif_ready {
+            let n = match notify::receive(listener.as_fd()) {
+                Ok(n) => n,
+                // ENOENT: the launcher died between the notification and our receive.
+                Err(_) => sys::exit_now(0),
+            };
+            if n.pid == launcher && notify::id_valid(listener.as_fd(), n.id) {
+                let _ = notify::respond_continue(listener.as_fd(), n.id);
+                sys::exit_now(0);
+            }
+            // Nobody else holds this filter and execs, but refuse anything else regardless.
+            let _ = notify::respond_errno(listener.as_fd(), n.id, libc::EPERM);
+        } else if launcher_gone {
+            sys::exit_now(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::seccomp::bpf::{run, SeccompData};
+
+    fn data(nr: i64) -> SeccompData {
+        SeccompData {
+            nr: nr as i32,
+            arch: crate::sandbox::syscalls::AUDIT_ARCH.unwrap(),
+            instruction_pointer: 0,
+            args: [0; 6],
+        }
+    }
+
+    #[test]
+    fn gate_filter_notifies_exec_only() {
+        let f = LauncherFilter {
+            gate: true,
+            deny_setxattr: true,
+            deny_truncate: false,
+        };
+        let p = f.build().unwrap();
+        assert_eq!(
+            run(&p, &data(libc::SYS_execve)).unwrap(),
+            SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(
+            run(&p, &data(libc::SYS_execveat)).unwrap(),
+            SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(
+            run(&p, &data(libc::SYS_setxattr)).unwrap(),
+            SECCOMP_RET_ERRNO | libc::EPERM as u32
+        );
+        assert_eq!(
+            run(&p, &data(libc::SYS_truncate)).unwrap(),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(run(&p, &data(libc::SYS_ioctl)).unwrap(), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn promise_filter_defers_exec() {
+        use crate::sandbox::promise::PromiseSet;
+        use crate::sandbox::seccomp::{build_filter, FilterOptions};
+        let opts = FilterOptions {
+            exec_gate: true,
+            ..Default::default()
+        };
+        let p = build_filter(&PromiseSet::parse("stdio").unwrap(), &opts).unwrap();
+        assert_eq!(
+            run(&p, &data(libc::SYS_execve)).unwrap(),
+            SECCOMP_RET_USER_NOTIF
+        );
+        let d = defer_exec_to_gate(&p).unwrap();
+        assert_eq!(run(&d, &data(libc::SYS_execve)).unwrap(), SECCOMP_RET_ALLOW);
+        // Everything else is unchanged.
+        assert_eq!(
+            run(&d, &data(libc::SYS_socket)).unwrap(),
+            run(&p, &data(libc::SYS_socket)).unwrap()
+        );
+        assert_eq!(d.len(), p.len());
+    }
+}
