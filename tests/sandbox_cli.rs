@@ -256,3 +256,19 @@ fn explain_prints_the_plan_to_stderr() {
         assert!(e.contains("/etc/hostname [-v; file]"), "{e}");
     }
 }
+
+#[test]
+fn why_names_the_promise() {
+    let o = pledge(&["--why", "socket,2,1,0"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("needs promise `inet`"),
+        "{}",
+        stdout(&o)
+    );
+    let o = pledge(&["--why", "59"]);
+    assert!(stdout(&o).contains("`exec`"), "{}", stdout(&o));
+    let o = pledge(&["--why", "nosuchcall"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown syscall `nosuchcall`"));
+}

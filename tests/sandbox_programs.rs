@@ -194,3 +194,31 @@ fn python_without_inet_cannot_listen() {
     ]);
     assert_eq!(stdout(&o), "denied", "{}", stderr(&o));
 }
+
+#[test]
+fn curl_fetches_from_loopback_by_name() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    skip_unless!(Path::new("/usr/bin/curl").exists(), "curl not installed");
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nfrom-loopback")
+            .unwrap();
+    });
+    let url = format!("http://localhost:{port}/");
+    // `localhost` is resolved through /etc/hosts, which `dns` unveils.
+    let o = pledge(&[
+        "-p",
+        "stdio rpath inet dns",
+        "--",
+        "/usr/bin/curl",
+        "-sS",
+        &url,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "from-loopback");
+    server.join().unwrap();
+}

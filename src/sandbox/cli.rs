@@ -54,6 +54,8 @@ pub struct Options {
     pub audit: bool,
     /// `--explain` (or `PLEDGE_EXPLAIN=1`): print the sandbox plan to stderr before the execve.
     pub explain: bool,
+    /// `--why SYSCALL[,ARG...]`: explain which promise allows a syscall, then exit.
+    pub why: Option<String>,
     /// PROG and its arguments.
     pub command: Vec<OsString>,
 }
@@ -89,6 +91,16 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                 b"--unveil-best-effort" => o.unveil_best_effort = true,
                 b"--audit" => o.audit = true,
                 b"--explain" => o.explain = true,
+                b"--why" => match args.get(i + 1) {
+                    Some(v) => {
+                        o.why = Some(v.to_string_lossy().into_owned());
+                        i += 1;
+                    }
+                    None => {
+                        eprintln!("{prog}: option requires an argument -- why");
+                        return Parsed::Help;
+                    }
+                },
                 _ => {
                     eprintln!("{prog}: illegal option -- -");
                     return Parsed::Help;
@@ -232,7 +244,7 @@ pub fn usage(prog: &str) -> String {
     format!(
         "usage: {prog} [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [-u UID] [-g GID] [-c DIR]
           [-C SECS] [-M BYTES] [-F BYTES] [-P PROCS] [-O FILES] [-T pledge|unveil]
-          [--unveil-best-effort] [--audit] [--explain] [--] PROG [ARGS...]
+          [--unveil-best-effort] [--audit] [--explain] [--why SYSCALL] [--] PROG [ARGS...]
 
   -p PROMISES  space-separated promises (default: stdio rpath); repeatable
                stdio rpath wpath cpath dpath flock fattr inet unix dns tty recvfd sendfd
@@ -254,6 +266,8 @@ pub fn usage(prog: &str) -> String {
   --unveil-best-effort  run even if landlock cannot enforce the -v rules
   --audit      allow violations but log them to the kernel audit log (SECCOMP_RET_LOG)
   --explain    print the sandbox plan to stderr (also PLEDGE_EXPLAIN=1)
+  --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.
+               --why socket,2,1,0 or --why 41), then exit
 "
     )
 }
@@ -280,6 +294,9 @@ pub fn main(args: &[OsString]) -> i32 {
     };
     if std::env::var_os("PLEDGE_EXPLAIN").is_some_and(|v| v == "1") {
         opts.explain = true;
+    }
+    if let Some(w) = &opts.why {
+        return launch::why(&prog, w);
     }
     if let Some(t) = &opts.test {
         return launch::feature_test(&prog, t, &opts);
@@ -390,5 +407,10 @@ mod tests {
     fn extensions() {
         let o = run(&["--unveil-best-effort", "--audit", "--explain", "-k", "x"]);
         assert!(o.unveil_best_effort && o.audit && o.explain && o.kill);
+        assert_eq!(
+            run(&["--why", "socket,2", "-p", "x"]).why.as_deref(),
+            Some("socket,2")
+        );
+        assert_eq!(p(&["--why"]), Parsed::Help);
     }
 }

@@ -93,6 +93,39 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
     }
 }
 
+/// `--why SYSCALL[,ARG...]`: the policy's explanation of one syscall (the kernel audit log of
+/// `--audit` and `-k` names syscalls by number: `syscall=41`). Exit 0, or 2 on bad input.
+pub fn why(prog: &str, spec: &str) -> i32 {
+    let mut parts = spec.split(',');
+    let name = parts.next().unwrap_or_default().trim();
+    let nr = match name.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) => match super::syscalls::number(name) {
+            Some(n) => n,
+            None => {
+                eprintln!("{prog}: --why: unknown syscall `{name}`: give a name such as `openat` or a number");
+                return 2;
+            }
+        },
+    };
+    let mut args = [0u64; 6];
+    for (i, a) in parts.enumerate() {
+        let v = match super::cli::parse_int(prog, a.trim()) {
+            Ok(v) if i < 6 => v as u64,
+            _ => {
+                eprintln!(
+                    "{prog}: --why: bad argument {} `{a}`: give up to 6 integers (0x.. for hex)",
+                    i + 1
+                );
+                return 2;
+            }
+        };
+        args[i] = v;
+    }
+    println!("{}", seccomp::explain(nr, &args));
+    0
+}
+
 fn promises_of(opts: &Options) -> Result<PromiseSet, String> {
     let list = opts.promises.as_deref().unwrap_or(DEFAULT_PROMISES);
     PromiseSet::parse(list).map_err(|e| format!("bad promises list: {list}: {e}"))
