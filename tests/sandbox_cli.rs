@@ -272,3 +272,82 @@ fn why_names_the_promise() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown syscall `nosuchcall`"));
 }
+
+#[test]
+fn uid_and_gid_switch() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    skip_unless!(is_root(), "needs root to switch users");
+    let o = pledge(&[
+        "-u",
+        "65534",
+        "-g",
+        "65534",
+        "-V",
+        "-p",
+        "stdio rpath",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "65534");
+    let o = pledge(&[
+        "-u",
+        "65534",
+        "-g",
+        "65534",
+        "-V",
+        "-p",
+        "stdio rpath",
+        "id",
+        "-g",
+    ]);
+    assert_eq!(stdout(&o), "65534");
+}
+
+#[test]
+fn limits_only_when_asked() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    let open_files = |extra: &[&str]| {
+        let mut a = vec!["-V", "-p", "stdio rpath"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["cat", "/proc/self/limits"]);
+        let o = pledge(&a);
+        let out = stdout(&o);
+        out.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+            .unwrap_or_else(|| panic!("no limits line: {out} {}", stderr(&o)))
+    };
+    assert_eq!(open_files(&["-O", "20"]), "20");
+    // Inherited, not pledge.com's 64.
+    let ours = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let inherited = ours
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    assert_eq!(open_files(&[]), inherited);
+}
+
+#[test]
+fn program_gets_only_fds_0_to_2() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    // Neither the gate's listener nor the launcher's pidfd leaks into the program.
+    let o = pledge(&[
+        "-p",
+        "stdio rpath",
+        "-v",
+        "r:/proc/self/fd",
+        "ls",
+        "/proc/self/fd",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // ls's own directory fd is 3.
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
+}
