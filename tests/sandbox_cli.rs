@@ -351,3 +351,24 @@ fn program_gets_only_fds_0_to_2() {
         ["0", "1", "2", "3"]
     );
 }
+
+#[test]
+fn nproc_limit_applies_to_the_program_not_the_gate() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    skip_unless!(is_root(), "needs root to switch to an unprivileged user");
+    let o = pledge(&[
+        "-u",
+        "65534",
+        "-g",
+        "65534",
+        "-P",
+        "1",
+        "-V",
+        "-p",
+        "stdio rpath proc",
+        "--",
+        PROBE,
+        "fork",
+    ]);
+    assert_eq!(stdout(&o), "EAGAIN", "{}", stderr(&o));
+}

@@ -322,6 +322,7 @@ fn set_limit(prog: &str, res: Resource, name: &str, soft: u64, hard: u64) -> Res
 }
 
 /// Steps 5–6: niceness and the limits that were asked for (we never impose defaults).
+/// RLIMIT_NPROC comes later, after the exec gate has forked its listener.
 fn apply_limits(prog: &str, opts: &Options) {
     if opts.nice {
         sys::very_nice();
@@ -336,9 +337,6 @@ fn apply_limits(prog: &str, opts: &Options) {
     }
     if let Some(m) = opts.mem {
         todo.push((Resource::RLIMIT_AS, "RLIMIT_AS", m, m));
-    }
-    if let Some(n) = opts.nproc {
-        todo.push((Resource::RLIMIT_NPROC, "RLIMIT_NPROC", n, n));
     }
     for (res, name, soft, hard) in todo {
         if let Err(msg) = set_limit(prog, res, name, soft, hard) {
@@ -523,6 +521,11 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     if launcher.is_needed() {
         gate::install(&launcher, &f0)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+    }
+    if let Some(n) = opts.nproc {
+        if let Err(msg) = set_limit(prog, Resource::RLIMIT_NPROC, "RLIMIT_NPROC", n, n) {
+            eprintln!("{msg}");
+        }
     }
     seccomp::install(&f1, seccomp::InstallFlags::NONE)
         .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
