@@ -348,3 +348,51 @@ fn signals_are_scoped_to_the_sandbox() {
     assert_eq!(probe("stdio rpath proc", &["-V"], &["kill-parent"]), "OK");
     assert_eq!(probe("stdio rpath proc", &[], &["kill-parent"]), "EPERM");
 }
+
+#[test]
+fn tcp_port_allow_lists() {
+    let abi = ready();
+    skip_unless!(
+        abi.is_some_and(|a| a >= 4),
+        "landlock ABI < 4 has no network rules"
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let p = port.to_string();
+    let other = if port == 1 { "2" } else { "1" };
+    assert_eq!(
+        probe(
+            "stdio rpath inet",
+            &["--tcp-connect", &p],
+            &["connect", &addr]
+        ),
+        "OK"
+    );
+    assert_eq!(
+        probe(
+            "stdio rpath inet",
+            &["--tcp-connect", other],
+            &["connect", &addr]
+        ),
+        "EACCES"
+    );
+    // Bind: find a free port, release it, then bind it inside.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = free.to_string();
+    assert_eq!(
+        probe("stdio rpath inet", &["--tcp-bind", &f], &["bind", &f]),
+        "OK"
+    );
+    assert_eq!(
+        probe("stdio rpath inet", &["--tcp-bind", other], &["bind", &f]),
+        "EACCES"
+    );
+    // With -V there is no Landlock to carry them: refused, not ignored.
+    let o = pledge(&["-V", "--tcp-bind", &f, "--", PROBE, "noop"]);
+    assert_eq!(o.status.code(), Some(20));
+}

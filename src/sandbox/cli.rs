@@ -54,6 +54,10 @@ pub struct Options {
     pub audit: bool,
     /// `--explain` (or `PLEDGE_EXPLAIN=1`): print the sandbox plan to stderr before the execve.
     pub explain: bool,
+    /// `--tcp-bind PORT` (repeatable): TCP bind only to these ports (Landlock ABI 4).
+    pub tcp_bind: Vec<u16>,
+    /// `--tcp-connect PORT` (repeatable): TCP connect only to these ports (Landlock ABI 4).
+    pub tcp_connect: Vec<u16>,
     /// `--why SYSCALL[,ARG...]`: explain which promise allows a syscall, then exit.
     pub why: Option<String>,
     /// PROG and its arguments.
@@ -91,6 +95,31 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                 b"--unveil-best-effort" => o.unveil_best_effort = true,
                 b"--audit" => o.audit = true,
                 b"--explain" => o.explain = true,
+                b"--tcp-bind" | b"--tcp-connect" => {
+                    let name = String::from_utf8_lossy(&a[2..]).into_owned();
+                    let Some(v) = args.get(i + 1) else {
+                        eprintln!("{prog}: option requires an argument -- {name}");
+                        return Parsed::Help;
+                    };
+                    let port = match v.to_string_lossy().parse::<u16>() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            return Parsed::Fail(
+                                format!(
+                                    "{prog}: invalid port for --{name}: {} (give 0-65535)",
+                                    v.to_string_lossy()
+                                ),
+                                1,
+                            )
+                        }
+                    };
+                    if name == "tcp-bind" {
+                        o.tcp_bind.push(port);
+                    } else {
+                        o.tcp_connect.push(port);
+                    }
+                    i += 1;
+                }
                 b"--why" => match args.get(i + 1) {
                     Some(v) => {
                         o.why = Some(v.to_string_lossy().into_owned());
@@ -244,7 +273,8 @@ pub fn usage(prog: &str) -> String {
     format!(
         "usage: {prog} [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [-u UID] [-g GID] [-c DIR]
           [-C SECS] [-M BYTES] [-F BYTES] [-P PROCS] [-O FILES] [-T pledge|unveil]
-          [--unveil-best-effort] [--audit] [--explain] [--why SYSCALL] [--] PROG [ARGS...]
+          [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORT] [--tcp-connect PORT]
+          [--why SYSCALL] [--] PROG [ARGS...]
 
   -p PROMISES  space-separated promises (default: stdio rpath); repeatable
                stdio rpath wpath cpath dpath flock fattr inet unix dns tty recvfd sendfd
@@ -266,6 +296,8 @@ pub fn usage(prog: &str) -> String {
   --unveil-best-effort  run even if landlock cannot enforce the -v rules
   --audit      allow violations but log them to the kernel audit log (SECCOMP_RET_LOG)
   --explain    print the sandbox plan to stderr (also PLEDGE_EXPLAIN=1)
+  --tcp-bind PORT, --tcp-connect PORT  allow TCP bind/connect only to these ports
+               (repeatable; landlock ABI 4, Linux 6.7+)
   --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.
                --why socket,2,1,0 or --why 41), then exit
 "
@@ -412,5 +444,18 @@ mod tests {
             Some("socket,2")
         );
         assert_eq!(p(&["--why"]), Parsed::Help);
+        let o = run(&[
+            "--tcp-bind",
+            "8080",
+            "--tcp-connect",
+            "53",
+            "--tcp-bind",
+            "9",
+            "x",
+        ]);
+        assert_eq!((o.tcp_bind, o.tcp_connect), (vec![8080, 9], vec![53]));
+        assert!(
+            matches!(p(&["--tcp-bind", "70000", "x"]), Parsed::Fail(m, 1) if m.contains("invalid port"))
+        );
     }
 }

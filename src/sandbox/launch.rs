@@ -449,6 +449,12 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     // 16. unveil plan (opened as the final user, inside the chroot).
     let abi = unveil::kernel_abi();
     let abi_n = *abi.as_ref().unwrap_or(&0);
+    if opts.no_unveil && !(opts.tcp_bind.is_empty() && opts.tcp_connect.is_empty()) {
+        return Err((
+            format!("{prog}: --tcp-bind/--tcp-connect are landlock rules: drop -V to use them"),
+            unveil::UNVEIL_EXIT_STATUS,
+        ));
+    }
     let landlock_plan = if opts.no_unveil {
         None
     } else {
@@ -465,6 +471,8 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
                 && user.contains(Promise::Anet)
                 && !user.contains(Promise::Inet)
                 && !user.contains(Promise::Dns),
+            bind_ports: opts.tcp_bind.clone(),
+            connect_ports: opts.tcp_connect.clone(),
         };
         Some(unveil::plan(rules, net, abi).map_err(|e| {
             let c = e.exit_status();

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use landlock::{
-    make_bitflags, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    make_bitflags, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort,
+    PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use super::promise::{Promise, PromiseSet};
@@ -225,6 +225,8 @@ pub enum UnveilError {
         what: String,
         source: landlock::RulesetError,
     },
+    #[error("--tcp-bind/--tcp-connect need landlock network rules (ABI 4, Linux 6.7), this kernel has ABI {abi}: drop the port options or upgrade the kernel")]
+    NoNetworkRules { abi: i32 },
     #[error("landlock only partially enforced the unveil rules (ABI {abi}): pass --unveil-best-effort to accept this")]
     Partial { abi: i32 },
 }
@@ -422,11 +424,28 @@ pub struct PlannedRule {
     pub rights: BitFlags<AccessFs>,
 }
 
-/// Network and scoping extras beyond the filesystem rules.
+/// TCP rules (Landlock ABI 4) beyond the filesystem rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetPolicy {
     /// Handle TCP connect (deny unless a port is listed). Set for `anet` without `inet`/`dns`.
     pub deny_connect: bool,
+    /// `--tcp-bind PORT`: if any, TCP bind is allowed to these ports only.
+    pub bind_ports: Vec<u16>,
+    /// `--tcp-connect PORT`: if any, TCP connect is allowed to these ports only.
+    pub connect_ports: Vec<u16>,
+}
+
+impl NetPolicy {
+    fn handles_bind(&self) -> bool {
+        !self.bind_ports.is_empty()
+    }
+    fn handles_connect(&self) -> bool {
+        self.deny_connect || !self.connect_ports.is_empty()
+    }
+    /// Port allow-lists were requested explicitly (these need ABI 4).
+    pub fn has_port_rules(&self) -> bool {
+        !self.bind_ports.is_empty() || !self.connect_ports.is_empty()
+    }
 }
 
 /// Everything to give Landlock, built before anything is enforced.
@@ -605,12 +624,30 @@ impl LandlockPlan {
         if !self.scopes.is_empty() {
             rs = rs.scope(self.scopes).map_err(ll("scoping"))?;
         }
-        if self.net.deny_connect {
+        if self.net.has_port_rules() && self.abi < 4 {
+            return Err(UnveilError::NoNetworkRules { abi: self.abi });
+        }
+        if self.net.handles_bind() {
+            rs = rs
+                .handle_access(AccessNet::BindTcp)
+                .map_err(ll("TCP bind (--tcp-bind)"))?;
+        }
+        if self.net.handles_connect() {
             rs = rs
                 .handle_access(AccessNet::ConnectTcp)
-                .map_err(ll("TCP connect (anet)"))?;
+                .map_err(ll("TCP connect (anet, --tcp-connect)"))?;
         }
         let mut created = rs.create().map_err(ll("creating the ruleset"))?;
+        for p in &self.net.bind_ports {
+            created = created
+                .add_rule(NetPort::new(*p, AccessNet::BindTcp))
+                .map_err(ll(&format!("--tcp-bind {p}")))?;
+        }
+        for p in &self.net.connect_ports {
+            created = created
+                .add_rule(NetPort::new(*p, AccessNet::ConnectTcp))
+                .map_err(ll(&format!("--tcp-connect {p}")))?;
+        }
         for r in &self.rules {
             let fd = match &r.target {
                 Target::Dir(fd) | Target::File(fd) => fd,
@@ -651,8 +688,11 @@ impl LandlockPlan {
         if !self.scopes.is_empty() {
             s += "scoped: signals and abstract unix sockets stay inside the sandbox\n";
         }
-        if self.net.deny_connect {
-            s += "tcp connect denied (anet)\n";
+        if self.net.handles_bind() {
+            s += &format!("tcp bind only to ports {:?}\n", self.net.bind_ports);
+        }
+        if self.net.handles_connect() {
+            s += &format!("tcp connect only to ports {:?}\n", self.net.connect_ports);
         }
         for r in &self.rules {
             let state = match &r.target {
