@@ -372,3 +372,26 @@ fn nproc_limit_applies_to_the_program_not_the_gate() {
     ]);
     assert_eq!(stdout(&o), "EAGAIN", "{}", stderr(&o));
 }
+
+#[test]
+fn chroot_and_nice() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    let o = pledge(&["-c", "/nonexistent-jail", "true"]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("chdir /nonexistent-jail"),
+        "{}",
+        stderr(&o)
+    );
+    if is_root() {
+        // PROG is looked up inside the jail: an empty jail has no `true`.
+        let jail = tempfile::tempdir().unwrap();
+        let o = pledge(&["-c", jail.path().to_str().unwrap(), "true"]);
+        assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    }
+    // -n: niceness 19 (field 19 of /proc/self/stat).
+    let o = pledge(&["-n", "-V", "-p", "stdio rpath", "cat", "/proc/self/stat"]);
+    let out = stdout(&o);
+    let after_comm = out.rsplit(") ").next().unwrap();
+    assert_eq!(after_comm.split_whitespace().nth(16), Some("19"), "{out}");
+}
