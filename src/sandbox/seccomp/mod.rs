@@ -39,7 +39,8 @@
 //!   and an unveiled writable directory) can map it executable; `memfd_create` is ENOSYS.
 //!   `rpath` is still needed to open the libraries (pledge.com forces it for dynamic programs).
 //!
-//! If `exec` is promised, execve is simply allowed and the gate does nothing.
+//! If `exec` is promised, execve is simply allowed; the file-backed mmap rule still applies (so
+//! dynamic programs exec'd later load without `prot_exec`).
 
 // The API is consumed by the launcher (`launch.rs`, sandbox branch) and the tests; until that
 // branch is merged, the binary itself does not call it.
@@ -51,6 +52,9 @@ mod explain;
 mod install;
 pub mod notify;
 pub mod policy;
+
+#[cfg(test)]
+mod kernel_tests;
 
 pub use bpf::BpfProgram;
 pub use compile::{build_filter, decide};
@@ -78,8 +82,8 @@ impl Default for Penalty {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FilterOptions {
     pub penalty: Penalty,
-    /// Return USER_NOTIF for execve/execveat and allow file-backed executable mmap when `exec`
-    /// is not promised (see the module documentation).
+    /// Return USER_NOTIF for execve/execveat when `exec` is not promised, and allow file-backed,
+    /// non-writable executable mmap when `prot_exec` is not (see the module documentation).
     pub exec_gate: bool,
     /// The PID that `kill`/`tgkill` may target under `stdio` ("self"). `None` = the PID of the
     /// process that calls [`build_filter`], which is right when the same process installs the

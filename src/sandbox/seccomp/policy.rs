@@ -850,3 +850,107 @@ impl Promise {
         }
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::sandbox::syscalls;
+
+    fn all_rules() -> impl Iterator<Item = (Option<Promise>, &'static Rule)> {
+        ALWAYS.iter().map(|r| (None, r)).chain(
+            Promise::ALL
+                .into_iter()
+                .flat_map(|p| p.rules().iter().map(move |r| (Some(p), r))),
+        )
+    }
+
+    #[test]
+    fn every_rule_names_a_real_syscall_and_has_a_reason() {
+        for (p, r) in all_rules() {
+            let nr = syscalls::number(r.syscall)
+                .unwrap_or_else(|| panic!("{p:?}: unknown syscall {}", r.syscall));
+            assert!(
+                nr < i64::from(ENOSYS_FROM),
+                "{p:?} {} is shadowed by ENOSYS",
+                r.syscall
+            );
+            assert!(
+                !FORCED_ENOSYS.iter().any(|(n, _)| *n == r.syscall),
+                "{p:?} {} is shadowed by ENOSYS",
+                r.syscall
+            );
+            assert!(
+                r.reason.trim().len() > 3,
+                "{p:?} {} has no reason",
+                r.syscall
+            );
+            if let Cond::When { checks, text } = r.when {
+                assert!(!checks.is_empty() && text.len() > 5, "{p:?} {}", r.syscall);
+                for c in checks {
+                    let (Check::MaskedEq { arg, .. }
+                    | Check::MaskedNe { arg, .. }
+                    | Check::MaskedIn { arg, .. }
+                    | Check::Null { arg }
+                    | Check::SelfPid { arg }) = *c;
+                    assert!(arg < 6, "{p:?} {}", r.syscall);
+                    if let Check::MaskedIn { values, .. } = c {
+                        assert!(!values.is_empty(), "{p:?} {}", r.syscall);
+                    }
+                }
+            }
+        }
+        for (n, reason) in FORCED_ENOSYS {
+            assert!(syscalls::number(n).is_some() && !reason.is_empty(), "{n}");
+        }
+    }
+
+    /// Within one promise a syscall is either unconditional (listed once) or only conditional:
+    /// an unconditional entry next to a conditional one would silently void the condition.
+    #[test]
+    fn no_promise_lists_a_syscall_both_ways_or_twice() {
+        for p in Promise::ALL {
+            let rules = p.rules();
+            for (i, r) in rules.iter().enumerate() {
+                for other in &rules[i + 1..] {
+                    if other.syscall != r.syscall {
+                        continue;
+                    }
+                    assert!(
+                        r.when != Cond::Always && other.when != Cond::Always,
+                        "promise `{p}` lists {} unconditionally and again",
+                        r.syscall
+                    );
+                    assert_ne!(r.when, other.when, "promise `{p}` repeats {}", r.syscall);
+                }
+            }
+        }
+    }
+
+    /// Spot checks of §2.2 facts that are easy to get wrong.
+    #[test]
+    fn table_facts() {
+        let has = |p: Promise, s: &str| p.rules().iter().any(|r| r.syscall == s);
+        let uncond = |p: Promise, s: &str| {
+            p.rules()
+                .iter()
+                .any(|r| r.syscall == s && r.when == Cond::Always)
+        };
+        assert!(uncond(Promise::Stdio, "tkill"));
+        assert!(!uncond(Promise::Stdio, "kill") && has(Promise::Stdio, "kill"));
+        assert!(uncond(Promise::Proc, "kill"));
+        assert!(!has(Promise::Stdio, "newfstatat"));
+        assert!(!has(Promise::Stdio, "sendmsg") && !has(Promise::Stdio, "recvmsg"));
+        assert!(uncond(Promise::Dns, "sendmsg") && uncond(Promise::Dns, "recvmsg"));
+        assert!(!has(Promise::Anet, "connect"));
+        assert!(!has(Promise::Dns, "getsockopt"));
+        assert!(uncond(Promise::ProtExec, "mprotect"));
+        assert!(uncond(Promise::Rpath, "getdents"));
+        assert!(uncond(Promise::Stdio, "rseq") && uncond(Promise::Stdio, "getcpu"));
+        let everywhere: Vec<&str> = ["waitid", "ptrace", "mount", "unshare", "seccomp", "bpf"]
+            .into_iter()
+            .filter(|s| Promise::ALL.iter().any(|p| has(*p, s)))
+            .collect();
+        assert!(everywhere.is_empty(), "{everywhere:?}");
+        assert_eq!(STDIO.len(), 121);
+    }
+}
