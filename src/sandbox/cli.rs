@@ -74,6 +74,10 @@ pub enum Parsed {
     Fail(String, i32),
 }
 
+/// Limits of v1.9 (exceeding them exits 1).
+const MAX_PROMISES_LEN: usize = 255;
+const MAX_UNVEILS: usize = 10000;
+
 const TAKES_ARG: &[u8] = b"TpugcCDPMFOv";
 const FLAGS: &[u8] = b"hnqkNV";
 
@@ -184,12 +188,25 @@ fn apply(o: &mut Options, c: u8, val: OsString, prog: &str) -> Result<(), String
         b'T' => o.test = Some(val),
         b'p' => {
             let v = s();
-            o.promises = Some(match o.promises.take() {
+            let joined = match o.promises.take() {
                 Some(p) => format!("{p} {v}"),
                 None => v,
-            });
+            };
+            if joined.len() > MAX_PROMISES_LEN {
+                return Err(format!(
+                    "{prog}: too many promises (more than {MAX_PROMISES_LEN} bytes): remove duplicates"
+                ));
+            }
+            o.promises = Some(joined);
         }
-        b'v' => o.unveils.push(val),
+        b'v' => {
+            if o.unveils.len() >= MAX_UNVEILS {
+                return Err(format!(
+                    "{prog}: too many unveils (at most {MAX_UNVEILS}): unveil a parent directory instead"
+                ));
+            }
+            o.unveils.push(val)
+        }
         b'D' => o.keep_caps = true,
         b'c' => o.chroot = Some(val),
         b'u' => o.uid = nonzero_id(parse_int(prog, &s())?, prog, &s())?,
