@@ -395,3 +395,61 @@ fn chroot_and_nice() {
     let after_comm = out.rsplit(") ").next().unwrap();
     assert_eq!(after_comm.split_whitespace().nth(16), Some("19"), "{out}");
 }
+
+#[test]
+fn explain_reports_each_denial_with_the_promise() {
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    let o = pledge(&[
+        "--explain",
+        "-V",
+        "-p",
+        "stdio rpath",
+        "--",
+        PROBE,
+        "socket-inet",
+    ]);
+    // The program still gets EPERM, as without --explain.
+    assert_eq!(stdout(&o), "EPERM", "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.lines().any(|l| l.starts_with("pledge: violation: pid ")
+            && l.contains("nr 41: socket(")
+            && l.contains("needs promise `inet`")),
+        "{e}"
+    );
+    // The gate still works in this mode: the launcher's exec passes, later ones get ENOSYS.
+    let o = pledge(&[
+        "--explain",
+        "-V",
+        "-p",
+        "stdio rpath",
+        "--",
+        PROBE,
+        "exec",
+        PROBE,
+        "noop",
+    ]);
+    assert_eq!(stdout(&o), "ENOSYS", "{}", stderr(&o));
+    // And after a switch to an unprivileged user.
+    if is_root() {
+        let o = pledge(&[
+            "--explain",
+            "-u",
+            "65534",
+            "-g",
+            "65534",
+            "-V",
+            "-p",
+            "stdio rpath",
+            "--",
+            PROBE,
+            "fork",
+        ]);
+        assert_eq!(stdout(&o), "EPERM", "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("needs promise `proc`"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

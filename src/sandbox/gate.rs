@@ -24,7 +24,7 @@
 //! execve with arguments it prepared: nothing untrusted runs before the one allowed execve. If
 //! the launcher dies before its execve, the listener sees its pidfd become readable and exits.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::seccomp::bpf::{self, Asm, Target};
 use super::seccomp::{notify, BpfProgram, InstallFlags, SeccompError};
@@ -112,6 +112,22 @@ pub enum GateError {
     },
 }
 
+/// Turn the promise filter's EPERM penalty into USER_NOTIF, for the live explainer (`--explain`):
+/// the listener then reports each denial and answers EPERM itself.
+pub fn penalty_to_notify(prog: &BpfProgram) -> Result<BpfProgram, SeccompError> {
+    const BPF_RET_K: u16 = 0x06;
+    let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let mut bytes = prog.to_bytes();
+    for insn in bytes.chunks_exact_mut(8) {
+        let code = u16::from_ne_bytes([insn[0], insn[1]]);
+        let k = u32::from_ne_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        if code == BPF_RET_K && k == eperm {
+            insn[4..8].copy_from_slice(&SECCOMP_RET_USER_NOTIF.to_ne_bytes());
+        }
+    }
+    BpfProgram::from_bytes(&bytes)
+}
+
 /// Install the launcher filter; if it gates exec, start the listener. Call last before the
 /// promise filter. Irreversible.
 pub fn install(filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateError> {
@@ -119,35 +135,39 @@ pub fn install(filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateErr
         super::seccomp::install(prog, InstallFlags::NONE)?;
         return Ok(());
     }
-    let pidfd = sys::pidfd_self().map_err(|source| GateError::Sys {
-        what: "pidfd_open",
-        source,
-    })?;
+    let pidfd = sys::pidfd_self().map_err(sys_err("pidfd_open"))?;
     let launcher = std::process::id();
     let listener = super::seccomp::install(prog, InstallFlags::NEW_LISTENER)?.ok_or(
         SeccompError::Internal {
             what: "NEW_LISTENER returned no fd",
         },
     )?;
-    match sys::fork().map_err(|source| GateError::Sys {
-        what: "fork",
-        source,
-    })? {
-        Forked::Child => {
-            // Intermediate: fork the listener and leave, so the program never has it as a child.
-            match sys::fork() {
-                Ok(Forked::Child) => serve(listener, pidfd, launcher),
-                Ok(Forked::Parent(_)) => sys::exit_now(0),
-                Err(_) => sys::exit_now(1),
+    spawn_detached(|| serve(listener.as_fd(), pidfd.as_fd(), launcher))?;
+    // The launcher must not hold the listener: if the listener dies, our execve then fails
+    // (ENOSYS) instead of waiting forever.
+    drop(listener);
+    drop(pidfd);
+    Ok(())
+}
+
+fn sys_err(what: &'static str) -> impl Fn(std::io::Error) -> GateError {
+    move |source| GateError::Sys { what, source }
+}
+
+/// Double fork: run `child` in a grandchild (which never returns from it); the launcher waits
+/// for the intermediate only, so the program never has the helper as its child.
+fn spawn_detached(child: impl FnOnce()) -> Result<(), GateError> {
+    match sys::fork().map_err(sys_err("fork"))? {
+        Forked::Child => match sys::fork() {
+            Ok(Forked::Child) => {
+                child();
+                sys::exit_now(0)
             }
-        }
+            Ok(Forked::Parent(_)) => sys::exit_now(0),
+            Err(_) => sys::exit_now(1),
+        },
         Forked::Parent(pid) => {
-            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            // The launcher must not hold the listener: if the listener dies, our execve then fails
-            // (ENOSYS) instead of waiting forever.
-            drop(listener);
-            drop(pidfd);
-            match status {
+            match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
                 Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
                 other => Err(GateError::Sys {
                     what: "starting the listener",
@@ -158,36 +178,161 @@ pub fn install(filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateErr
     }
 }
 
-/// The listener process: answer the launcher's execve with CONTINUE, then exit. Only system
-/// calls; never returns.
-fn serve(listener: OwnedFd, launcher_pidfd: OwnedFd, launcher: u32) -> ! {
-    // Do not keep the task's stdio (pipes) open.
+/// Close stdio in a helper (do not keep the task's pipes open), optionally keeping stderr.
+fn close_stdio(keep: &[i32], keep_stderr: bool) {
     for fd in 0..3 {
-        if fd != listener.as_raw_fd() && fd != launcher_pidfd.as_raw_fd() {
+        let kept = keep.contains(&fd) || (keep_stderr && fd == 2);
+        if !kept {
             sys::close_raw(fd);
         }
     }
+}
+
+/// The listener process: answer the launcher's execve with CONTINUE, then exit.
+fn serve(listener: BorrowedFd<'_>, launcher_pidfd: BorrowedFd<'_>, launcher: u32) {
+    close_stdio(&[listener.as_raw_fd(), launcher_pidfd.as_raw_fd()], false);
     loop {
-        let (notif_ready, launcher_gone) =
-            match sys::poll_two(listener.as_fd(), launcher_pidfd.as_fd()) {
-                Ok(r) => r,
-                Err(_) => sys::exit_now(1),
-            };
+        let (notif_ready, launcher_gone) = match sys::poll_two(listener, launcher_pidfd) {
+            Ok(r) => r,
+            Err(_) => sys::exit_now(1),
+        };
         if notif_ready {
-            let n = match notify::receive(listener.as_fd()) {
+            let n = match notify::receive(listener) {
                 Ok(n) => n,
                 // ENOENT: the launcher died between the notification and our receive.
                 Err(_) => sys::exit_now(0),
             };
-            if n.pid == launcher && notify::id_valid(listener.as_fd(), n.id) {
-                let _ = notify::respond_continue(listener.as_fd(), n.id);
+            if n.pid == launcher && notify::id_valid(listener, n.id) {
+                let _ = notify::respond_continue(listener, n.id);
                 sys::exit_now(0);
             }
             // Nobody else holds this filter and execs, but refuse anything else regardless.
-            let _ = notify::respond_errno(listener.as_fd(), n.id, libc::EPERM);
+            let _ = notify::respond_errno(listener, n.id, libc::EPERM);
         } else if launcher_gone {
             sys::exit_now(0);
         }
+    }
+}
+
+/// The live explainer (`--explain`), started before the promise filter. The kernel allows only
+/// one listener per filter chain, so in this mode the *promise filter* carries the listener: its
+/// execve gate (USER_NOTIF) and its penalty (turned into USER_NOTIF by [`penalty_to_notify`]).
+/// The launcher tells the explainer which descriptor number the listener will get; the
+/// explainer takes a copy with `pidfd_getfd` as soon as it exists, lets the launcher's own
+/// execve continue, then reports every denial on stderr and fails it with EPERM (later execve
+/// calls get ENOSYS, as with the plain gate) until no process uses the filter any more.
+pub struct Explainer {
+    announce: OwnedFd,
+}
+
+impl Explainer {
+    /// Fork the explainer. `name` prefixes its lines.
+    pub fn start(name: &str) -> Result<Explainer, GateError> {
+        // pidfd_getfd needs ptrace access to the launcher, which a setuid cleared.
+        sys::set_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
+        let pidfd = sys::pidfd_self().map_err(sys_err("pidfd_open"))?;
+        let launcher = std::process::id();
+        let (r, w) = nix::unistd::pipe().map_err(|e| GateError::Sys {
+            what: "pipe",
+            source: e.into(),
+        })?;
+        let w_raw = w.as_raw_fd();
+        spawn_detached(|| {
+            // Only the launcher writes: without this the explainer would never see EOF.
+            sys::close_raw(w_raw);
+            explain_serve(r.as_fd(), pidfd.as_fd(), launcher, name)
+        })?;
+        drop(r);
+        drop(pidfd);
+        Ok(Explainer { announce: w })
+    }
+
+    /// Install the promise filter `prog` (gated, penalty = USER_NOTIF) with the listener.
+    /// Irreversible.
+    pub fn install_promise_filter(self, prog: &BpfProgram) -> Result<(), GateError> {
+        let w = self.announce.as_raw_fd();
+        // Lowest free descriptor once `w` is closed: the kernel gives the listener exactly that.
+        let expect = sys::lowest_free_fd()
+            .map_err(sys_err("finding a free descriptor"))?
+            .min(w);
+        sys::write_all(self.announce.as_fd(), &expect.to_ne_bytes())
+            .map_err(sys_err("telling the explainer"))?;
+        drop(self.announce);
+        let l = super::seccomp::install(prog, InstallFlags::NEW_LISTENER)?.ok_or(
+            SeccompError::Internal {
+                what: "NEW_LISTENER returned no fd",
+            },
+        )?;
+        // Close-on-exec; never closed by hand (close may itself be a denied syscall now).
+        let got = std::os::fd::IntoRawFd::into_raw_fd(l);
+        if got != expect {
+            return Err(GateError::Sys {
+                what: "listener descriptor",
+                source: std::io::Error::other(format!("expected fd {expect}, got {got}")),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn explain_serve(
+    announce: BorrowedFd<'_>,
+    launcher_pidfd: BorrowedFd<'_>,
+    launcher: u32,
+    name: &str,
+) {
+    close_stdio(&[announce.as_raw_fd(), launcher_pidfd.as_raw_fd()], true);
+    let mut b = [0u8; 4];
+    if sys::read_exact(announce, &mut b).is_err() {
+        // The launcher failed before installing its filter.
+        sys::exit_now(0);
+    }
+    let want = i32::from_ne_bytes(b);
+    // The filter is installed right after the announcement; wait for the descriptor to exist
+    // (the launcher then blocks in execve until we answer, so it cannot vanish under us).
+    let l = loop {
+        match sys::pidfd_getfd(launcher_pidfd, want) {
+            Ok(l) => break l,
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                if sys::poll_readable_now(launcher_pidfd) {
+                    sys::exit_now(0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => {
+                sys::write_stderr(&format!(
+                    "{name}: --explain: cannot attach to the promise filter ({e}); denials will fail with ENOSYS instead of EPERM\n"
+                ));
+                sys::exit_now(1)
+            }
+        }
+    };
+    let mut launched = false;
+    loop {
+        match sys::poll_one(l.as_fd()) {
+            Ok(ev) if ev & libc::POLLIN != 0 => {}
+            Ok(_) | Err(_) => sys::exit_now(0),
+        }
+        let n = match notify::receive(l.as_fd()) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let is_exec = i64::from(n.nr) == libc::SYS_execve || i64::from(n.nr) == libc::SYS_execveat;
+        if is_exec && !launched && n.pid == launcher && notify::id_valid(l.as_fd(), n.id) {
+            launched = true;
+            let _ = notify::respond_continue(l.as_fd(), n.id);
+            continue;
+        }
+        if is_exec {
+            let _ = notify::respond_errno(l.as_fd(), n.id, libc::ENOSYS);
+            continue;
+        }
+        let e = super::seccomp::explain(i64::from(n.nr), &n.args);
+        sys::write_stderr(&format!(
+            "{name}: violation: pid {} nr {}: {e}\n",
+            n.pid, n.nr
+        ));
+        let _ = notify::respond_errno(l.as_fd(), n.id, libc::EPERM);
     }
 }
 

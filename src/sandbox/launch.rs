@@ -227,6 +227,17 @@ impl FilterPlan {
         Ok((launcher, f0, f1))
     }
 
+    /// The promise filter for the live explainer: gated execve and the penalty both notify.
+    fn build_explaining(&self) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
+        let opts = FilterOptions {
+            penalty: self.penalty,
+            exec_gate: true,
+            self_pid: None,
+        };
+        let f1 = seccomp::build_filter(&self.effective, &opts)?;
+        gate::penalty_to_notify(&f1)
+    }
+
     fn describe(&self) -> String {
         let names = |p: PromiseSet| p.iter().map(|x| x.name()).collect::<Vec<_>>().join(" ");
         let mut s = format!("promises: {}\n", names(self.user));
@@ -341,6 +352,15 @@ fn apply_limits(prog: &str, opts: &Options) {
     for (res, name, soft, hard) in todo {
         if let Err(msg) = set_limit(prog, res, name, soft, hard) {
             // v1.9: report and continue.
+            eprintln!("{msg}");
+        }
+    }
+}
+
+/// RLIMIT_NPROC, applied after the exec gate forked its helper.
+fn apply_nproc(prog: &str, opts: &Options) {
+    if let Some(n) = opts.nproc {
+        if let Err(msg) = set_limit(prog, Resource::RLIMIT_NPROC, "RLIMIT_NPROC", n, n) {
             eprintln!("{msg}");
         }
     }
@@ -526,17 +546,35 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
             .map_err(|m| (m, status::RLIMIT))?;
     }
     // 19. the gate (and unveil extras), then the promise filter.
-    if launcher.is_needed() {
-        gate::install(&launcher, &f0)
+    // Live explanations (--explain with the EPERM penalty): the promise filter carries the only
+    // listener (the kernel allows one per filter chain), see gate::Explainer.
+    let live = opts.explain && fplan.penalty == Penalty::Errno(libc::EPERM);
+    if live {
+        let x = gate::Explainer::start(prog)
+            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        let no_gate = LauncherFilter {
+            gate: false,
+            ..launcher
+        };
+        if no_gate.is_needed() {
+            gate::install(&no_gate, &f0)
+                .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        }
+        apply_nproc(prog, opts);
+        let f1 = fplan
+            .build_explaining()
+            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        x.install_promise_filter(&f1)
+            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+    } else {
+        if launcher.is_needed() {
+            gate::install(&launcher, &f0)
+                .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        }
+        apply_nproc(prog, opts);
+        seccomp::install(&f1, seccomp::InstallFlags::NONE)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
     }
-    if let Some(n) = opts.nproc {
-        if let Err(msg) = set_limit(prog, Resource::RLIMIT_NPROC, "RLIMIT_NPROC", n, n) {
-            eprintln!("{msg}");
-        }
-    }
-    seccomp::install(&f1, seccomp::InstallFlags::NONE)
-        .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
     // 20. become PROG. Nothing below may allocate before execve.
     let err = sys::execve(&exec.path, &exec.argv_ptrs, &exec.envp_ptrs);
     let hint = match err.raw_os_error() {

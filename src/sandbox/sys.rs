@@ -195,3 +195,89 @@ pub fn stdin_tty_name() -> Option<std::path::PathBuf> {
     use std::os::fd::AsFd;
     nix::unistd::ttyname(std::io::stdin().as_fd()).ok()
 }
+
+/// The lowest descriptor number that is not open (what the next new descriptor will get).
+pub fn lowest_free_fd() -> io::Result<RawFd> {
+    let f = std::fs::File::open("/dev/null")?;
+    Ok(f.as_raw_fd())
+}
+
+/// `prctl(PR_SET_DUMPABLE, 1)`.
+pub fn set_dumpable() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// `pidfd_getfd(pidfd, fd, 0)`: a copy of another process's descriptor.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; on success the kernel returns a new descriptor we own.
+    let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: see above.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Write all of `buf`.
+pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Read exactly `buf.len()` bytes.
+pub fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < buf.len() {
+        match nix::unistd::read(fd, &mut buf[off..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => off += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Best-effort write of one message to fd 2.
+pub fn write_stderr(msg: &str) {
+    // SAFETY: fd 2 is borrowed only for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(2) };
+    let _ = write_all(fd, msg.as_bytes());
+}
+
+/// `poll` one descriptor for input forever (retries EINTR); returns its revents.
+pub fn poll_one(a: BorrowedFd<'_>) -> io::Result<libc::c_short> {
+    let mut fds = [libc::pollfd {
+        fd: a.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    loop {
+        // SAFETY: `fds` is a live array of one pollfd for the duration of the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(fds[0].revents);
+    }
+}
+
+/// Is `a` readable right now (`poll` with a zero timeout)?
+pub fn poll_readable_now(a: BorrowedFd<'_>) -> bool {
+    let mut fds = [libc::pollfd {
+        fd: a.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: `fds` is a live array of one pollfd for the duration of the call.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    ret > 0 && fds[0].revents != 0
+}
