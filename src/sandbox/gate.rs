@@ -300,9 +300,12 @@ fn explain_serve(
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             Err(e) => {
+                // The launcher holds the only other copy and would wait in its execve forever:
+                // stop it rather than hang.
                 sys::write_stderr(&format!(
-                    "{name}: --explain: cannot attach to the promise filter ({e}); denials will fail with ENOSYS instead of EPERM\n"
+                    "{name}: --explain: cannot attach to the promise filter ({e}); stopping: run without --explain\n"
                 ));
+                sys::pidfd_kill(launcher_pidfd);
                 sys::exit_now(1)
             }
         }

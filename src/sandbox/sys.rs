@@ -281,3 +281,17 @@ pub fn poll_readable_now(a: BorrowedFd<'_>) -> bool {
     let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
     ret > 0 && fds[0].revents != 0
 }
+
+/// `pidfd_send_signal(pidfd, SIGKILL)` (errors ignored).
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
+    // SAFETY: integer arguments and a NULL siginfo pointer.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+}
