@@ -45,14 +45,14 @@ fn exit_now(code: i32) -> ! {
 /// Is seccomp filtering available at all? (If not, the kernel tests skip.)
 fn seccomp_available() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Seccomp_filters:")))
+        .map(|s| s.lines().any(|l| l.starts_with("Seccomp:")))
         .unwrap_or(false)
 }
 
 macro_rules! require_seccomp {
     () => {
         if !seccomp_available() {
-            eprintln!("SKIP: kernel without seccomp filter support (/proc/self/status has no Seccomp_filters)");
+            eprintln!("SKIP: kernel without seccomp filter support (/proc/self/status has no Seccomp line)");
             return;
         }
     };
@@ -694,4 +694,25 @@ fn exec_gate_denies_execs_after_the_first() {
         matches!(out, Outcome::Exited(126) | Outcome::Exited(127)),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_program_the_kernel_rejects_is_an_install_error() {
+    require_seccomp!();
+    // BPF_LDX|BPF_W|BPF_MSH is not allowed in seccomp filters; then `ret ALLOW`.
+    let mut bytes = Vec::new();
+    for (code, k) in [(0xb1u16, 0u32), (0x06, 0x7fff_0000)] {
+        bytes.extend_from_slice(&code.to_ne_bytes());
+        bytes.extend_from_slice(&[0, 0]);
+        bytes.extend_from_slice(&k.to_ne_bytes());
+    }
+    let prog = BpfProgram::from_bytes(&bytes).unwrap();
+    let pid = sys(libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]).expect("fork");
+    if pid == 0 {
+        exit_now(match install(&prog, InstallFlags::NONE) {
+            Err(super::SeccompError::Install { source, .. }) => source.raw_os_error().unwrap_or(0),
+            _ => 0,
+        });
+    }
+    assert_eq!(wait(pid as i32), Outcome::Exited(libc::EINVAL));
 }
