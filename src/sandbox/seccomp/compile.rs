@@ -134,10 +134,35 @@ pub fn build_filter(
     a.ret(Action::Errno(libc::ENOSYS as u16).ret());
     a.bind(main);
 
-    for (nr, alts) in &plan.syscalls {
+    let entries: Vec<(u32, &[Alt])> = plan
+        .syscalls
+        .iter()
+        .map(|(nr, alts)| (*nr, alts.as_slice()))
+        .collect();
+    emit_dispatch(&mut a, &entries, &plan);
+    a.finish()
+}
+
+/// Dispatch on the syscall number (in A) by binary search over the sorted numbers, linear
+/// comparisons for small groups. Every path ends in a return, so A always still holds the
+/// number where a comparison reads it.
+fn emit_dispatch(a: &mut Asm, entries: &[(u32, &[Alt])], plan: &Plan) {
+    const LINEAR: usize = 6;
+    if entries.len() > LINEAR {
+        let mid = entries.len() / 2;
+        let (left, right) = (a.label(), a.label());
+        a.jge(entries[mid].0, Target::Next, Target::Label(left));
+        a.ja(right); // `ja` because the left half may be longer than a conditional jump reaches
+        a.bind(left);
+        emit_dispatch(a, &entries[..mid], plan);
+        a.bind(right);
+        emit_dispatch(a, &entries[mid..], plan);
+        return;
+    }
+    for (nr, alts) in entries {
         let next = a.label();
         a.jeq(*nr, Target::Next, Target::Label(next));
-        for alt in alts {
+        for alt in *alts {
             match alt.when {
                 Cond::Always => {
                     a.ret(alt.action.ret());
@@ -146,7 +171,7 @@ pub fn build_filter(
                 Cond::When { checks, .. } => {
                     let fail = a.label();
                     for c in checks {
-                        emit_check(&mut a, c, fail, plan.self_pid);
+                        emit_check(a, c, fail, plan.self_pid);
                     }
                     a.ret(alt.action.ret());
                     a.bind(fail);
@@ -165,7 +190,6 @@ pub fn build_filter(
         a.bind(next);
     }
     a.ret(plan.default.ret());
-    a.finish()
 }
 
 /// Emit code that falls through when `c` holds and jumps to `fail` otherwise.
