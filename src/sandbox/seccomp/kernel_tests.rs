@@ -626,6 +626,10 @@ fn exec_gate_lets_exactly_the_supervised_execve_through() {
     let note = notify::receive(listener.as_fd()).unwrap();
     assert_eq!(i64::from(note.nr), libc::SYS_execve);
     assert_eq!(note.pid as i32, pid);
+    assert_eq!(
+        note.explain(Some(pid)).promises(),
+        vec![crate::sandbox::promise::Promise::Exec]
+    );
     assert!(notify::id_valid(listener.as_fd(), note.id));
     notify::respond_continue(listener.as_fd(), note.id).unwrap();
     drop(listener);

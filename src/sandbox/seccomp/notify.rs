@@ -34,6 +34,13 @@ pub struct Notification {
     pub args: [u64; 6],
 }
 
+impl Notification {
+    /// Which promise would allow this call; `self_pid` is the PID the filter treats as "self".
+    pub fn explain(&self, self_pid: Option<i32>) -> super::Explanation {
+        super::explain_with_pid(i64::from(self.nr), &self.args, self_pid)
+    }
+}
+
 const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 
 /// Block until a notification arrives (retries on EINTR). Fails with ENOENT when the notifying
