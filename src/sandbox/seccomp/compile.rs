@@ -444,6 +444,26 @@ mod tests {
         }
     }
 
+    /// The binary-search dispatch keeps every syscall's path short (a linear chain over the
+    /// ~200 syscalls of a typical set would take up to ~200 comparisons for the last ones).
+    #[test]
+    fn dispatch_paths_are_short() {
+        let ps = set("stdio rpath wpath cpath inet dns proc tty");
+        let prog = build_filter(&ps, &opts()).unwrap();
+        let mut worst = (0, 0);
+        for nr in 0..460 {
+            let data = SeccompData {
+                nr,
+                arch: X86_64,
+                ..Default::default()
+            };
+            let (_, steps) = crate::sandbox::seccomp::bpf::run_counting(&prog, &data).unwrap();
+            worst = worst.max((steps, nr));
+        }
+        eprintln!("worst path: {} instructions (nr {})", worst.0, worst.1);
+        assert!(worst.0 <= 64, "{worst:?}");
+    }
+
     #[test]
     fn bad_errno_penalty_is_refused() {
         for errno in [0, -1, 4096] {
