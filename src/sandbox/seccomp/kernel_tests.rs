@@ -720,3 +720,55 @@ fn a_program_the_kernel_rejects_is_an_install_error() {
     }
     assert_eq!(wait(pid as i32), Outcome::Exited(libc::EINVAL));
 }
+
+/// Run `argv` (absolute path first) in a child under the filter, stdout/stderr to /dev/null.
+fn exec_under(promises: &str, opts: FilterOptions, argv: &[&CStr]) -> Outcome {
+    let prog = filter(promises, opts);
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let null = devnull.as_raw_fd() as u64;
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    in_child(&prog, InstallFlags::NONE, false, || {
+        sys(libc::SYS_dup2, [null, 1, 0, 0, 0, 0])?;
+        sys(libc::SYS_dup2, [null, 2, 0, 0, 0, 0])?;
+        sys(
+            libc::SYS_execve,
+            [
+                ptrs[0] as u64,
+                ptrs.as_ptr() as u64,
+                envp.as_ptr() as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    })
+    .expect("fork")
+}
+
+/// Ordinary glibc programs under the CLI's default promises (pledge-semantics §3.3), with
+/// `exec` for the test's own execve and the gate's file-backed mmap rule instead of prot_exec.
+#[test]
+fn real_programs_run_under_stdio_rpath() {
+    require_seccomp!();
+    let gate = FilterOptions {
+        exec_gate: true,
+        ..Default::default()
+    };
+    let cat = [c"/bin/cat", c"/etc/passwd"];
+    let ls = [c"/bin/ls", c"-la", c"/"];
+    let sh = [c"/bin/sh", c"-c", c"read x < /etc/passwd; echo \"$x\""];
+    for argv in [&cat[..], &ls[..], &sh[..]] {
+        assert_eq!(exec_under("stdio rpath exec", gate, argv), OK, "{argv:?}");
+    }
+    // glibc fstat is newfstatat and openat needs rpath: cat fails under stdio alone (§6.4)
+    assert_ne!(exec_under("stdio exec", gate, &cat), OK);
+    // a shell that forks needs proc
+    let fork = [c"/bin/sh", c"-c", c"/bin/true; echo done"];
+    assert_ne!(exec_under("stdio rpath exec", gate, &fork), OK);
+    assert_eq!(exec_under("stdio rpath exec proc", gate, &fork), OK);
+}
