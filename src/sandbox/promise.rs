@@ -21,6 +21,11 @@
 //! * **Audit mode (`Penalty::Log`).** pledge.com v1.9 has no working logging; we offer
 //!   `SECCOMP_RET_LOG` as the default action (violations are allowed and logged by the kernel).
 //! * **Forced ENOSYS and the arch check are independent of the penalty**, as in pledge.com.
+//! * **Installed with `seccomp(2)`**, not `prctl(PR_SET_SECCOMP)`, so flags (listener, LOG, TSYNC)
+//!   are available; the filter dispatches by binary search on the syscall number instead of
+//!   pledge.com's linear chain (same decisions, fewer instructions per syscall).
+//! * **x86-64 only**, like pledge.com's Linux policy: on other architectures `build_filter`
+//!   returns `SeccompError::UnsupportedArch` instead of a filter with the wrong numbers.
 //!
 //! Everything that pledge.com permits and is arguably a footgun (cpath allowing non-creating opens
 //! in any mode, unrestricted `tkill` in stdio, `kill`/`tgkill` in proc, `dns` allowing read-only

@@ -262,11 +262,18 @@ impl Asm {
 /// What a program returns for one syscall, computed without the kernel (for tests and for
 /// explaining a filter): a classic-BPF interpreter for the instructions [`Asm`] emits.
 pub fn run(prog: &BpfProgram, data: &SeccompData) -> Result<u32, SeccompError> {
+    run_counting(prog, data).map(|(ret, _)| ret)
+}
+
+/// [`run`], also returning how many instructions were executed (the filter's cost per syscall).
+pub fn run_counting(prog: &BpfProgram, data: &SeccompData) -> Result<(u32, usize), SeccompError> {
     let bytes = data.to_bytes();
     let insns = prog.instructions();
     let mut a: u32 = 0;
     let mut pc = 0usize;
+    let mut steps = 0usize;
     loop {
+        steps += 1;
         let i = insns.get(pc).ok_or(SeccompError::Internal {
             what: "program ran off its end",
         })?;
@@ -280,7 +287,7 @@ pub fn run(prog: &BpfProgram, data: &SeccompData) -> Result<u32, SeccompError> {
                 a = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
             }
             c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
-            c if c == BPF_RET | BPF_K => return Ok(i.k),
+            c if c == BPF_RET | BPF_K => return Ok((i.k, steps)),
             c if c == BPF_JMP | BPF_JA => pc += i.k as usize,
             c => {
                 let taken = match c & !(BPF_JMP | BPF_K) {

@@ -114,6 +114,42 @@ fn arg(f: &mut fmt::Formatter<'_>, v: u64) -> fmt::Result {
     }
 }
 
+/// Symbolic names for the argument values the policy looks at, where they help a reader.
+fn symbolic(syscall: &str, index: usize, v: u64) -> Option<String> {
+    let v32 = v as u32;
+    match (syscall, index) {
+        ("socket" | "socketpair", 0) => Some(
+            match v32 {
+                1 => "AF_UNIX",
+                2 => "AF_INET",
+                10 => "AF_INET6",
+                16 => "AF_NETLINK",
+                17 => "AF_PACKET",
+                _ => return None,
+            }
+            .to_owned(),
+        ),
+        ("open", 1) | ("openat", 2) => Some(format!("{v32:#o}")),
+        ("ioctl", 1) | ("prctl", 0) if v32 >= 4096 => Some(format!("{v32:#x}")),
+        ("mmap" | "mprotect", 2) => {
+            let names: Vec<&str> = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
+                .into_iter()
+                .filter(|(bit, _)| v32 & bit != 0)
+                .map(|(_, n)| n)
+                .collect();
+            Some(if names.is_empty() {
+                "PROT_NONE".to_owned()
+            } else {
+                names.join("|")
+            })
+        }
+        ("fchmod" | "chmod" | "creat", 1) | ("fchmodat", 2) | ("open", 2) | ("openat", 3) => {
+            Some(format!("{v32:#o}"))
+        }
+        _ => None,
+    }
+}
+
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.syscall {
@@ -124,7 +160,10 @@ impl fmt::Display for Explanation {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            arg(f, *a)?;
+            match self.syscall.and_then(|n| symbolic(n, i, *a)) {
+                Some(s) => f.write_str(&s)?,
+                None => arg(f, *a)?,
+            }
         }
         f.write_str(", …)")?;
         match &self.verdict {
@@ -172,7 +211,12 @@ mod tests {
         );
         let s = e.to_string();
         assert!(
-            s.starts_with("socket(2, 1, 0, …) needs promise `inet` or `dns`"),
+            s.starts_with("socket(AF_INET, 1, 0, …) needs promise `inet` or `dns`"),
+            "{s}"
+        );
+        let s = ex("mmap", [0, 4096, 5, 0x22, u64::MAX, 0]).to_string();
+        assert!(
+            s.starts_with("mmap(0, 0x1000, PROT_READ|PROT_EXEC, …) needs promise `prot_exec`"),
             "{s}"
         );
         assert_eq!(

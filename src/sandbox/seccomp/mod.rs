@@ -13,9 +13,9 @@
 //! 2. x32 syscall numbers (bit 0x40000000) → KILL_PROCESS (pledge.com: ENOSYS; see `promise.rs`);
 //! 3. nr ≥ 447, `memfd_create`, `openat2`, `clone3` → `ERRNO(ENOSYS)` whatever the penalty, so that
 //!    libcs fall back to the older calls the policy knows;
-//! 4. per allowed syscall (ascending numbers): `if nr == N` then its alternatives in order (each
-//!    either unconditional or a chain of argument checks), first match returns its action,
-//!    otherwise the penalty;
+//! 4. a binary search over the allowed syscall numbers (linear below 7 entries), then per
+//!    syscall its alternatives in order (each either unconditional or a chain of argument
+//!    checks): the first match returns its action, otherwise the penalty;
 //! 5. any other syscall: the penalty ([`Penalty`], default `ERRNO(EPERM)`).
 //!
 //! # The exec gate

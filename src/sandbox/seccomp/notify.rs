@@ -1,7 +1,23 @@
-//! Serving a user-notification listener (`SECCOMP_RET_USER_NOTIF`): receive a notification,
-//! let the call continue or fail it. Used by the exec gate's supervisor.
+//! Serving a user-notification listener (`SECCOMP_RET_USER_NOTIF`): find and take the listener
+//! of a sandboxed process, receive a notification, let the call continue or fail it.
+//!
+//! # The exec gate recipe
+//!
+//! The launcher cannot hand its listener to anybody once its own filter is installed (sendmsg is
+//! usually not promised), so its **parent** (the supervisor, which has ptrace access to its
+//! child) takes it:
+//!
+//! 1. launcher: `install(&prog, InstallFlags::NEW_LISTENER)`, keep the fd open, `execve(prog)`;
+//!    the execve blocks in the kernel waiting for an answer;
+//! 2. supervisor: [`find_listener`]`(pid)` (poll until it appears), [`take_listener`]`(pid, fd)`,
+//!    [`receive`] — check `nr` is execve/execveat and `pid` is the launcher — then
+//!    [`respond_continue`] and drop the listener. The kernel's listener fd is close-on-exec, so
+//!    after the execve nobody holds it and every later execve fails with ENOSYS.
+//!
+//! Nothing but the launcher runs under the filter before that first execve completes, so the
+//! continued call is the launcher's own (its arguments live in memory only it controls).
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::SeccompError;
 
@@ -16,6 +32,13 @@ pub struct Notification {
     pub arch: u32,
     pub instruction_pointer: u64,
     pub args: [u64; 6],
+}
+
+impl Notification {
+    /// Which promise would allow this call; `self_pid` is the PID the filter treats as "self".
+    pub fn explain(&self, self_pid: Option<i32>) -> super::Explanation {
+        super::explain_with_pid(i64::from(self.nr), &self.args, self_pid)
+    }
 }
 
 const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
@@ -101,4 +124,45 @@ fn ioctl(fd: BorrowedFd<'_>, request: libc::Ioctl, arg: *mut libc::c_void) -> st
     } else {
         Ok(())
     }
+}
+
+/// What `/proc/PID/fd/N` points to for a seccomp listener.
+const LISTENER_LINK: &str = "anon_inode:seccomp notify";
+
+/// The fd number of a seccomp listener held by process `pid`, if it has one yet (lowest first).
+pub fn find_listener(pid: i32) -> Result<Option<i32>, SeccompError> {
+    let dir = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&dir).map_err(|source| SeccompError::Notify {
+        op: "listing /proc/PID/fd to find the listener",
+        source,
+    })?;
+    let mut found: Option<i32> = None;
+    for e in entries.flatten() {
+        let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == LISTENER_LINK) {
+            found = Some(found.map_or(n, |f| f.min(n)));
+        }
+    }
+    Ok(found)
+}
+
+/// Duplicate fd `fd` of process `pid` into this process (`pidfd_open` + `pidfd_getfd`, Linux
+/// 5.6; needs ptrace access to `pid`, e.g. being its parent with the same uid, or root).
+pub fn take_listener(pid: i32, fd: i32) -> Result<OwnedFd, SeccompError> {
+    let err = |op| move |source| SeccompError::Notify { op, source };
+    let pidfd = raw_fd_syscall(libc::SYS_pidfd_open, pid, 0).map_err(err("pidfd_open"))?;
+    raw_fd_syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd).map_err(err("pidfd_getfd"))
+}
+
+/// A syscall with two int arguments that returns a new fd (pidfd_open, pidfd_getfd).
+fn raw_fd_syscall(nr: libc::c_long, a: i32, b: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: both syscalls take integers only (the third argument, flags, is 0).
+    let r = unsafe { libc::syscall(nr, a, b, 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: on success the kernel returned a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
