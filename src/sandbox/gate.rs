@@ -20,6 +20,10 @@
 //! 5. From then on a USER_NOTIF filter without a listener makes the kernel fail every execve and
 //!    execveat with ENOSYS (seccomp_unotify(2)).
 //!
+//! With `--explain` the roles change, because the kernel allows only one listener per filter
+//! chain (EBUSY otherwise): the promise filter carries the listener (gate and penalty both
+//! notify) and [`Explainer`] both lets the launcher's execve through and reports denials.
+//!
 //! CONTINUE is safe here because the caller is the single-threaded launcher blocked in its own
 //! execve with arguments it prepared: nothing untrusted runs before the one allowed execve. If
 //! the launcher dies before its execve, the listener sees its pidfd become readable and exits.
