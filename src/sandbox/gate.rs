@@ -159,20 +159,35 @@ fn sys_err(what: &'static str) -> impl Fn(std::io::Error) -> GateError {
 }
 
 /// Double fork: run `child` in a grandchild (which never returns from it); the launcher waits
-/// for the intermediate only, so the program never has the helper as its child.
-fn spawn_detached(child: impl FnOnce()) -> Result<(), GateError> {
+/// for the intermediate only, so the program never has the helper as its child. Returns the
+/// helper's PID (the intermediate reports it through a pipe).
+fn spawn_detached(child: impl FnOnce()) -> Result<libc::pid_t, GateError> {
+    let (r, w) = nix::unistd::pipe().map_err(|e| GateError::Sys {
+        what: "pipe",
+        source: e.into(),
+    })?;
     match sys::fork().map_err(sys_err("fork"))? {
         Forked::Child => match sys::fork() {
             Ok(Forked::Child) => {
+                drop(r);
+                drop(w);
                 child();
                 sys::exit_now(0)
             }
-            Ok(Forked::Parent(_)) => sys::exit_now(0),
+            Ok(Forked::Parent(pid)) => {
+                let ok = sys::write_all(w.as_fd(), &pid.to_ne_bytes()).is_ok();
+                sys::exit_now(if ok { 0 } else { 1 })
+            }
             Err(_) => sys::exit_now(1),
         },
         Forked::Parent(pid) => {
+            drop(w);
+            let mut b = [0u8; 4];
+            let got = sys::read_exact(r.as_fd(), &mut b);
             match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) if got.is_ok() => {
+                    Ok(libc::pid_t::from_ne_bytes(b))
+                }
                 other => Err(GateError::Sys {
                     what: "starting the listener",
                     source: std::io::Error::other(format!("{other:?}")),
@@ -241,11 +256,14 @@ impl Explainer {
             source: e.into(),
         })?;
         let w_raw = w.as_raw_fd();
-        spawn_detached(|| {
+        let helper = spawn_detached(|| {
             // Only the launcher writes: without this the explainer would never see EOF.
             sys::close_raw(w_raw);
             explain_serve(r.as_fd(), pidfd.as_fd(), launcher, name)
         })?;
+        // Under Yama ptrace_scope 1 only ancestors may attach: name the helper as our tracer
+        // (for pidfd_getfd; EINVAL = no Yama, nothing to do).
+        sys::set_ptracer(helper);
         drop(r);
         drop(pidfd);
         Ok(Explainer { announce: w })

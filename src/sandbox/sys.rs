@@ -295,3 +295,9 @@ pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
         )
     };
 }
+
+/// `prctl(PR_SET_PTRACER, pid)` (Yama); errors ignored (EINVAL when Yama is absent).
+pub fn set_ptracer(pid: libc::pid_t) {
+    // SAFETY: integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
+}
