@@ -274,7 +274,7 @@ impl Explainer {
     pub fn install_promise_filter(self, prog: &BpfProgram) -> Result<(), GateError> {
         let w = self.announce.as_raw_fd();
         // Lowest free descriptor once `w` is closed: the kernel gives the listener exactly that.
-        let expect = sys::lowest_free_fd()
+        let expect = sys::lowest_free_fd(self.announce.as_fd())
             .map_err(sys_err("finding a free descriptor"))?
             .min(w);
         sys::write_all(self.announce.as_fd(), &expect.to_ne_bytes())

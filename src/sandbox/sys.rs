@@ -196,10 +196,12 @@ pub fn stdin_tty_name() -> Option<std::path::PathBuf> {
     nix::unistd::ttyname(std::io::stdin().as_fd()).ok()
 }
 
-/// The lowest descriptor number that is not open (what the next new descriptor will get).
-pub fn lowest_free_fd() -> io::Result<RawFd> {
-    let f = std::fs::File::open("/dev/null")?;
-    Ok(f.as_raw_fd())
+/// The lowest descriptor number that is not open (what the next new descriptor will get),
+/// found by duplicating `any` (no filesystem access, which Landlock may already forbid).
+pub fn lowest_free_fd(any: BorrowedFd<'_>) -> io::Result<RawFd> {
+    let dup = nix::fcntl::fcntl(any, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    close_raw(dup);
+    Ok(dup)
 }
 
 /// `prctl(PR_SET_DUMPABLE, 1)`.
