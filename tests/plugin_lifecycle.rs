@@ -70,6 +70,9 @@ impl Alloc {
         std::fs::set_permissions(&task_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let out = self.path().join(format!("{task}.stdout"));
         let err = self.path().join(format!("{task}.stderr"));
+        // Nomad creates the log FIFOs before StartTask; plain files stand in for them here.
+        std::fs::write(&out, "").unwrap();
+        std::fs::write(&err, "").unwrap();
         TaskConfig {
             id: format!("alloc1/{task}/{:08x}", rand_u32()),
             name: task.into(),
