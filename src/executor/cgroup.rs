@@ -374,7 +374,7 @@ pub async fn remove(cg: &Path) -> Result<(), CgroupError> {
 }
 
 /// Removes our shared slice once its last scope is gone (errors mean another task uses it).
-fn remove_own_slice(cg: &Path) {
+pub fn remove_own_slice(cg: &Path) {
     if let Some(slice) = cg.parent().filter(|p| p.ends_with(OWN_SLICE)) {
         let _ = fs::remove_dir(slice);
     }

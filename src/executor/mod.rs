@@ -295,6 +295,7 @@ impl Executor {
         let cleanup = |cg: &cgroup::TaskCgroup| {
             if cg.created {
                 let _ = std::fs::remove_dir(&cg.path);
+                cgroup::remove_own_slice(&cg.path);
             }
             let _ = std::fs::remove_dir_all(&state_path);
         };

@@ -110,6 +110,16 @@ impl Env {
     }
 }
 
+/// The supervisor is gone; a zombie whose parent is someone else (init reaps orphans lazily on
+/// some hosts) counts as gone.
+fn supervisor_gone(pid: i32, start_time: u64) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let after = &stat[stat.rfind(')').map(|i| i + 1).unwrap_or(0)..];
+    state::proc_start_time(pid) != Some(start_time) || after.split_whitespace().next() == Some("Z")
+}
+
 /// Nothing is left behind: no cgroup, no state files, no supervisor.
 fn assert_clean(state: &RecoveryState) {
     assert!(
@@ -122,9 +132,8 @@ fn assert_clean(state: &RecoveryState) {
         "state {} leaked",
         state.state_path.display()
     );
-    assert_ne!(
-        state::proc_start_time(state.pid),
-        Some(state.start_time),
+    assert!(
+        supervisor_gone(state.pid, state.start_time),
         "supervisor {} still exists",
         state.pid
     );
@@ -472,6 +481,133 @@ async fn real_fifos_carry_stdout_and_stderr() {
     assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 0);
     let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap()).collect();
     assert_eq!(outs, ["hello\n", "oops\n"]);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+const HELPER_ENV: &str = "NPD_EXECUTOR_PLUGIN_HELPER_DIR";
+
+/// Stands in for a plugin process in `tasks_survive_a_sigkilled_plugin`: starts the task in
+/// `$NPD_EXECUTOR_PLUGIN_HELPER_DIR/spec.json`, writes the recovery state, then hangs.
+#[test]
+#[ignore = "helper process, run by tasks_survive_a_sigkilled_plugin"]
+fn plugin_helper_process() {
+    let Ok(dir) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let spec: TaskSpec = serde_json::from_slice(&fs::read(dir.join("spec.json")).unwrap()).unwrap();
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("nomad-pledge-driver");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ex = Executor::new(ExecutorConfig {
+            state_dir: dir.join("state"),
+            cgroup_root: Some(cgroup::host_cgroup_root().unwrap()),
+            self_exe: exe,
+            allow_root: false,
+            default_user: "nobody".into(),
+        })
+        .unwrap();
+        let st = ex.start(spec).await.unwrap();
+        state::write_atomic(&dir, "recovery.json", &st.to_bytes()).unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_a_sigkilled_plugin() {
+    let Some(env) = setup() else { return };
+    let spec = env.sh(
+        "orphan",
+        "trap 'exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    fs::write(
+        env.dir.path().join("spec.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let mut plugin = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "executor::tests::plugin_helper_process",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(HELPER_ENV, env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rec = env.dir.path().join("recovery.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rec.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "helper plugin never started the task"
+        );
+        assert!(plugin.try_wait().unwrap().is_none(), "helper plugin died");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.until_printed("orphan", "ready").await;
+    plugin.kill().unwrap(); // SIGKILL
+    plugin.wait().unwrap();
+
+    let st = RecoveryState::from_bytes(&fs::read(&rec).unwrap()).unwrap();
+    assert_eq!(
+        state::proc_start_time(st.pid),
+        Some(st.start_time),
+        "supervisor died with the plugin"
+    );
+    let ex = env.executor();
+    ex.recover(st.clone()).await.unwrap();
+    assert_eq!(ex.inspect(&st.spec.id).unwrap().state, TaskState::Running);
+    ex.stop(&st.spec.id, "TERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 5);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_joins_the_network_namespace() {
+    let Some(env) = setup() else { return };
+    let name = format!("npd-test-{}", std::process::id());
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: `ip netns add` is not available");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.sh("netns", "cat /proc/net/dev");
+    spec.netns_path = Some(PathBuf::from(format!("/var/run/netns/{name}")));
+    let st = ex.start(spec).await;
+    let e = match &st {
+        Ok(st) => Some(ex.wait(&st.spec.id).await),
+        Err(_) => None,
+    };
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &name])
+        .status();
+    let st = st.unwrap();
+    let e = e.unwrap().unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?}");
+    let out = env.stdout("netns");
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{out}");
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 }
