@@ -245,8 +245,13 @@ async fn user_namespaces_cgroup_and_env() {
     let Some(env) = setup() else { return };
     let ex = env.executor();
     let script = "id -u; id -g; echo pid=$$; echo procs $(ls /proc | grep -E '^[0-9]+$'); \
-                  grep '^0::' /proc/self/cgroup; pwd; cat /proc/self/oom_score_adj";
-    let st = ex.start(env.sh("who", script)).await.unwrap();
+                  grep '^0::' /proc/self/cgroup; pwd; cat /proc/self/oom_score_adj; \
+                  id -G; cut -d' ' -f19 /proc/self/stat";
+    let mut events = ex.subscribe_events();
+    let mut spec = env.sh("who", script);
+    spec.importance = Importance::Low;
+    spec.resources.memory_mb = 64;
+    let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert_eq!(e.exit_code, 0, "{e:?} {}", env.stdout("who"));
     let out = env.stdout("who");
@@ -271,6 +276,23 @@ async fn user_namespaces_cgroup_and_env() {
     assert_eq!(lines[4], format!("0::/{}", rel.display()));
     assert_eq!(lines[5], env.dir.path().join("task").display().to_string());
     assert_eq!(lines[6], "0");
+    let groups: Vec<String> = nobody.groups.iter().map(|g| g.to_string()).collect();
+    assert_eq!(lines[7], groups.join(" "));
+    assert_eq!(lines[8], "10", "importance low → nice 10");
+    // Missing controllers are reported, never silently skipped.
+    if cgroup::probe_cgroups(Some(&env.root))
+        .missing
+        .contains(&"memory".to_string())
+    {
+        let ev = events
+            .try_recv()
+            .expect("an event naming the missing memory controller");
+        assert!(ev.message.contains("memory"), "{ev:?}");
+        assert_eq!(
+            (ev.task_id.as_str(), ev.task_name.as_str()),
+            (st.spec.id.as_str(), "who")
+        );
+    }
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 
