@@ -287,7 +287,7 @@ pub fn apply_limits(root: &Path, cg: &Path, res: &Resources) -> Result<Vec<Strin
     let writes = limit_writes(res);
     let mut needed: Vec<&str> = writes.iter().map(|(c, _, _)| *c).collect();
     needed.dedup();
-    enable_controllers(root, cg, &needed)?;
+    enable_controllers(root, cg, &needed);
     let mut missing: Vec<String> = Vec::new();
     for (controller, file, value) in writes {
         let path = cg.join(file);
@@ -303,9 +303,9 @@ pub fn apply_limits(root: &Path, cg: &Path, res: &Resources) -> Result<Vec<Strin
 }
 
 /// For each ancestor of `cg` from `root` down, enable the `needed` controllers it offers.
-fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) -> Result<(), CgroupError> {
+fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) {
     let Ok(rel) = cg.strip_prefix(root) else {
-        return Ok(());
+        return;
     };
     let mut dir = root.to_path_buf();
     for comp in rel.components() {
@@ -313,12 +313,13 @@ fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) -> Result<(), Cgr
         let enabled = read_controllers(&dir.join("cgroup.subtree_control"));
         for c in needed {
             if available.iter().any(|a| a == c) && !enabled.iter().any(|e| e == c) {
-                write(dir.join("cgroup.subtree_control"), &format!("+{c}"))?;
+                // Best effort: a delegated parent that holds processes refuses (EBUSY, "no
+                // internal processes"); the limit file is then absent and reported missing.
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
             }
         }
         dir.push(comp);
     }
-    Ok(())
 }
 
 /// The `oom_kill` counter of `<cg>/memory.events` (None without the memory controller).
