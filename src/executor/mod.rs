@@ -408,6 +408,25 @@ impl Executor {
                 self.task_state_path(&id).display()
             )));
         }
+        // The cgroup is what stop/destroy kill: it must be the task's own scope, never an
+        // ancestor (a garbage state must not be able to kill the whole machine).
+        let root = self.cgroup_root()?;
+        let cg = &state.cgroup.path;
+        let own = cg.parent() == Some(root.join(cgroup::OWN_SLICE).as_path());
+        let nomads = state.spec.nomad_cgroup.as_deref() == Some(cg.as_path()) && cg != &root;
+        let plain = cg.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::RootDir
+            )
+        });
+        if !plain || !cg.starts_with(&root) || !(own || (nomads && !state.cgroup.created)) {
+            return Err(bad(format!(
+                "cgroup {} is not a task scope under {}",
+                cg.display(),
+                root.display()
+            )));
+        }
         if state.pid <= 1 {
             return Err(bad(format!("pid {} is not a supervisor", state.pid)));
         }

@@ -401,6 +401,16 @@ async fn recover_task_that_exited_while_no_plugin_ran() {
         third.recover(foreign).await,
         Err(ExecError::BadState { .. })
     ));
+    for cg in [
+        env.root.clone(),
+        env.root.join(cgroup::OWN_SLICE),
+        env.root.join("nomad-pledge.slice/../x.scope"),
+    ] {
+        let mut hostile = st.clone();
+        hostile.cgroup.path = cg;
+        let r = third.recover(hostile).await;
+        assert!(matches!(r, Err(ExecError::BadState { .. })), "{r:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
