@@ -346,7 +346,11 @@ impl Executor {
                 .unwrap_or(0),
             spec,
         };
-        self.track(state.clone(), Some(pidfd), None)?;
+        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
+            // Never leave an untracked task running.
+            let _ = cgroup::kill_all(&state.cgroup.path);
+            return Err(e);
+        }
         Ok(state)
     }
 
