@@ -643,3 +643,37 @@ async fn task_joins_the_network_namespace() {
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 }
+
+/// With the real launcher (`self_exe pledge`, or `$NPD_PLEDGE_LAUNCHER`): the argv the executor
+/// builds is accepted and the task runs sandboxed. Skips while the launcher is not built in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_pledge_launcher_runs_the_task() {
+    let Some(env) = setup() else { return };
+    let launcher: Vec<OsString> = match std::env::var_os("NPD_PLEDGE_LAUNCHER") {
+        Some(l) => vec![l],
+        None => vec![env.exe.clone().into(), "pledge".into()],
+    };
+    let probe = std::process::Command::new(&launcher[0])
+        .args(&launcher[1..])
+        .args(["-p", "stdio rpath", "--", "/bin/true"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        println!("SKIP: the pledge launcher {launcher:?} is not available in this build");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.spec("real", "/bin/cat", &["/etc/hostname"]);
+    spec.launcher = launcher;
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let stderr = fs::read_to_string(env.dir.path().join("real.stderr")).unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?} stderr: {stderr}");
+    assert_eq!(
+        env.stdout("real"),
+        fs::read_to_string("/etc/hostname").unwrap()
+    );
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
