@@ -676,4 +676,19 @@ async fn real_pledge_launcher_runs_the_task() {
     );
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
+
+    // A readable file outside the unveil list is hidden from the task.
+    let secret = env.dir.path().join("secret");
+    fs::write(&secret, "s3cret").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut spec = env.spec("veiled", "/bin/cat", &[secret.to_str().unwrap()]);
+    spec.launcher = st.spec.launcher.clone();
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_ne!(e.exit_code, 0, "{e:?}");
+    assert!(!env.stdout("veiled").contains("s3cret"));
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
 }
