@@ -43,6 +43,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, watch};
 
+/// How long `start` waits for Nomad's log reader to open the stdout/stderr FIFOs.
+pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// argv[1] of the internal supervisor mode.
 pub const SUPERVISOR_MODE: &str = "__supervise";
 
@@ -320,12 +323,27 @@ impl Executor {
         let oom_kills_before = cgroup::oom_kills(&cg.path);
         let exe = self.cfg.self_exe.clone();
         let (spec2, plan2, cgpath) = (spec.clone(), plan.clone(), cg.path.clone());
-        let spawned = tokio::task::spawn_blocking(move || {
-            spawn::spawn_supervisor(&exe, &plan2, &spec2, &cgpath)
-        })
-        .await
-        .map_err(|e| ExecError::Internal(e.to_string()))
-        .and_then(|r| r.map_err(ExecError::from));
+        let spawned = async {
+            // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
+            // (a thread still blocked after the timeout only drops the file when it returns).
+            let logs = tokio::time::timeout(
+                LOG_OPEN_TIMEOUT,
+                tokio::task::spawn_blocking(move || spawn::open_logs(&spec2)),
+            )
+            .await
+            .map_err(|_| spawn::SpawnError::LogTimeout {
+                path: spec.stdout_path.clone(),
+                secs: LOG_OPEN_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| ExecError::Internal(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                spawn::spawn_supervisor(&exe, &plan2, &logs, &cgpath)
+            })
+            .await
+            .map_err(|e| ExecError::Internal(e.to_string()))?
+            .map_err(ExecError::from)
+        }
+        .await;
         let (pid, pidfd) = match spawned {
             Ok(x) => x,
             Err(e) => {
