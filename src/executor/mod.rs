@@ -267,7 +267,14 @@ impl Executor {
                 }
             })
             .collect();
-        self.cfg.state_dir.join("tasks").join(key)
+        // FNV-1a of the exact id keeps ids that sanitize alike apart.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.cfg
+            .state_dir
+            .join("tasks")
+            .join(format!("{key}-{:08x}", hash as u32))
     }
 
     fn get(&self, id: &str) -> Option<Arc<Task>> {
