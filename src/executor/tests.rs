@@ -692,3 +692,22 @@ async fn real_pledge_launcher_runs_the_task() {
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 }
+
+/// The gRPC handlers run these futures on a multi-threaded runtime: they must be `Send`, and the
+/// executor shareable. (Compile-time check.)
+#[test]
+fn executor_futures_are_send_and_executor_is_sync() {
+    fn is_send<T: Send>(_: &T) {}
+    fn is_sync<T: Sync + Send>() {}
+    is_sync::<Executor>();
+    #[allow(dead_code)]
+    fn check(ex: &'static Executor, st: RecoveryState) {
+        is_send(&ex.start(TaskSpec::default()));
+        is_send(&ex.recover(st));
+        is_send(&ex.wait(""));
+        is_send(&ex.stop("", "", Duration::ZERO));
+        is_send(&ex.signal("", ""));
+        is_send(&ex.destroy("", true));
+        is_send(&ex.stats(""));
+    }
+}
