@@ -529,4 +529,18 @@ mod tests {
         .unwrap();
         assert_eq!(oom_kills(t.path()), Some(2));
     }
+
+    #[test]
+    fn kill_falls_back_to_sigkill_per_pid() {
+        let t = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        fs::write(t.path().join("cgroup.procs"), format!("{}\n", child.id())).unwrap();
+        kill_all(t.path()).unwrap(); // no cgroup.kill file in the fake tree
+        let st = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL));
+    }
 }

@@ -711,3 +711,28 @@ fn executor_futures_are_send_and_executor_is_sync() {
         is_send(&ex.stats(""));
     }
 }
+
+#[test]
+fn oom_kill_growth_is_detected_from_memory_events() {
+    let d = tempfile::tempdir().unwrap();
+    let mut st = RecoveryState {
+        version: state::STATE_VERSION,
+        pid: 0,
+        start_time: 0,
+        cgroup: cgroup::TaskCgroup {
+            path: d.path().to_path_buf(),
+            created: true,
+        },
+        state_path: d.path().to_path_buf(),
+        oom_kills_before: Some(1),
+        started_at_ms: 0,
+        spec: TaskSpec::default(),
+    };
+    assert!(!oom_grew(&st), "no memory controller → not OOM");
+    fs::write(d.path().join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+    assert!(!oom_grew(&st));
+    fs::write(d.path().join("memory.events"), "oom 2\noom_kill 2\n").unwrap();
+    assert!(oom_grew(&st));
+    st.oom_kills_before = None;
+    assert!(oom_grew(&st));
+}
