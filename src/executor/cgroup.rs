@@ -287,7 +287,7 @@ pub fn apply_limits(root: &Path, cg: &Path, res: &Resources) -> Result<Vec<Strin
     let writes = limit_writes(res);
     let mut needed: Vec<&str> = writes.iter().map(|(c, _, _)| *c).collect();
     needed.dedup();
-    enable_controllers(root, cg, &needed)?;
+    enable_controllers(root, cg, &needed);
     let mut missing: Vec<String> = Vec::new();
     for (controller, file, value) in writes {
         let path = cg.join(file);
@@ -303,9 +303,9 @@ pub fn apply_limits(root: &Path, cg: &Path, res: &Resources) -> Result<Vec<Strin
 }
 
 /// For each ancestor of `cg` from `root` down, enable the `needed` controllers it offers.
-fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) -> Result<(), CgroupError> {
+fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) {
     let Ok(rel) = cg.strip_prefix(root) else {
-        return Ok(());
+        return;
     };
     let mut dir = root.to_path_buf();
     for comp in rel.components() {
@@ -313,12 +313,13 @@ fn enable_controllers(root: &Path, cg: &Path, needed: &[&str]) -> Result<(), Cgr
         let enabled = read_controllers(&dir.join("cgroup.subtree_control"));
         for c in needed {
             if available.iter().any(|a| a == c) && !enabled.iter().any(|e| e == c) {
-                write(dir.join("cgroup.subtree_control"), &format!("+{c}"))?;
+                // Best effort: a delegated parent that holds processes refuses (EBUSY, "no
+                // internal processes"); the limit file is then absent and reported missing.
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
             }
         }
         dir.push(comp);
     }
-    Ok(())
 }
 
 /// The `oom_kill` counter of `<cg>/memory.events` (None without the memory controller).
@@ -374,7 +375,7 @@ pub async fn remove(cg: &Path) -> Result<(), CgroupError> {
 }
 
 /// Removes our shared slice once its last scope is gone (errors mean another task uses it).
-fn remove_own_slice(cg: &Path) {
+pub fn remove_own_slice(cg: &Path) {
     if let Some(slice) = cg.parent().filter(|p| p.ends_with(OWN_SLICE)) {
         let _ = fs::remove_dir(slice);
     }
@@ -527,5 +528,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(oom_kills(t.path()), Some(2));
+    }
+
+    #[test]
+    fn kill_falls_back_to_sigkill_per_pid() {
+        let t = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        fs::write(t.path().join("cgroup.procs"), format!("{}\n", child.id())).unwrap();
+        kill_all(t.path()).unwrap(); // no cgroup.kill file in the fake tree
+        let st = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL));
     }
 }

@@ -43,6 +43,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, watch};
 
+/// How long `start` waits for Nomad's log reader to open the stdout/stderr FIFOs.
+pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// argv[1] of the internal supervisor mode.
 pub const SUPERVISOR_MODE: &str = "__supervise";
 
@@ -264,7 +267,14 @@ impl Executor {
                 }
             })
             .collect();
-        self.cfg.state_dir.join("tasks").join(key)
+        // FNV-1a of the exact id keeps ids that sanitize alike apart.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.cfg
+            .state_dir
+            .join("tasks")
+            .join(format!("{key}-{:08x}", hash as u32))
     }
 
     fn get(&self, id: &str) -> Option<Arc<Task>> {
@@ -295,6 +305,7 @@ impl Executor {
         let cleanup = |cg: &cgroup::TaskCgroup| {
             if cg.created {
                 let _ = std::fs::remove_dir(&cg.path);
+                cgroup::remove_own_slice(&cg.path);
             }
             let _ = std::fs::remove_dir_all(&state_path);
         };
@@ -319,12 +330,27 @@ impl Executor {
         let oom_kills_before = cgroup::oom_kills(&cg.path);
         let exe = self.cfg.self_exe.clone();
         let (spec2, plan2, cgpath) = (spec.clone(), plan.clone(), cg.path.clone());
-        let spawned = tokio::task::spawn_blocking(move || {
-            spawn::spawn_supervisor(&exe, &plan2, &spec2, &cgpath)
-        })
-        .await
-        .map_err(|e| ExecError::Internal(e.to_string()))
-        .and_then(|r| r.map_err(ExecError::from));
+        let spawned = async {
+            // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
+            // (a thread still blocked after the timeout only drops the file when it returns).
+            let logs = tokio::time::timeout(
+                LOG_OPEN_TIMEOUT,
+                tokio::task::spawn_blocking(move || spawn::open_logs(&spec2)),
+            )
+            .await
+            .map_err(|_| spawn::SpawnError::LogTimeout {
+                path: spec.stdout_path.clone(),
+                secs: LOG_OPEN_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| ExecError::Internal(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                spawn::spawn_supervisor(&exe, &plan2, &logs, &cgpath)
+            })
+            .await
+            .map_err(|e| ExecError::Internal(e.to_string()))?
+            .map_err(ExecError::from)
+        }
+        .await;
         let (pid, pidfd) = match spawned {
             Ok(x) => x,
             Err(e) => {
@@ -345,7 +371,11 @@ impl Executor {
                 .unwrap_or(0),
             spec,
         };
-        self.track(state.clone(), Some(pidfd), None)?;
+        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
+            // Never leave an untracked task running.
+            let _ = cgroup::kill_all(&state.cgroup.path);
+            return Err(e);
+        }
         Ok(state)
     }
 
@@ -405,6 +435,25 @@ impl Executor {
                 "state path {} is not this executor's ({}): was the plugin's state_dir changed?",
                 state.state_path.display(),
                 self.task_state_path(&id).display()
+            )));
+        }
+        // The cgroup is what stop/destroy kill: it must be the task's own scope, never an
+        // ancestor (a garbage state must not be able to kill the whole machine).
+        let root = self.cgroup_root()?;
+        let cg = &state.cgroup.path;
+        let own = cg.parent() == Some(root.join(cgroup::OWN_SLICE).as_path());
+        let nomads = state.spec.nomad_cgroup.as_deref() == Some(cg.as_path()) && cg != &root;
+        let plain = cg.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::RootDir
+            )
+        });
+        if !plain || !cg.starts_with(&root) || !(own || (nomads && !state.cgroup.created)) {
+            return Err(bad(format!(
+                "cgroup {} is not a task scope under {}",
+                cg.display(),
+                root.display()
             )));
         }
         if state.pid <= 1 {

@@ -43,6 +43,8 @@ pub enum SpawnError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("nobody opened the log FIFO {path} for reading within {secs} s: check that Nomad's logmon is running for this task")]
+    LogTimeout { path: PathBuf, secs: u64 },
     #[error("cannot open cgroup directory {path}: {source}")]
     OpenCgroup {
         path: PathBuf,
@@ -149,12 +151,27 @@ fn open_log(field: &'static str, path: &Path) -> Result<File, SpawnError> {
         })
 }
 
+/// The task's stdout/stderr, opened by the plugin and handed to the supervisor.
+pub struct LogFiles {
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// Opens `stdout_path` and `stderr_path` for writing (no symlinks). Blocks until each FIFO has a
+/// reader (Nomad's logmon): call it on a blocking thread, under a timeout.
+pub fn open_logs(spec: &TaskSpec) -> Result<LogFiles, SpawnError> {
+    Ok(LogFiles {
+        stdout: open_log("stdout_path", &spec.stdout_path)?,
+        stderr: open_log("stderr_path", &spec.stderr_path)?,
+    })
+}
+
 /// Writes the plan and clones the supervisor (`self_exe __supervise <plan>`) into `cgroup`.
 /// Blocking: run it on a blocking thread.
 pub fn spawn_supervisor(
     self_exe: &Path,
     plan: &SupervisorPlan,
-    spec: &TaskSpec,
+    logs: &LogFiles,
     cgroup: &Path,
 ) -> Result<(i32, OwnedFd), SpawnError> {
     state::create_private_dir(&plan.state_path)?;
@@ -162,8 +179,7 @@ pub fn spawn_supervisor(
     state::write_atomic(&plan.state_path, state::PLAN_FILE, &bytes)?;
     let plan_path = plan.state_path.join(state::PLAN_FILE);
 
-    let stdout = open_log("stdout_path", &spec.stdout_path)?;
-    let stderr = open_log("stderr_path", &spec.stderr_path)?;
+    let (stdout, stderr) = (&logs.stdout, &logs.stderr);
     let stdin = File::open("/dev/null").map_err(|source| SpawnError::OpenLog {
         field: "stdin",
         path: "/dev/null".into(),

@@ -110,6 +110,16 @@ impl Env {
     }
 }
 
+/// The supervisor is gone; a zombie whose parent is someone else (init reaps orphans lazily on
+/// some hosts) counts as gone.
+fn supervisor_gone(pid: i32, start_time: u64) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let after = &stat[stat.rfind(')').map(|i| i + 1).unwrap_or(0)..];
+    state::proc_start_time(pid) != Some(start_time) || after.split_whitespace().next() == Some("Z")
+}
+
 /// Nothing is left behind: no cgroup, no state files, no supervisor.
 fn assert_clean(state: &RecoveryState) {
     assert!(
@@ -122,9 +132,8 @@ fn assert_clean(state: &RecoveryState) {
         "state {} leaked",
         state.state_path.display()
     );
-    assert_ne!(
-        state::proc_start_time(state.pid),
-        Some(state.start_time),
+    assert!(
+        supervisor_gone(state.pid, state.start_time),
         "supervisor {} still exists",
         state.pid
     );
@@ -236,8 +245,13 @@ async fn user_namespaces_cgroup_and_env() {
     let Some(env) = setup() else { return };
     let ex = env.executor();
     let script = "id -u; id -g; echo pid=$$; echo procs $(ls /proc | grep -E '^[0-9]+$'); \
-                  grep '^0::' /proc/self/cgroup; pwd; cat /proc/self/oom_score_adj";
-    let st = ex.start(env.sh("who", script)).await.unwrap();
+                  grep '^0::' /proc/self/cgroup; pwd; cat /proc/self/oom_score_adj; \
+                  id -G; cut -d' ' -f19 /proc/self/stat";
+    let mut events = ex.subscribe_events();
+    let mut spec = env.sh("who", script);
+    spec.importance = Importance::Low;
+    spec.resources.memory_mb = 64;
+    let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert_eq!(e.exit_code, 0, "{e:?} {}", env.stdout("who"));
     let out = env.stdout("who");
@@ -262,6 +276,23 @@ async fn user_namespaces_cgroup_and_env() {
     assert_eq!(lines[4], format!("0::/{}", rel.display()));
     assert_eq!(lines[5], env.dir.path().join("task").display().to_string());
     assert_eq!(lines[6], "0");
+    let groups: Vec<String> = nobody.groups.iter().map(|g| g.to_string()).collect();
+    assert_eq!(lines[7], groups.join(" "));
+    assert_eq!(lines[8], "10", "importance low → nice 10");
+    // Missing controllers are reported, never silently skipped.
+    if cgroup::probe_cgroups(Some(&env.root))
+        .missing
+        .contains(&"memory".to_string())
+    {
+        let ev = events
+            .try_recv()
+            .expect("an event naming the missing memory controller");
+        assert!(ev.message.contains("memory"), "{ev:?}");
+        assert_eq!(
+            (ev.task_id.as_str(), ev.task_name.as_str()),
+            (st.spec.id.as_str(), "who")
+        );
+    }
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
 
@@ -370,6 +401,16 @@ async fn recover_task_that_exited_while_no_plugin_ran() {
         third.recover(foreign).await,
         Err(ExecError::BadState { .. })
     ));
+    for cg in [
+        env.root.clone(),
+        env.root.join(cgroup::OWN_SLICE),
+        env.root.join("nomad-pledge.slice/../x.scope"),
+    ] {
+        let mut hostile = st.clone();
+        hostile.cgroup.path = cg;
+        let r = third.recover(hostile).await;
+        assert!(matches!(r, Err(ExecError::BadState { .. })), "{r:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,4 +515,224 @@ async fn real_fifos_carry_stdout_and_stderr() {
     assert_eq!(outs, ["hello\n", "oops\n"]);
     ex.destroy(&st.spec.id, true).await.unwrap();
     assert_clean(&st);
+}
+
+const HELPER_ENV: &str = "NPD_EXECUTOR_PLUGIN_HELPER_DIR";
+
+/// Stands in for a plugin process in `tasks_survive_a_sigkilled_plugin`: starts the task in
+/// `$NPD_EXECUTOR_PLUGIN_HELPER_DIR/spec.json`, writes the recovery state, then hangs.
+#[test]
+#[ignore = "helper process, run by tasks_survive_a_sigkilled_plugin"]
+fn plugin_helper_process() {
+    let Ok(dir) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let spec: TaskSpec = serde_json::from_slice(&fs::read(dir.join("spec.json")).unwrap()).unwrap();
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("nomad-pledge-driver");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ex = Executor::new(ExecutorConfig {
+            state_dir: dir.join("state"),
+            cgroup_root: Some(cgroup::host_cgroup_root().unwrap()),
+            self_exe: exe,
+            allow_root: false,
+            default_user: "nobody".into(),
+        })
+        .unwrap();
+        let st = ex.start(spec).await.unwrap();
+        state::write_atomic(&dir, "recovery.json", &st.to_bytes()).unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_a_sigkilled_plugin() {
+    let Some(env) = setup() else { return };
+    let spec = env.sh(
+        "orphan",
+        "trap 'exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    fs::write(
+        env.dir.path().join("spec.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let mut plugin = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "executor::tests::plugin_helper_process",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(HELPER_ENV, env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rec = env.dir.path().join("recovery.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rec.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "helper plugin never started the task"
+        );
+        assert!(plugin.try_wait().unwrap().is_none(), "helper plugin died");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.until_printed("orphan", "ready").await;
+    plugin.kill().unwrap(); // SIGKILL
+    plugin.wait().unwrap();
+
+    let st = RecoveryState::from_bytes(&fs::read(&rec).unwrap()).unwrap();
+    assert_eq!(
+        state::proc_start_time(st.pid),
+        Some(st.start_time),
+        "supervisor died with the plugin"
+    );
+    let ex = env.executor();
+    ex.recover(st.clone()).await.unwrap();
+    assert_eq!(ex.inspect(&st.spec.id).unwrap().state, TaskState::Running);
+    ex.stop(&st.spec.id, "TERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 5);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_joins_the_network_namespace() {
+    let Some(env) = setup() else { return };
+    let name = format!("npd-test-{}", std::process::id());
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: `ip netns add` is not available");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.sh("netns", "cat /proc/net/dev");
+    spec.netns_path = Some(PathBuf::from(format!("/var/run/netns/{name}")));
+    let st = ex.start(spec).await;
+    let e = match &st {
+        Ok(st) => Some(ex.wait(&st.spec.id).await),
+        Err(_) => None,
+    };
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &name])
+        .status();
+    let st = st.unwrap();
+    let e = e.unwrap().unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?}");
+    let out = env.stdout("netns");
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{out}");
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+/// With the real launcher (`self_exe pledge`, or `$NPD_PLEDGE_LAUNCHER`): the argv the executor
+/// builds is accepted and the task runs sandboxed. Skips while the launcher is not built in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_pledge_launcher_runs_the_task() {
+    let Some(env) = setup() else { return };
+    let launcher: Vec<OsString> = match std::env::var_os("NPD_PLEDGE_LAUNCHER") {
+        Some(l) => vec![l],
+        None => vec![env.exe.clone().into(), "pledge".into()],
+    };
+    let probe = std::process::Command::new(&launcher[0])
+        .args(&launcher[1..])
+        .args(["-p", "stdio rpath", "--", "/bin/true"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        println!("SKIP: the pledge launcher {launcher:?} is not available in this build");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.spec("real", "/bin/cat", &["/etc/hostname"]);
+    spec.launcher = launcher;
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let stderr = fs::read_to_string(env.dir.path().join("real.stderr")).unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?} stderr: {stderr}");
+    assert_eq!(
+        env.stdout("real"),
+        fs::read_to_string("/etc/hostname").unwrap()
+    );
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+
+    // A readable file outside the unveil list is hidden from the task.
+    let secret = env.dir.path().join("secret");
+    fs::write(&secret, "s3cret").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut spec = env.spec("veiled", "/bin/cat", &[secret.to_str().unwrap()]);
+    spec.launcher = st.spec.launcher.clone();
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_ne!(e.exit_code, 0, "{e:?}");
+    assert!(!env.stdout("veiled").contains("s3cret"));
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+/// The gRPC handlers run these futures on a multi-threaded runtime: they must be `Send`, and the
+/// executor shareable. (Compile-time check.)
+#[test]
+fn executor_futures_are_send_and_executor_is_sync() {
+    fn is_send<T: Send>(_: &T) {}
+    fn is_sync<T: Sync + Send>() {}
+    is_sync::<Executor>();
+    #[allow(dead_code)]
+    fn check(ex: &'static Executor, st: RecoveryState) {
+        is_send(&ex.start(TaskSpec::default()));
+        is_send(&ex.recover(st));
+        is_send(&ex.wait(""));
+        is_send(&ex.stop("", "", Duration::ZERO));
+        is_send(&ex.signal("", ""));
+        is_send(&ex.destroy("", true));
+        is_send(&ex.stats(""));
+    }
+}
+
+#[test]
+fn oom_kill_growth_is_detected_from_memory_events() {
+    let d = tempfile::tempdir().unwrap();
+    let mut st = RecoveryState {
+        version: state::STATE_VERSION,
+        pid: 0,
+        start_time: 0,
+        cgroup: cgroup::TaskCgroup {
+            path: d.path().to_path_buf(),
+            created: true,
+        },
+        state_path: d.path().to_path_buf(),
+        oom_kills_before: Some(1),
+        started_at_ms: 0,
+        spec: TaskSpec::default(),
+    };
+    assert!(!oom_grew(&st), "no memory controller → not OOM");
+    fs::write(d.path().join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+    assert!(!oom_grew(&st));
+    fs::write(d.path().join("memory.events"), "oom 2\noom_kill 2\n").unwrap();
+    assert!(oom_grew(&st));
+    st.oom_kills_before = None;
+    assert!(oom_grew(&st));
 }
