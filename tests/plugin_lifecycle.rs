@@ -45,7 +45,10 @@ struct Alloc {
 
 impl Alloc {
     fn new() -> Alloc {
-        let dir = tempfile::Builder::new().prefix("lifecycle").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("lifecycle")
+            .tempdir()
+            .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         Alloc {
@@ -64,6 +67,18 @@ impl Alloc {
 
     /// A TaskConfig for `task` running `command args` with `promises`.
     fn task(&self, task: &str, command: &str, args: &[&str], promises: &str) -> TaskConfig {
+        self.task_unveiling(task, command, args, promises, &[])
+    }
+
+    /// The same with an unveil list.
+    fn task_unveiling(
+        &self,
+        task: &str,
+        command: &str,
+        args: &[&str],
+        promises: &str,
+        unveil: &[&str],
+    ) -> TaskConfig {
         let task_dir = self.path().join(task);
         std::fs::create_dir_all(task_dir.join("local")).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -88,11 +103,15 @@ impl Alloc {
                 ("command", V::S(command)),
                 ("args", V::L(args)),
                 ("promises", V::S(promises)),
+                ("unveil", V::L(unveil)),
             ]),
             ..Default::default()
         }
     }
 }
+
+/// What a shell running the usual tools needs unveiled.
+const SHELL_TOOLS: &[&str] = &["rx:/usr/bin", "rx:/bin", "r:/proc"];
 
 fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
@@ -132,9 +151,9 @@ async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
 async fn wait(plugin: &Plugin, id: &str) -> ExitResult {
     let resp = tokio::time::timeout(
         PATIENCE,
-        plugin.driver().wait_task(WaitTaskRequest {
-            task_id: id.into(),
-        }),
+        plugin
+            .driver()
+            .wait_task(WaitTaskRequest { task_id: id.into() }),
     )
     .await
     .expect("task exits in time")
@@ -188,7 +207,11 @@ async fn exit_codes_and_signal_deaths() {
     let alloc = Alloc::new();
     let plugin = plugin(&alloc).await;
 
-    let h = start(&plugin, alloc.task("three", "sh", &["-c", "echo hi; exit 3"], "stdio rpath")).await;
+    let h = start(
+        &plugin,
+        alloc.task("three", "sh", &["-c", "echo hi; exit 3"], "stdio rpath"),
+    )
+    .await;
     assert!(h.version >= 1 && !h.driver_state.is_empty());
     assert_eq!(h.state, TaskState::Running as i32);
     let id = h.config.unwrap().id;
@@ -204,8 +227,10 @@ async fn exit_codes_and_signal_deaths() {
         alloc.task("killed", "sh", &["-c", "kill -KILL $$"], "stdio rpath proc"),
     )
     .await;
-    let r = wait(&plugin, &h.config.unwrap().id).await;
+    let id = h.config.unwrap().id;
+    let r = wait(&plugin, &id).await;
     assert_eq!((r.exit_code, r.signal), (137, 9));
+    destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
 
@@ -216,11 +241,15 @@ async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
     let plugin = plugin(&alloc).await;
     let h = start(
         &plugin,
-        alloc.task(
+        alloc.task_unveiling(
             "who",
             "sh",
-            &["-c", "id -u; echo $USER; ls /proc | grep -c '^[0-9]'; grep '^0::' /proc/self/cgroup"],
+            &[
+                "-c",
+                "id -u; echo $USER; ls /proc | grep -c '^[0-9]'; grep '^0::' /proc/self/cgroup",
+            ],
             "stdio rpath proc exec",
+            SHELL_TOOLS,
         ),
     )
     .await;
@@ -234,7 +263,10 @@ async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
     // supervisor, sh, ls, grep (the pipeline) — never the host's processes.
     let visible: u32 = lines[2].parse().unwrap();
     assert!((2..=5).contains(&visible), "{out}");
-    assert!(lines[3].starts_with("0::/") && lines[3].contains("alloc1"), "{out}");
+    assert!(
+        lines[3].starts_with("0::/") && lines[3].contains("alloc1"),
+        "{out}"
+    );
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
@@ -249,22 +281,34 @@ async fn stop_honoured_and_ignored_sigterm() {
     let id = h.config.unwrap().id;
     stop(&plugin, &id, "", Duration::from_secs(30)).await;
     let r = wait(&plugin, &id).await;
-    assert_eq!((r.exit_code, r.signal), (143, 15));
+    assert_eq!(
+        (r.exit_code, r.signal),
+        (143, 15),
+        "stderr: {:?}",
+        std::fs::read_to_string(alloc.path().join("polite.stderr")),
+    );
     destroy(&plugin, &id).await;
 
     // Ignores SIGTERM and forks a background child: both die by SIGKILL after the timeout.
     let h = start(
         &plugin,
-        alloc.task(
+        alloc.task_unveiling(
             "stubborn",
             "sh",
-            &["-c", "trap '' TERM; sleep 1000 & echo ready; while :; do sleep 1; done"],
+            &[
+                "-c",
+                "trap '' TERM; sleep 1000 & echo ready; while :; do sleep 1; done",
+            ],
             "stdio rpath proc exec",
+            SHELL_TOOLS,
         ),
     )
     .await;
     let task = h.config.unwrap();
-    eventually("the task printed ready", || alloc.out("stubborn").contains("ready")).await;
+    eventually("the task printed ready", || {
+        alloc.out("stubborn").contains("ready")
+    })
+    .await;
     stop(&plugin, &task.id, "SIGTERM", Duration::from_millis(500)).await;
     let r = wait(&plugin, &task.id).await;
     assert_eq!(r.signal, 9, "{r:?}");
@@ -296,11 +340,15 @@ async fn signals_reach_the_command() {
     let plugin = plugin(&alloc).await;
     let h = start(
         &plugin,
-        alloc.task(
+        alloc.task_unveiling(
             "trap",
             "sh",
-            &["-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"],
+            &[
+                "-c",
+                "trap 'echo got USR1; exit 7' USR1; echo ready; while :; do sleep 0.1; done",
+            ],
             "stdio rpath proc exec",
+            SHELL_TOOLS,
         ),
     )
     .await;
@@ -405,10 +453,23 @@ async fn tasks_survive_a_plugin_crash_and_report_exact_exits() {
     let plugin1 = plugin(&alloc).await;
     // One task keeps running; the other exits (code 5) while no plugin runs.
     let running = start(&plugin1, alloc.task("keeps", "sleep", &["1000"], "stdio")).await;
-    let script = format!("while [ ! -e {} ]; do sleep 0.1; done; exit 5", go.display());
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.1; done; exit 5",
+        go.display()
+    );
     let exits = start(
         &plugin1,
-        alloc.task("exits", "sh", &["-c", &script], "stdio rpath proc exec"),
+        alloc.task_unveiling(
+            "exits",
+            "sh",
+            &["-c", &script],
+            "stdio rpath proc exec",
+            &[
+                &format!("r:{}", alloc.path().display()),
+                "rx:/usr/bin",
+                "rx:/bin",
+            ],
+        ),
     )
     .await;
     let exits_id = exits.config.clone().unwrap().id;

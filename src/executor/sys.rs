@@ -100,7 +100,8 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// Child half of [`spawn_in_cgroup`]: fds, session, default signals, exec; errno to `err_w`.
+/// Child half of [`spawn_in_cgroup`]: fds, session, signals blocked with default dispositions,
+/// exec; errno to `err_w`.
 ///
 /// # Safety
 /// Must only be called in the child of a fork-like clone; never returns.
@@ -118,9 +119,12 @@ unsafe fn child_exec(
         }
     }
     libc::setsid();
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    // The supervisor starts with every signal blocked: as PID 1 of its namespace it would drop a
+    // stop signal that arrives (from the plugin) before it blocks them itself, while a blocked
+    // signal stays pending until its sigwait loop takes it and forwards it to the task.
+    let mut all: libc::sigset_t = std::mem::zeroed();
+    libc::sigfillset(&mut all);
+    libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
     for sig in 1..32 {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
             libc::signal(sig, libc::SIG_DFL);
