@@ -262,10 +262,10 @@ fn ignore_is_killed_after_its_kill_timeout() {
 fn http_serves_on_loopback() {
     require_host!();
     let run = Run::start("http");
-    run.stderr.wait_for("==> task \"http\" started");
+    run.stderr.wait_for("==> task \"server\" started");
     let page = fetch("127.0.0.1:8181");
     assert!(page.contains("Directory listing for /"), "{page}");
-    run.stderr.wait_for("\"GET / HTTP/1.1\" 200");
+    run.stderr.wait_for("\"GET / HTTP/1.0\" 200");
     run.interrupt();
     let (code, _out, err) = run.finish();
     assert_eq!(code, 0, "stderr: {err:#?}");

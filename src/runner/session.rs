@@ -199,33 +199,26 @@ async fn configure_and_run(
     ctrl_c.abort();
     let interrupted = *stop_rx.borrow();
 
+    // Each task's result was printed when it ended. The exit code is the first failure's; a task
+    // stopped on request (Ctrl-C, or a sidecar once the main tasks were done) has not failed,
+    // as with `nomad job stop`.
     let mut code = 0;
-    let results_all_ran = results.iter().all(|r| matches!(r, Some(Ok(_))));
-    for (ctx, result) in ctxs.iter().zip(results) {
-        let task = &ctx.task.name;
-        match result {
-            None => eprintln!("==> task \"{task}\" did not run"),
-            Some(Ok(exit)) => {
-                eprintln!(
-                    "==> task \"{task}\" exited: exit_code={} signal={} oom_killed={}",
-                    exit.exit_code, exit.signal, exit.oom_killed
-                );
-                if code == 0 && exit.exit_code != 0 {
-                    code = exit.exit_code;
-                }
+    for (ctx, result) in ctxs.iter().zip(&results) {
+        let failed = match result {
+            None => {
+                eprintln!("==> task \"{}\" did not run", ctx.task.name);
+                0
             }
-            Some(Err(e)) => {
-                eprintln!("==> task \"{task}\" failed: {e}");
-                if code == 0 {
-                    code = 1;
-                }
-            }
+            Some(Ok(end)) if !end.stopped => end.exit.exit_code,
+            Some(Ok(_)) => 0,
+            Some(Err(_)) => 1,
+        };
+        if code == 0 {
+            code = failed;
         }
     }
-    if interrupted && code != 0 && results_all_ran {
-        // Stopped on request: like `nomad job stop`, that ends the job "complete".
+    if interrupted {
         eprintln!("==> stopped on request");
-        code = 0;
     }
     drop(netns);
     if args.keep {
@@ -248,7 +241,13 @@ struct TaskCtx<'a> {
     spec: &'a crate::proto::hclspec::Spec,
 }
 
-type Outcome = Option<Result<ExitResult, RunError>>;
+/// How a task ended: its exit result, and whether `run` had asked it to stop.
+struct Ended {
+    exit: ExitResult,
+    stopped: bool,
+}
+
+type Outcome = Option<Result<Ended, RunError>>;
 
 /// Runs the tasks in Nomad's lifecycle order: prestart tasks (non-sidecars to completion,
 /// sidecars started), then the main and poststart tasks; once the main tasks and the
@@ -291,7 +290,7 @@ async fn run_lifecycle(
     .await;
     let mut failed = false;
     for (&i, r) in pre.iter().zip(done) {
-        failed |= !matches!(&r, Ok(e) if e.exit_code == 0);
+        failed |= !matches!(&r, Ok(e) if e.exit.exit_code == 0);
         outcomes[i] = Some(r);
     }
     let interrupted = *stop.borrow();
@@ -366,7 +365,7 @@ async fn run_to_end(
     ctx: &TaskCtx<'_>,
     plugin: &PluginProcess,
     stop: watch::Receiver<bool>,
-) -> Result<ExitResult, RunError> {
+) -> Result<Ended, RunError> {
     let running = start_task(ctx, plugin).await?;
     wait_task(ctx, plugin, running, stop).await
 }
@@ -378,8 +377,17 @@ struct Running {
     cgroup: Option<CgroupScope>,
 }
 
-/// Builds the task's TaskConfig as a Nomad client does and starts it.
+/// Starts a task; a failure is reported at once.
 async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
+    let started = try_start_task(ctx, plugin).await;
+    if let Err(e) = &started {
+        eprintln!("==> task \"{}\" failed: {e}", ctx.task.name);
+    }
+    started
+}
+
+/// Builds the task's TaskConfig as a Nomad client does and starts it.
+async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
     let TaskCtx {
         job,
         group,
@@ -496,7 +504,7 @@ async fn wait_task(
     plugin: &PluginProcess,
     running: Running,
     mut stop: watch::Receiver<bool>,
-) -> Result<ExitResult, RunError> {
+) -> Result<Ended, RunError> {
     let task = ctx.task;
     let mut driver = plugin.driver();
     let task_id = running.task_id.clone();
@@ -533,13 +541,25 @@ async fn wait_task(
     pipes.into_iter().for_each(LogPipe::finish);
     drop(cgroup);
     match result {
-        Err(status) => Err(rpc("WaitTask")(status)),
+        Err(status) => {
+            let e = rpc("WaitTask")(status);
+            eprintln!("==> task \"{}\" failed: {e}", task.name);
+            Err(e)
+        }
         Ok(resp) => {
             let resp = resp.into_inner();
             if !resp.err.is_empty() {
                 eprintln!("==> task \"{}\": {}", task.name, resp.err);
             }
-            Ok(resp.result.unwrap_or_default())
+            let exit = resp.result.unwrap_or_default();
+            eprintln!(
+                "==> task \"{}\" exited: exit_code={} signal={} oom_killed={}",
+                task.name, exit.exit_code, exit.signal, exit.oom_killed
+            );
+            Ok(Ended {
+                exit,
+                stopped: stopping,
+            })
         }
     }
 }
