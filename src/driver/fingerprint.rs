@@ -124,20 +124,13 @@ pub fn controllers(mount: &Path) -> std::io::Result<Vec<String>> {
     Ok(text.split_whitespace().map(str::to_string).collect())
 }
 
-/// The Landlock ABI version the kernel offers (None = Landlock unavailable).
+/// The Landlock ABI version the kernel offers (None = Landlock unavailable), as the launcher
+/// sees it.
 pub fn landlock_abi_version() -> Option<u32> {
-    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-    // SAFETY: with a NULL attribute pointer, size 0 and the VERSION flag the syscall only returns
-    // the ABI number (or -1 with errno); it reads and writes no memory and creates no fd.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    u32::try_from(ret).ok().filter(|&v| v > 0)
+    crate::sandbox::unveil::kernel_abi()
+        .ok()
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|&v| v > 0)
 }
 
 /// Probes the host for `config` and decides health.

@@ -7,15 +7,8 @@ use std::str::FromStr;
 use super::msgpack::{ConfigDecodeError, Object};
 
 /// Scheduling importance, mapped to a nice value by the executor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Importance {
-    Lowest,
-    Low,
-    #[default]
-    Normal,
-    High,
-    Highest,
-}
+/// Scheduling importance (`importance` in the task config); the executor maps it to nice.
+pub use crate::executor::Importance;
 
 impl Importance {
     pub const ACCEPTED: &'static str = "lowest, low, normal, high, highest";

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::config::{Launcher, PluginConfig};
 use super::error::DriverError;
-use super::task_config::{Importance, TaskDriverConfig};
+use super::task_config::TaskDriverConfig;
 use super::wire::timestamp;
 use super::{State, TaskEvent};
 use crate::executor::{
@@ -154,13 +154,7 @@ pub fn task_spec(
             cpu_period_us: None,
             cpuset_cpus: linux.cpuset_cpus,
         },
-        importance: match cfg.importance {
-            Importance::Lowest => executor::Importance::Lowest,
-            Importance::Low => executor::Importance::Low,
-            Importance::Normal => executor::Importance::Normal,
-            Importance::High => executor::Importance::High,
-            Importance::Highest => executor::Importance::Highest,
-        },
+        importance: cfg.importance,
     })
 }
 
@@ -335,7 +329,7 @@ mod tests {
                 "r:/etc/mime.types".parse().unwrap(),
                 "rwc:local".parse().unwrap(),
             ],
-            importance: Importance::Low,
+            importance: executor::Importance::Low,
             work_dir: Some("local".into()),
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
