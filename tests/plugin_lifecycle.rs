@@ -422,6 +422,54 @@ async fn stats_and_inspect() {
 }
 
 #[tokio::test]
+async fn sandbox_failures_are_reported() {
+    require_host!();
+    let alloc = Alloc::new();
+    let plugin = plugin(&alloc).await;
+    let mut events = plugin
+        .driver()
+        .task_events(common::pb::drivers::TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner();
+    let h = start(
+        &plugin,
+        alloc.task("missing", "/nonexistent/program", &[], "stdio"),
+    )
+    .await;
+    let id = h.config.unwrap().id;
+    let resp = plugin
+        .driver()
+        .wait_task(WaitTaskRequest {
+            task_id: id.clone(),
+        })
+        .await
+        .expect("WaitTask")
+        .into_inner();
+    // pledge.com's status for a program it cannot find.
+    assert_eq!(resp.result.unwrap().exit_code, 10);
+    assert!(
+        resp.err.contains("the sandbox could not start the task")
+            && resp.err.contains("/nonexistent/program"),
+        "{}",
+        resp.err
+    );
+    let event = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.task_id, id);
+    assert!(
+        event.message.contains("/nonexistent/program"),
+        "{}",
+        event.message
+    );
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_users_are_refused() {
     require_host!();
     let alloc = Alloc::new();

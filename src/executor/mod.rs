@@ -662,6 +662,18 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
         },
     };
     st.oom_killed |= oom_grew(&task.state);
+    if let Some(err) = &st.err {
+        // Why the task could not run (the sandbox refused it, the supervisor failed): an event
+        // Nomad shows next to the task, besides WaitTask's `err`.
+        let spec = &task.state.spec;
+        let _ = events.send(TaskEvent {
+            task_id: spec.id.clone(),
+            alloc_id: spec.alloc_id.clone(),
+            task_name: spec.task_name.clone(),
+            message: err.clone(),
+            annotations: BTreeMap::new(),
+        });
+    }
     if st.oom_killed {
         let spec = &task.state.spec;
         let _ = events.send(TaskEvent {

@@ -15,6 +15,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, ForkResult, Gid, Pid, Uid};
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -148,6 +149,21 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         .unwrap_or_default();
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup_err("create a pipe"))?;
+    // Our own launcher reports why it could not sandbox the task through this pipe (named in its
+    // environment); pledge.com knows nothing of it, so it gets neither.
+    let (report_r, report_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(setup_err("create a pipe"))?;
+    let mut env = env;
+    let reports = launcher_is_ours(plan);
+    if reports {
+        let var = format!(
+            "{}={}",
+            crate::sandbox::launch::REPORT_FD_ENV,
+            report_w.as_raw_fd()
+        );
+        env.push(to_c(var.as_bytes()).map_err(|_| setup_err("encode env")(nix::Error::EINVAL))?);
+    }
 
     let child = match sys::fork_single_threaded().map_err(|source| SupervisorError::Setup {
         step: "fork the task",
@@ -155,6 +171,13 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     })? {
         ForkResult::Child => {
             drop(err_r);
+            if reports {
+                // Inherited across the launcher's execve; it sets close-on-exec again itself.
+                let _ = nix::fcntl::fcntl(
+                    &report_w,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                );
+            }
             let (step, e) = task_child(plan, &argv, &env);
             let msg = format!("{step}\0{}", e as i32);
             let _ = nix::unistd::write(&err_w, msg.as_bytes());
@@ -183,7 +206,38 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
             source: std::io::Error::from_raw_os_error(errno.parse().unwrap_or(0)),
         });
     }
-    Ok(wait_loop(child, &all))
+    drop(report_w);
+    let mut status = wait_loop(child, &all);
+    if let Some(msg) = read_report(&report_r) {
+        status.err = Some(format!("the sandbox could not start the task: {msg}"));
+    }
+    Ok(status)
+}
+
+/// Whether the launcher is this binary (`self_exe pledge ...`), which understands the report pipe.
+fn launcher_is_ours(plan: &SupervisorPlan) -> bool {
+    let (Some(exe), Some(mode)) = (plan.argv.first(), plan.argv.get(1)) else {
+        return false;
+    };
+    mode.as_slice() == b"pledge"
+        && std::env::current_exe()
+            .map(|me| me.as_os_str().as_bytes() == exe.as_slice())
+            .unwrap_or(false)
+}
+
+/// What the launcher wrote to the report pipe (nothing when it exec'd the program).
+fn read_report(r: &std::os::fd::OwnedFd) -> Option<String> {
+    let mut report = Vec::new();
+    let mut buf = [0u8; 1024];
+    while report.len() < 8192 {
+        match nix::unistd::read(r, &mut buf) {
+            Ok(n) if n > 0 => report.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&report).trim().to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 /// Forward signals, reap zombies, return when the task child is gone.

@@ -290,10 +290,11 @@ impl ExecPlan {
     }
 }
 
-/// The child's environment: ours minus `_PLEDGE` and `LD_PRELOAD` (v1.9).
+/// The child's environment: ours minus `_PLEDGE` and `LD_PRELOAD` (v1.9), and our report pipe's
+/// variable.
 fn child_env() -> Vec<OsString> {
     std::env::vars_os()
-        .filter(|(k, _)| k != "_PLEDGE" && k != "LD_PRELOAD")
+        .filter(|(k, _)| k != "_PLEDGE" && k != "LD_PRELOAD" && k != REPORT_FD_ENV)
         .map(|(k, v)| {
             let mut e = k.into_vec();
             e.push(b'=');
@@ -305,7 +306,7 @@ fn child_env() -> Vec<OsString> {
 
 /// Step 4: close fds ≥ 3 and make sure 0–2 are open (on /dev/null).
 fn normalize_fds() -> Result<(), i32> {
-    sys::close_from(3);
+    sys::close_from_except(3, report_fd());
     for fd in 0..3 {
         if !sys::fd_is_open(fd) {
             let f = std::fs::OpenOptions::new()
@@ -397,13 +398,58 @@ fn switch_identity(prog: &str, opts: &Options) -> Result<(), (String, i32)> {
     Ok(())
 }
 
+/// Environment variable through which the driver's supervisor hands the launcher a pipe for its
+/// failure message (the driver turns it into a task event and WaitTask's `err`). Not passed on
+/// to PROG; the pipe is closed on execve.
+pub const REPORT_FD_ENV: &str = "NOMAD_PLEDGE_REPORT_FD";
+
+/// The report pipe's fd (-1: none). The launcher is single-threaded; a static lets step 4
+/// (closing inherited fds) spare it without threading it through every step.
+static REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Takes the report pipe named by [`REPORT_FD_ENV`], if it really is an inherited pipe (never
+/// stdin/stdout/stderr), and makes it close-on-exec.
+fn take_report_fd() {
+    let Some(fd) = std::env::var(REPORT_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())
+        .filter(|&fd| fd >= 3 && sys::fd_is_open(fd))
+    else {
+        return;
+    };
+    // SAFETY: `fd` is open (checked above) and stays open while borrowed here.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let is_pipe = nix::sys::stat::fstat(borrowed)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+        .unwrap_or(false);
+    let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+    if is_pipe && nix::fcntl::fcntl(borrowed, cloexec).is_ok() {
+        REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn report_fd() -> Option<std::os::fd::RawFd> {
+    Some(REPORT_FD.load(std::sync::atomic::Ordering::Relaxed)).filter(|&fd| fd >= 0)
+}
+
+/// Writes a failure message to the report pipe, if the driver gave us one.
+fn report(msg: &str) {
+    if let Some(fd) = report_fd() {
+        // SAFETY: the fd was validated by `take_report_fd` and step 4 keeps it open.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = sys::write_all(fd, msg.as_bytes());
+    }
+}
+
 /// Run PROG sandboxed. Returns an exit status only on failure.
 pub fn run(prog: &str, opts: &Options) -> i32 {
+    take_report_fd();
     match run_inner(prog, opts) {
         Ok(never) => match never {},
         Err((msg, code)) => {
             if !msg.is_empty() {
                 eprintln!("{msg}");
+                report(&msg);
             }
             code
         }

@@ -3,7 +3,7 @@
 pub mod cli;
 mod exe;
 mod gate;
-mod launch;
+pub mod launch;
 pub mod promise;
 pub mod seccomp;
 mod sys;

@@ -54,6 +54,35 @@ pub fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
     .map_err(io::Error::from)
 }
 
+/// Closes every fd ≥ `first` except `keep` (the driver's report pipe, see `launch.rs`).
+pub fn close_from_except(first: u32, keep: Option<RawFd>) {
+    match keep
+        .and_then(|k| u32::try_from(k).ok())
+        .filter(|&k| k >= first)
+    {
+        Some(k) => {
+            if k > first {
+                close_range(first, k - 1);
+            }
+            close_from(k + 1);
+        }
+        None => close_from(first),
+    }
+}
+
+/// `close_range(first, last, 0)` (errors ignored: the fds are merely not open).
+fn close_range(first: u32, last: u32) {
+    // SAFETY: closing descriptors does not touch memory; the caller owns no Rust object that
+    // refers to a descriptor in the range (called at start-up, before any is created).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    if ret < 0 {
+        for fd in first..=last.min(65535) {
+            // SAFETY: as above; errors (EBADF) are irrelevant.
+            unsafe { libc::close(fd as RawFd) };
+        }
+    }
+}
+
 /// `close_range(first, ~0, 0)`; falls back to closing each fd below the soft NOFILE limit.
 pub fn close_from(first: u32) {
     // SAFETY: closing descriptors does not touch memory; the caller owns no Rust object that
