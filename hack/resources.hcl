@@ -78,6 +78,38 @@ job "resources" {
       }
     }
 
+    # cpu = 1000 MHz as a proportional weight (the driver's choice, see README)
+    task "cpu.weight" {
+      driver = "pledge"
+
+      config {
+        command  = "/bin/cat"
+        args     = ["/sys/fs/cgroup/nomad.slice/share.slice/${NOMAD_ALLOC_ID}.${NOMAD_TASK_NAME}.scope/cpu.weight"]
+        promises = "stdio rpath"
+        unveil   = ["r:/sys/fs/cgroup/nomad.slice"]
+      }
+
+      resources {
+        cpu = 1000
+      }
+    }
+
+    # one reserved core: its cpuset
+    task "cpuset.cores" {
+      driver = "pledge"
+
+      config {
+        command  = "/bin/cat"
+        args     = ["/sys/fs/cgroup/nomad.slice/reserve.slice/${NOMAD_ALLOC_ID}.${NOMAD_TASK_NAME}.scope/cpuset.cpus"]
+        promises = "stdio rpath"
+        unveil   = ["r:/sys/fs/cgroup/nomad.slice"]
+      }
+
+      resources {
+        cores = 1
+      }
+    }
+
     # one reserved core: the scope lives under reserve.slice
     task "cpu.max.cores" {
       driver = "pledge"

@@ -169,4 +169,51 @@ test_run_resources_memory_low_oversubscribed() {
   assert_contains "$RUN_OUT" 157286400 "memory.low of a task with memory=150 memory_max=250"
 }
 
+test_run_resources_cpu_weight_not_bandwidth() {
+  # cpu = 1000 MHz: the driver sets a proportional cpu.weight and no bandwidth cap (README,
+  # "How tasks run"), so cpu.max stays "max" while cpu.weight follows Nomad's MHz.
+  run_resources_task cpu.max
+  assert_contains "$RUN_OUT" "max 100000" "cpu.max of a task with cpu=1000 (no hard cap)"
+  run_resources_task cpu.weight
+  assert_contains "$RUN_OUT" "==> task \"cpu.weight\" exited: exit_code=0" "reading cpu.weight"
+  weight=$(printf '%s\n' "$RUN_OUT" | grep -E '^[0-9]+$' | head -n1)
+  # runc's log-quadratic shares→weight mapping: 1000 MHz → 99 (1024 → 100).
+  assert_eq "$weight" "99" "cpu.weight of a task with cpu=1000"
+}
+
+test_run_resources_reserved_core() {
+  # cores = 1: the scope lives under reserve.slice and its cpuset is the reserved core.
+  run_resources_task cpu.max.cores
+  assert_contains "$RUN_OUT" "exit_code=0" "the task read its own reserve.slice scope"
+  run_resources_task cpuset.cores
+  assert_contains "$RUN_OUT" "==> task \"cpuset.cores\" exited: exit_code=0" "reading cpuset.cpus"
+  cpus=$(printf '%s\n' "$RUN_OUT" | grep -E '^[0-9]+$' | head -n1)
+  assert_eq "$cpus" "0" "cpuset.cpus of a task with cores=1 (run reserves core 0)"
+}
+
+test_run_task_oom_killed() {
+  # A task exceeding memory (32 MiB, no memory_max) is OOM-killed; WaitTask says oom_killed.
+  cat >/tmp/oom.hcl <<'JOB'
+job "oom" {
+  group "g" {
+    task "hog" {
+      driver = "pledge"
+      config {
+        command  = "/vmtest/bin/vmprobe"
+        args     = ["memhog", "256"]
+        promises = "stdio rpath"
+      }
+      resources {
+        memory = 32
+      }
+    }
+  }
+}
+JOB
+  rc=0
+  out=$($DRIVER run /tmp/oom.hcl 2>&1) || rc=$?
+  assert_contains "$out" "oom_killed=true" "run's exit line for the memory hog"
+  assert_contains "$out" "signal=9" "the hog died by SIGKILL"
+}
+
 vmtest_main /vmtest/suite.sh "$@"
