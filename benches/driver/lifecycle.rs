@@ -34,7 +34,8 @@ pub struct TaskSpec {
     pub args: Vec<String>,
     pub promises: &'static str,
     pub unveil: Vec<String>,
-    /// true: stdout/stderr are FIFOs read by the benchmark; false: /dev/null (logs disabled).
+    /// true: stdout/stderr are FIFOs read by the benchmark (as Nomad's logmon does); false:
+    /// /dev/null (a task with `logs { disabled = true }`).
     pub fifos: bool,
 }
 
@@ -111,26 +112,40 @@ impl Bench {
             })
             .await
             .map_err(|s| rpc_err("SetConfig", s))?;
-        let mut fp = plugin
-            .driver()
-            .fingerprint(FingerprintRequest {})
-            .await
-            .map_err(|s| rpc_err("Fingerprint", s))?
-            .into_inner();
-        let first = tokio::time::timeout(PATIENCE, fp.next())
-            .await
-            .map_err(|_| "no fingerprint within 30 s".to_string())?
-            .ok_or("fingerprint stream ended at once")?
-            .map_err(|s| rpc_err("Fingerprint", s))?;
-        let health = format!("{:?}: {}", first.health(), first.health_description);
-        tokio::spawn(async move { while let Some(Ok(_)) = fp.next().await {} });
-        let mut events = plugin
-            .driver()
-            .task_events(TaskEventsRequest {})
-            .await
-            .map_err(|s| rpc_err("TaskEvents", s))?
-            .into_inner();
-        tokio::spawn(async move { while let Some(Ok(_)) = events.next().await {} });
+        // A Go server sends a stream's response headers only with its first message, and a tonic
+        // client waits for them: open both streams on their own tasks, like a Nomad client that
+        // never blocks on them.
+        let (fp_tx, fp_rx) = tokio::sync::oneshot::channel();
+        let mut driver = plugin.driver();
+        tokio::spawn(async move {
+            let mut stream = match driver.fingerprint(FingerprintRequest {}).await {
+                Ok(s) => s.into_inner(),
+                Err(s) => {
+                    let _ = fp_tx.send(Err(rpc_err("Fingerprint", s)));
+                    return;
+                }
+            };
+            let first = match stream.next().await {
+                Some(Ok(m)) => Ok(format!("{:?}: {}", m.health(), m.health_description)),
+                Some(Err(s)) => Err(rpc_err("Fingerprint", s)),
+                None => Err("fingerprint stream ended at once".to_string()),
+            };
+            let _ = fp_tx.send(first);
+            while let Some(Ok(_)) = stream.next().await {}
+        });
+        let mut driver = plugin.driver();
+        tokio::spawn(async move {
+            if let Ok(s) = driver.task_events(TaskEventsRequest {}).await {
+                let mut events = s.into_inner();
+                while let Some(Ok(_)) = events.next().await {}
+            }
+        });
+        let health = match tokio::time::timeout(PATIENCE, fp_rx).await {
+            Ok(Ok(Ok(h))) => h,
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => return Err("fingerprint task ended".into()),
+            Err(_) => "no fingerprint within 30 s".into(),
+        };
         Ok(Bench {
             plugin,
             pid,
@@ -372,28 +387,31 @@ impl Bench {
         let _ = fs::remove_dir_all(&task.alloc_dir);
     }
 
-    /// Opens a TaskStats stream at `interval`; counts messages into `count`.
-    pub async fn stats_stream(
+    /// Opens a TaskStats stream at `interval` on its own task; counts messages into `count` and
+    /// records a failure (opening or mid-stream) in `errors`.
+    pub fn stats_stream(
         &self,
         task: &Task,
         interval: Duration,
         count: std::sync::Arc<AtomicU64>,
         errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    ) -> Result<tokio::task::JoinHandle<()>, String> {
-        let mut stream = self
-            .plugin
-            .driver()
-            .task_stats(TaskStatsRequest {
-                task_id: task.id.clone(),
-                collection_interval: Some(prost_types::Duration {
-                    seconds: interval.as_secs() as i64,
-                    nanos: interval.subsec_nanos() as i32,
-                }),
-            })
-            .await
-            .map_err(|s| rpc_err("TaskStats", s))?
-            .into_inner();
-        Ok(tokio::spawn(async move {
+    ) -> tokio::task::JoinHandle<()> {
+        let mut driver = self.plugin.driver();
+        let request = TaskStatsRequest {
+            task_id: task.id.clone(),
+            collection_interval: Some(prost_types::Duration {
+                seconds: interval.as_secs() as i64,
+                nanos: interval.subsec_nanos() as i32,
+            }),
+        };
+        tokio::spawn(async move {
+            let mut stream = match driver.task_stats(request).await {
+                Ok(s) => s.into_inner(),
+                Err(s) => {
+                    errors.lock().unwrap().push(rpc_err("TaskStats", s));
+                    return;
+                }
+            };
             while let Some(msg) = stream.next().await {
                 match msg {
                     Ok(_) => {
@@ -401,11 +419,11 @@ impl Bench {
                     }
                     Err(s) => {
                         errors.lock().unwrap().push(rpc_err("TaskStats stream", s));
-                        break;
+                        return;
                     }
                 }
             }
-        }))
+        })
     }
 
     /// Shuts the plugin down and removes the cgroups this benchmark created.
@@ -433,19 +451,25 @@ fn rand32() -> u32 {
 
 /// Reads a FIFO to EOF on a thread (the driver opens it for writing); reports the first byte.
 fn spawn_reader(path: PathBuf, first: Option<mpsc::Sender<Instant>>) {
-    std::thread::spawn(move || {
-        let Ok(mut f) = File::open(&path) else { return };
-        let mut buf = [0u8; 4096];
-        let mut first = first;
-        while let Ok(n) = f.read(&mut buf) {
-            if n == 0 {
-                break;
+    // One small thread per FIFO (the 1,000-task row has 2,000 of them), like logmon's readers.
+    let spawned = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let Ok(mut f) = File::open(&path) else { return };
+            let mut buf = [0u8; 4096];
+            let mut first = first;
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Instant::now());
+                }
             }
-            if let Some(tx) = first.take() {
-                let _ = tx.send(Instant::now());
-            }
-        }
-    });
+        });
+    if let Err(e) = spawned {
+        eprintln!("cannot start a FIFO reader thread: {e}");
+    }
 }
 
 /// Opens and closes the write side of each FIFO so a reader still blocked in open() returns.
