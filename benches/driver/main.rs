@@ -622,10 +622,17 @@ async fn measure_scale(
         (Err(e), _) | (_, Err(e)) => r.na(&rows[0], &e, targets[0]),
     }
     let exe = std::fs::canonicalize(BIN).unwrap_or_else(|_| PathBuf::from(BIN));
-    let sups: Vec<u32> = procfs::pids_with_exe(&exe)
+    // Supervisors: our binary re-executed; if the plugin runs them from another file (a copy,
+    // a memfd), its direct children instead.
+    let mut sups: Vec<u32> = procfs::pids_with_exe(&exe)
         .into_iter()
         .filter(|&p| p != b.pid)
         .collect();
+    let mut how = "processes running the driver binary";
+    if sups.is_empty() {
+        sups = procfs::children(b.pid);
+        how = "direct children of the plugin";
+    }
     let mems: Vec<procfs::Memory> = sups
         .iter()
         .filter_map(|&p| procfs::memory(p).ok())
@@ -633,7 +640,7 @@ async fn measure_scale(
     if mems.is_empty() {
         r.na(
             &rows[1],
-            "no process runs the driver binary besides the plugin",
+            "the plugin has no child and no other process runs the driver binary",
             targets[1],
         );
     } else {
@@ -647,7 +654,7 @@ async fn measure_scale(
                 pss as f64 / n as f64
             ),
             "",
-            format!("{} driver-binary processes for {n} tasks", mems.len()),
+            format!("{} {how} for {n} tasks", mems.len()),
             targets[1],
         );
     }

@@ -75,3 +75,18 @@ pub fn pids_with_exe(exe: &std::path::Path) -> Vec<u32> {
         .filter(|pid| fs::read_link(format!("/proc/{pid}/exe")).ok().as_deref() == Some(exe))
         .collect()
 }
+
+/// Direct children of `parent` (from the PPid field of each process's stat).
+pub fn children(parent: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            stat_fields(pid)
+                .ok()
+                .and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()))
+                == Some(parent)
+        })
+        .collect()
+}
