@@ -8,10 +8,11 @@ build:
 	$(CARGO) build --release --locked
 	@echo "built $(BIN)"
 
-# Unit, sandbox, plugin and end-to-end tests. Tests that need root or a kernel feature
-# this machine lacks skip with a printed reason.
+# Unit, sandbox, plugin and end-to-end tests, then the VM suite. Tests that need root or a
+# kernel feature this machine lacks skip with a printed reason.
 test: lint
 	$(CARGO) test --locked --all-targets -- --test-threads=2
+	$(MAKE) --no-print-directory vmtest
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,6 +25,14 @@ fmt:
 # 1,000-task row and longer windows. Prints a markdown table and writes target/bench-results.md.
 bench:
 	$(CARGO) bench --locked --bench driver
+
+# Pure cgroup-v2 VM suite (e2e/vm/README.md): boots Debian's kernel once under QEMU (TCG, no
+# network) with our debug binary in a busybox initramfs. Root only; installs its apt packages
+# and downloads the kernel into target/vm on first use. Pass options with VMTEST_ARGS, e.g.
+# `make vmtest VMTEST_ARGS="--only oom --verbose"`.
+vmtest:
+	$(CARGO) build --locked
+	bash e2e/vm/run.sh $(VMTEST_ARGS)
 
 clean:
 	$(CARGO) clean
