@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -47,6 +47,16 @@ pub struct Task {
     fifo_paths: Vec<PathBuf>,
     /// Receives the instant of the first stdout byte.
     first_byte: Option<mpsc::Receiver<Instant>>,
+    /// What the task wrote to stderr so far (for error messages).
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Task {
+    /// The task's stderr so far, first line, for error messages.
+    pub fn stderr_text(&self) -> String {
+        let bytes = self.stderr.lock().unwrap().clone();
+        crate::baseline::first_line(&String::from_utf8_lossy(&bytes))
+    }
 }
 
 /// A plugin process under test and the state of the simulated Nomad client.
@@ -218,6 +228,7 @@ impl Bench {
             scope: None,
             fifo_paths: Vec::new(),
             first_byte: None,
+            stderr: Arc::new(Mutex::new(Vec::new())),
         };
         let (stdout_path, stderr_path) = if spec.fifos {
             let logs = alloc_dir.join("alloc/logs");
@@ -228,8 +239,8 @@ impl Bench {
                     .map_err(|e| format!("mkfifo {}: {e}", p.display()))?;
             }
             let (tx, rx) = mpsc::channel();
-            spawn_reader(out.clone(), Some(tx));
-            spawn_reader(err.clone(), None);
+            spawn_reader(out.clone(), Some(tx), None);
+            spawn_reader(err.clone(), None, Some(task.stderr.clone()));
             task.first_byte = Some(rx);
             task.fifo_paths = vec![out.clone(), err.clone()];
             (out, err)
@@ -393,8 +404,8 @@ impl Bench {
         &self,
         task: &Task,
         interval: Duration,
-        count: std::sync::Arc<AtomicU64>,
-        errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        count: Arc<AtomicU64>,
+        errors: Arc<Mutex<Vec<String>>>,
     ) -> tokio::task::JoinHandle<()> {
         let mut driver = self.plugin.driver();
         let request = TaskStatsRequest {
@@ -450,7 +461,11 @@ fn rand32() -> u32 {
 }
 
 /// Reads a FIFO to EOF on a thread (the driver opens it for writing); reports the first byte.
-fn spawn_reader(path: PathBuf, first: Option<mpsc::Sender<Instant>>) {
+fn spawn_reader(
+    path: PathBuf,
+    first: Option<mpsc::Sender<Instant>>,
+    keep: Option<Arc<Mutex<Vec<u8>>>>,
+) {
     // One small thread per FIFO (the 1,000-task row has 2,000 of them), like logmon's readers.
     let spawned = std::thread::Builder::new()
         .stack_size(64 * 1024)
@@ -464,6 +479,12 @@ fn spawn_reader(path: PathBuf, first: Option<mpsc::Sender<Instant>>) {
                 }
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Instant::now());
+                }
+                if let Some(keep) = &keep {
+                    let mut k = keep.lock().unwrap();
+                    if k.len() < 4096 {
+                        k.extend_from_slice(&buf[..n]);
+                    }
                 }
             }
         });

@@ -240,8 +240,9 @@ async fn idle_memory(r: &mut Report, b: &Bench) {
     }
 }
 
-/// One StartTask sample: request sent → first stdout byte on the FIFO.
-async fn driver_start_sample(b: &mut Bench) -> Result<Duration, String> {
+/// One StartTask sample.
+/// Returns (request → first stdout byte, request → StartTask response).
+async fn driver_start_sample(b: &mut Bench) -> Result<(Duration, Duration), String> {
     let spec = TaskSpec {
         name: "echo",
         command: "/usr/bin/echo",
@@ -251,6 +252,7 @@ async fn driver_start_sample(b: &mut Bench) -> Result<Duration, String> {
         fifos: true,
     };
     let (mut task, t0) = b.start_task(&spec).await?;
+    let rpc = t0.elapsed();
     let first = b.first_byte(&mut task).await;
     let waited = match tokio::time::timeout(PATIENCE, b.wait_task(&task)).await {
         Ok(Ok(r)) => r.map(|_| ()),
@@ -261,7 +263,7 @@ async fn driver_start_sample(b: &mut Bench) -> Result<Duration, String> {
     let first = first?;
     waited?;
     destroyed?;
-    Ok(first - t0)
+    Ok((first - t0, rpc))
 }
 
 async fn start_latency(
@@ -283,6 +285,7 @@ async fn start_latency(
         Samples::default(),
         Samples::default(),
     );
+    let mut drv_rpc = Samples::default();
     let mut errs: [Option<String>; 4] = [None, None, None, None];
     if !root {
         errs[1] = Some("needs root for --setuid".into());
@@ -312,7 +315,10 @@ async fn start_latency(
         if errs[3].is_none() {
             if let Some(b) = bench.as_deref_mut() {
                 match driver_start_sample(b).await {
-                    Ok(d) => drv.push(d),
+                    Ok((d, rpc)) => {
+                        drv.push(d);
+                        drv_rpc.push(rpc);
+                    }
                     Err(e) => errs[3] = Some(e),
                 }
             }
@@ -363,7 +369,11 @@ async fn start_latency(
             }
             r.row(
                 what,
-                format!("p50 / p99 {}", p50_p99(&drv)),
+                format!(
+                    "p50 / p99 {} (StartTask response itself: {})",
+                    p50_p99(&drv),
+                    p50_p99(&drv_rpc)
+                ),
                 "bare fork/exec",
                 ratio,
                 "≤ 1.5× bare fork/exec",
@@ -398,7 +408,8 @@ async fn stop_sample(
         command: "/bin/sh",
         args: strings(&["-c", script]),
         promises: "stdio rpath proc exec",
-        unveil: Vec::new(),
+        // `exec sleep` needs the binary unveiled with x (pledge.com semantics).
+        unveil: strings(&["rx:/usr/bin"]),
         fifos: true,
     };
     let (mut task, _) = b.start_task(&spec).await?;
@@ -410,7 +421,8 @@ async fn stop_sample(
         tokio::time::sleep(Duration::from_millis(50)).await;
         if wait.is_finished() {
             return Err(format!(
-                "task `sh -c \"{script}\"` exited before StopTask (check its promises)"
+                "task `sh -c \"{script}\"` exited before StopTask; its stderr: {}",
+                task.stderr_text()
             ));
         }
         let t0 = Instant::now();
