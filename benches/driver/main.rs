@@ -798,8 +798,8 @@ fn seccomp(r: &mut Report, s: &Settings, launcher: &Result<(), String>) {
         };
         let derived = if argv[0].ends_with("dd") {
             format!(
-                "{m:.2}× (median of paired ratios); ≈ {:.0} ns extra per syscall",
-                (b.as_secs_f64() - a.as_secs_f64()) * 1e9 / (2.0 * s.dd_count as f64)
+                "{m:.2}× (median of paired ratios); ≈ {:.0} ns extra per syscall at that ratio",
+                (m - 1.0) * a.as_secs_f64() * 1e9 / (2.0 * s.dd_count as f64)
             )
         } else {
             format!(
