@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::pb::base::{ConfigSchemaRequest, PluginInfoRequest, PluginType, SetConfigRequest};
+use common::pb::base::{ConfigSchemaRequest, PluginInfoRequest, PluginType};
 use common::pb::drivers::{
     fingerprint_response::HealthState, CapabilitiesRequest, FingerprintRequest, StartTaskRequest,
     TaskConfig, TaskConfigSchemaRequest, WaitTaskRequest,
@@ -11,55 +11,6 @@ use common::pb::drivers::{
 use common::pb::hclspec::spec::Block;
 use common::*;
 use futures::StreamExt;
-
-/// Encodes a flat map of string / bool / nil / list-of-string values as cty msgpack (keys sorted,
-/// like go-cty).
-enum V<'a> {
-    S(&'a str),
-    B(bool),
-    Nil,
-    L(&'a [&'a str]),
-}
-
-fn msgpack(fields: &[(&str, V)]) -> Vec<u8> {
-    let mut sorted: Vec<_> = fields.iter().collect();
-    sorted.sort_by_key(|(k, _)| *k);
-    let mut out = vec![0x80 | sorted.len() as u8];
-    fn s(out: &mut Vec<u8>, v: &str) {
-        out.push(0xd9);
-        out.push(v.len() as u8);
-        out.extend_from_slice(v.as_bytes());
-    }
-    for (k, v) in sorted {
-        s(&mut out, k);
-        match v {
-            V::S(v) => s(&mut out, v),
-            V::B(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-            V::Nil => out.push(0xc0),
-            V::L(items) => {
-                out.push(0x90 | items.len() as u8);
-                for i in *items {
-                    s(&mut out, i);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn set_config(bytes: Vec<u8>, nomad: bool) -> SetConfigRequest {
-    SetConfigRequest {
-        msgpack_config: bytes,
-        nomad_config: nomad.then_some(common::pb::base::NomadConfig {
-            driver: Some(common::pb::base::NomadDriverConfig {
-                client_max_port: 14512,
-                client_min_port: 14000,
-                topology: None,
-            }),
-        }),
-        plugin_api_version: "v0.1.0".into(),
-    }
-}
 
 fn object_keys(spec: Option<common::pb::hclspec::Spec>) -> Vec<String> {
     match spec.and_then(|s| s.block) {
@@ -140,7 +91,7 @@ async fn plugin_info_and_schemas() {
         .unwrap();
     assert!(caps.send_signals && !caps.exec && caps.dynamic_workload_users);
     assert!(!caps.disable_log_collection && !caps.must_create_network);
-    assert_eq!(caps.network_isolation_modes, vec![0]); // HOST
+    assert_eq!(caps.network_isolation_modes, vec![0, 1]); // HOST, GROUP
     assert_eq!(caps.mount_configs, 1); // NO_MOUNTS
     assert_eq!(caps.fs_isolation, 0); // NONE
     plugin.shutdown().await;
@@ -256,7 +207,7 @@ async fn first_fingerprint_arrives_and_stream_stays_open() {
 }
 
 #[tokio::test]
-async fn task_rpcs_are_unimplemented_but_validate_config() {
+async fn task_rpcs_validate_config_and_ids() {
     let plugin = Plugin::start(&[]).await;
     let mut driver = plugin.driver();
     let e = driver
@@ -265,8 +216,8 @@ async fn task_rpcs_are_unimplemented_but_validate_config() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unimplemented);
-    assert!(e.message().contains("WaitTask"));
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert!(e.message().contains("`x`"), "{}", e.message());
 
     let task = |cfg: Vec<u8>| StartTaskRequest {
         task: Some(TaskConfig {
@@ -293,11 +244,6 @@ async fn task_rpcs_are_unimplemented_but_validate_config() {
         .await
         .unwrap_err();
     assert!(e.message().contains("`unveil[0]`"), "{}", e.message());
-    let e = driver
-        .start_task(task(msgpack(&[("command", V::S("/bin/true"))])))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unimplemented);
     let records = plugin.log_records();
     assert!(!records.is_empty());
     plugin.shutdown().await;

@@ -18,6 +18,12 @@ pub enum DriverError {
     TaskConfig(#[from] TaskConfigError),
     #[error("{rpc} is not implemented yet by the pledge driver")]
     Unimplemented { rpc: &'static str },
+    #[error(transparent)]
+    Exec(#[from] crate::executor::ExecError),
+    #[error("cannot find this plugin's own executable (/proc/self/exe): {source}")]
+    SelfExe { source: std::io::Error },
+    #[error("cannot recover the task from its handle: {0}; Nomad will restart the task")]
+    BadHandle(String),
 }
 
 impl DriverError {
@@ -28,6 +34,17 @@ impl DriverError {
             // A bad config stays bad: retrying cannot help.
             DriverError::TaskConfig(_) => Some(false),
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
+            DriverError::BadHandle(_) => Some(false),
+            DriverError::SelfExe { .. } => Some(true),
+            DriverError::Exec(e) => {
+                use crate::executor::ExecError as E;
+                match e {
+                    // Wrong input: the same task config fails the same way again.
+                    E::User(_) | E::Signal(_) | E::BadState { .. } | E::State(_) => Some(false),
+                    // Host conditions (fork, cgroups, state dir) may be transient.
+                    _ => Some(true),
+                }
+            }
         }
     }
 
@@ -35,6 +52,20 @@ impl DriverError {
         match self {
             DriverError::Config(_) | DriverError::TaskConfig(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
+            DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
+            DriverError::SelfExe { .. } => tonic::Code::Internal,
+            DriverError::Exec(e) => {
+                use crate::executor::ExecError as E;
+                match e {
+                    E::NotFound(_) | E::Gone { .. } => tonic::Code::NotFound,
+                    E::User(_) | E::Signal(_) | E::BadState { .. } | E::State(_) => {
+                        tonic::Code::InvalidArgument
+                    }
+                    E::Duplicate(_) => tonic::Code::AlreadyExists,
+                    E::Running(_) | E::Exited(_) => tonic::Code::FailedPrecondition,
+                    _ => tonic::Code::Internal,
+                }
+            }
         }
     }
 }

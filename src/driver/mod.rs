@@ -9,7 +9,8 @@ pub mod msgpack;
 pub mod schema;
 mod service;
 pub mod task_config;
-mod wire;
+mod tasks;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct State {
     shutdown: Shutdown,
     events: broadcast::Sender<TaskEvent>,
     probe: fingerprint::Probe,
+    /// Created on the first task RPC (see `tasks.rs`).
+    executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             shutdown,
             events: broadcast::channel(256).0,
             probe: fingerprint::Probe::host(),
+            executor: std::sync::Mutex::new(None),
         })
     }
 
@@ -77,7 +81,6 @@ impl State {
     }
 
     /// Current plugin config.
-    #[allow(dead_code)] // read by the executor (task RPCs) once it lands
     pub fn config(&self) -> PluginConfig {
         self.config.borrow().clone()
     }

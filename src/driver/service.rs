@@ -1,5 +1,5 @@
-//! The Driver service. Handlers are thin: decode, ask the state (later: the executor), encode.
-//! Task lifecycle RPCs answer UNIMPLEMENTED until the executor lands.
+//! The Driver service. Handlers are thin: decode, ask the executor (via `tasks.rs`), encode.
+//! Exec and network RPCs answer UNIMPLEMENTED until they land.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::error::DriverError;
-use super::{schema, wire, State};
+use super::{schema, tasks, wire, State};
 use crate::proto::drivers::{
     driver_capabilities::{FsIsolation, MountConfigs},
     driver_server::Driver,
@@ -21,8 +21,8 @@ use crate::proto::drivers::{
     InitRequest, InitResponse, InspectTaskRequest, InspectTaskResponse, RecoverTaskRequest,
     RecoverTaskResponse, ShutdownRequest, ShutdownResponse, SignalTaskRequest, SignalTaskResponse,
     StartTaskRequest, StartTaskResponse, StopTaskRequest, StopTaskResponse,
-    TaskConfigSchemaRequest, TaskConfigSchemaResponse, TaskStatsRequest, TaskStatsResponse,
-    WaitTaskRequest, WaitTaskResponse,
+    TaskConfigSchemaRequest, TaskConfigSchemaResponse, TaskDriverStatus, TaskStatsRequest,
+    TaskStatsResponse, WaitTaskRequest, WaitTaskResponse,
 };
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -42,7 +42,11 @@ pub fn capabilities() -> DriverCapabilities {
         // Nomad builds the task dir on host paths; our Landlock rules are per task and opt-in,
         // so we do not claim UNVEIL (which also needs Nomad >= 1.8 and alloc_mounts).
         fs_isolation: FsIsolation::None as i32,
-        network_isolation_modes: vec![NetworkIsolationMode::Host as i32],
+        // GROUP: tasks join the allocation's network namespace (bridge/CNI networking).
+        network_isolation_modes: vec![
+            NetworkIsolationMode::Host as i32,
+            NetworkIsolationMode::Group as i32,
+        ],
         must_create_network: false,
         mount_configs: MountConfigs::NoMounts as i32,
         disable_log_collection: false,
@@ -146,65 +150,141 @@ impl Driver for State {
 
     async fn recover_task(
         &self,
-        _req: Request<RecoverTaskRequest>,
+        req: Request<RecoverTaskRequest>,
     ) -> Result<Response<RecoverTaskResponse>, Status> {
-        unimplemented("RecoverTask")
+        tasks::recover(self, req.into_inner().handle).await?;
+        Ok(Response::new(RecoverTaskResponse {}))
     }
 
     async fn start_task(
         &self,
         req: Request<StartTaskRequest>,
     ) -> Result<Response<StartTaskResponse>, Status> {
-        // Validate the task config already, so job authors get field-level errors today.
-        if let Some(task) = req.into_inner().task {
-            super::task_config::TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)
-                .map_err(DriverError::from)?;
-        }
-        unimplemented("StartTask")
+        let task = req
+            .into_inner()
+            .task
+            .ok_or_else(|| Status::invalid_argument("StartTask without a task config"))?;
+        let handle = tasks::start(self, task).await?;
+        Ok(Response::new(StartTaskResponse {
+            handle: Some(handle),
+            ..Default::default()
+        }))
     }
 
     async fn wait_task(
         &self,
-        _req: Request<WaitTaskRequest>,
+        req: Request<WaitTaskRequest>,
     ) -> Result<Response<WaitTaskResponse>, Status> {
-        unimplemented("WaitTask")
+        let exit = self
+            .executor()?
+            .wait(&req.into_inner().task_id)
+            .await
+            .map_err(DriverError::from)?;
+        Ok(Response::new(WaitTaskResponse {
+            result: Some(tasks::exit_result(&exit)),
+            err: exit.err.clone().unwrap_or_default(),
+        }))
     }
 
     async fn stop_task(
         &self,
-        _req: Request<StopTaskRequest>,
+        req: Request<StopTaskRequest>,
     ) -> Result<Response<StopTaskResponse>, Status> {
-        unimplemented("StopTask")
+        let req = req.into_inner();
+        let timeout = req
+            .timeout
+            .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
+            .unwrap_or_default();
+        self.executor()?
+            .stop(&req.task_id, &req.signal, timeout)
+            .await
+            .map_err(DriverError::from)?;
+        Ok(Response::new(StopTaskResponse {}))
     }
 
     async fn destroy_task(
         &self,
-        _req: Request<DestroyTaskRequest>,
+        req: Request<DestroyTaskRequest>,
     ) -> Result<Response<DestroyTaskResponse>, Status> {
-        unimplemented("DestroyTask")
+        let req = req.into_inner();
+        self.executor()?
+            .destroy(&req.task_id, req.force)
+            .await
+            .map_err(DriverError::from)?;
+        Ok(Response::new(DestroyTaskResponse {}))
     }
 
     async fn inspect_task(
         &self,
-        _req: Request<InspectTaskRequest>,
+        req: Request<InspectTaskRequest>,
     ) -> Result<Response<InspectTaskResponse>, Status> {
-        unimplemented("InspectTask")
+        let id = req.into_inner().task_id;
+        let info = self.executor()?.inspect(&id).map_err(DriverError::from)?;
+        let name = id.split('/').nth(1).unwrap_or_default();
+        let attributes = [
+            ("pid".to_string(), info.pid.to_string()),
+            ("cgroup".to_string(), info.cgroup.display().to_string()),
+        ];
+        Ok(Response::new(InspectTaskResponse {
+            task: Some(tasks::task_status(&info, name)),
+            driver: Some(TaskDriverStatus {
+                attributes: attributes.into_iter().collect(),
+            }),
+            network_override: None,
+        }))
     }
 
     type TaskStatsStream = BoxStream<TaskStatsResponse>;
 
     async fn task_stats(
         &self,
-        _req: Request<TaskStatsRequest>,
+        req: Request<TaskStatsRequest>,
     ) -> Result<Response<Self::TaskStatsStream>, Status> {
-        unimplemented("TaskStats")
+        let req = req.into_inner();
+        let executor = self.executor()?;
+        // Unknown task: an error now, not an empty stream.
+        executor.inspect(&req.task_id).map_err(DriverError::from)?;
+        let interval = req
+            .collection_interval
+            .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
+            .unwrap_or(Duration::from_secs(1))
+            .max(tasks::MIN_STATS_INTERVAL);
+        let shutdown = self.shutdown.clone();
+        Ok(Response::new(async_stream(move |tx| async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = shutdown.wait() => break,
+                    _ = tx.closed() => break,
+                }
+                let msg = match executor.stats(&req.task_id).await {
+                    Ok(s) => Ok(TaskStatsResponse {
+                        stats: Some(tasks::task_stats(&req.task_id, &s)),
+                    }),
+                    // The task is gone (destroyed): end the stream, as built-in drivers do.
+                    Err(crate::executor::ExecError::NotFound(_)) => break,
+                    Err(e) => Err(Status::from(DriverError::from(e))),
+                };
+                let stop = msg.is_err();
+                if tx.send(msg).await.is_err() || stop {
+                    break;
+                }
+            }
+        })))
     }
 
     async fn signal_task(
         &self,
-        _req: Request<SignalTaskRequest>,
+        req: Request<SignalTaskRequest>,
     ) -> Result<Response<SignalTaskResponse>, Status> {
-        unimplemented("SignalTask")
+        let req = req.into_inner();
+        self.executor()?
+            .signal(&req.task_id, &req.signal)
+            .await
+            .map_err(DriverError::from)?;
+        Ok(Response::new(SignalTaskResponse {}))
     }
 
     async fn exec_task(
@@ -266,11 +346,11 @@ mod tests {
     async fn task_rpcs_are_unimplemented_with_a_message() {
         let s = state();
         let e = s
-            .wait_task(Request::new(WaitTaskRequest::default()))
+            .exec_task(Request::new(ExecTaskRequest::default()))
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented);
-        assert!(e.message().contains("WaitTask"), "{}", e.message());
+        assert!(e.message().contains("ExecTask"), "{}", e.message());
         assert!(s.init(Request::new(InitRequest {})).await.is_ok());
         assert!(s.shutdown(Request::new(ShutdownRequest {})).await.is_ok());
     }

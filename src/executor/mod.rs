@@ -1,10 +1,679 @@
-//! Task executor: cgroups, namespaces, users, the per-task supervisor, signals and recovery state.
+//! Task executor: runs, supervises, stops and recovers pledge tasks.
+//!
+//! Process model (design.md §2): for each task the plugin clones our own binary in supervisor
+//! mode (`__supervise`) straight into the task cgroup and new PID/mount/IPC namespaces
+//! (`spawn.rs`, `sys.rs`); the supervisor (`supervisor.rs`) is PID 1 there, forks the task child,
+//! forwards signals, reaps, and records the exit status in a root-only state directory
+//! (`state.rs`). The plugin holds a pidfd per supervisor, so `wait` is event-driven, and a new
+//! plugin process reattaches with the serialized [`RecoveryState`].
+
+// The plugin's gRPC handlers (branch `plugin`) are the consumers of this API; until the lead wires
+// them in, parts of it are only used by the tests.
+#![allow(dead_code)]
+
+pub mod cgroup;
+pub mod signal;
+pub mod spawn;
+pub mod state;
+pub mod stats;
+pub mod supervisor;
+mod sys;
+pub mod user;
+
+#[cfg(test)]
+mod tests;
+
+#[allow(unused_imports)]
+pub use cgroup::{probe_cgroups, CgroupInfo, Resources};
+#[allow(unused_imports)]
+pub use signal::{parse_signal, Signal, SignalError};
+#[allow(unused_imports)]
+pub use state::{ExitStatus, RecoveryState};
+#[allow(unused_imports)]
+pub use stats::TaskStats;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{broadcast, watch};
+
+/// How long `start` waits for Nomad's log reader to open the stdout/stderr FIFOs.
+pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// argv[1] of the internal supervisor mode.
 pub const SUPERVISOR_MODE: &str = "__supervise";
 
 /// Entry point of the per-task supervisor (an internal mode; users never call it).
-pub fn supervisor_main(_args: &[std::ffi::OsString]) -> i32 {
-    eprintln!("nomad-pledge-driver: the supervisor is not implemented yet");
-    1
+pub fn supervisor_main(args: &[OsString]) -> i32 {
+    supervisor::supervisor_main(args)
+}
+
+/// Task scheduling importance → process nice value (lowest 19 … highest −20, normal 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Importance {
+    Lowest,
+    Low,
+    #[default]
+    Normal,
+    High,
+    Highest,
+}
+
+/// Everything needed to start one task (plain Rust, no wire types).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Nomad task id `<alloc_id>/<task>/<hex>`.
+    pub id: String,
+    pub alloc_id: String,
+    pub task_name: String,
+    /// argv prefix of the launcher: `[self_exe, "pledge"]` or `[/path/pledge.com]` (absolute path).
+    pub launcher: Vec<OsString>,
+    /// Space-separated promises; empty → no `-p` (pledge's default applies).
+    pub promises: String,
+    /// `PERM:PATH` entries, passed as `-v` verbatim.
+    pub unveil: Vec<String>,
+    pub command: String,
+    pub args: Vec<String>,
+    /// The complete task environment (`USER`/`HOME` are set for the task user).
+    pub env: BTreeMap<String, String>,
+    /// `""` = the executor's default user; `nomad-<N>` = uid/gid N.
+    pub user: String,
+    pub task_dir: PathBuf,
+    /// Working directory (default: `task_dir`).
+    pub work_dir: Option<PathBuf>,
+    /// Nomad's log FIFOs (or files, or /dev/null); opened without following symlinks.
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    /// `linux_resources.cpuset_cgroup`: Nomad's task scope, used when it exists.
+    pub nomad_cgroup: Option<PathBuf>,
+    /// `network_isolation_spec.path` (group network namespace).
+    pub netns_path: Option<PathBuf>,
+    pub resources: Resources,
+    pub importance: Importance,
+}
+
+/// Executor settings (from the plugin config).
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Root-only directory for supervisor plans and exit records (created 0700).
+    pub state_dir: PathBuf,
+    /// cgroup v2 mount; None = find it in /proc/self/mountinfo.
+    pub cgroup_root: Option<PathBuf>,
+    /// This binary (re-executed as the supervisor).
+    pub self_exe: PathBuf,
+    pub allow_root: bool,
+    /// User for tasks without `user` (normally `nobody`).
+    pub default_user: String,
+}
+
+/// A driver task event (Nomad `TaskEvents` stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEvent {
+    pub task_id: String,
+    pub alloc_id: String,
+    pub task_name: String,
+    pub message: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Running,
+    Exited,
+}
+
+/// What `inspect` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInfo {
+    pub id: String,
+    pub state: TaskState,
+    /// Supervisor pid.
+    pub pid: i32,
+    pub cgroup: PathBuf,
+    pub started_at: SystemTime,
+    pub completed_at: Option<SystemTime>,
+    pub exit: Option<ExitStatus>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("task not found for given id `{0}`")]
+    NotFound(String),
+    #[error("task `{0}` is already running in this executor: use a new task id")]
+    Duplicate(String),
+    #[error("cannot destroy running task `{0}`: stop it first or destroy with force")]
+    Running(String),
+    #[error("task `{0}` has already exited: signals can only be sent to running tasks")]
+    Exited(String),
+    #[error("task `{id}` is gone: its supervisor (pid {pid}) is not running and left no exit status in {path}; Nomad will restart the task")]
+    Gone { id: String, pid: i32, path: PathBuf },
+    #[error("recovery state for task `{id}` is not usable: {reason}")]
+    BadState { id: String, reason: String },
+    #[error("cannot send {signal} to task `{id}`: {source}")]
+    Deliver {
+        id: String,
+        signal: Signal,
+        source: std::io::Error,
+    },
+    #[error("executor state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch supervisor of task `{id}`: {source}")]
+    Watch { id: String, source: std::io::Error },
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error(transparent)]
+    Spawn(#[from] spawn::SpawnError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+}
+
+type Exit = Option<(ExitStatus, SystemTime)>;
+
+struct Task {
+    state: RecoveryState,
+    /// None when the task was recovered after its supervisor had already exited.
+    pidfd: Option<Arc<AsyncFd<OwnedFd>>>,
+    exit_tx: watch::Sender<Exit>,
+    /// We killed it (stop timeout or forced destroy).
+    killed: AtomicBool,
+    cpu_prev: Mutex<Option<stats::CpuSample>>,
+}
+
+impl Task {
+    fn exit(&self) -> Exit {
+        self.exit_tx.borrow().clone()
+    }
+    fn started_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.state.started_at_ms)
+    }
+}
+
+/// Runs and tracks tasks. Cheap to share behind an `Arc`.
+pub struct Executor {
+    cfg: ExecutorConfig,
+    tasks: Mutex<HashMap<String, Arc<Task>>>,
+    events: broadcast::Sender<TaskEvent>,
+    core_mhz: Option<f64>,
+}
+
+impl Executor {
+    /// Creates the state directory (0700) and the executor.
+    pub fn new(cfg: ExecutorConfig) -> Result<Self, ExecError> {
+        state::create_private_dir(&cfg.state_dir.join("tasks"))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg.state_dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| ExecError::StateDir {
+                path: cfg.state_dir.clone(),
+                source,
+            },
+        )?;
+        let (events, _) = broadcast::channel(256);
+        Ok(Executor {
+            cfg,
+            tasks: Mutex::new(HashMap::new()),
+            events,
+            core_mhz: stats::core_mhz(),
+        })
+    }
+
+    /// Task events (missing cgroup controllers, OOM kills, ...).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<TaskEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, spec: &TaskSpec, message: String, annotations: &[(&str, String)]) {
+        let _ = self.events.send(TaskEvent {
+            task_id: spec.id.clone(),
+            alloc_id: spec.alloc_id.clone(),
+            task_name: spec.task_name.clone(),
+            message,
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        });
+    }
+
+    fn cgroup_root(&self) -> Result<PathBuf, ExecError> {
+        match &self.cfg.cgroup_root {
+            Some(r) => Ok(r.clone()),
+            None => Ok(cgroup::host_cgroup_root()?),
+        }
+    }
+
+    fn task_state_path(&self, id: &str) -> PathBuf {
+        let key: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // FNV-1a of the exact id keeps ids that sanitize alike apart.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.cfg
+            .state_dir
+            .join("tasks")
+            .join(format!("{key}-{:08x}", hash as u32))
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Task>> {
+        self.tasks.lock().expect("task table lock").get(id).cloned()
+    }
+
+    /// Starts a task; the returned state goes into Nomad's `driver_state`.
+    pub async fn start(&self, spec: TaskSpec) -> Result<RecoveryState, ExecError> {
+        if spec.id.is_empty() {
+            return Err(ExecError::BadState {
+                id: String::new(),
+                reason: "the task `id` is empty".into(),
+            });
+        }
+        if self.get(&spec.id).is_some() {
+            return Err(ExecError::Duplicate(spec.id));
+        }
+        let user = user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
+        let state_path = self.task_state_path(&spec.id);
+        let plan = spawn::build_plan(&spec, user, &state_path)?;
+        let root = self.cgroup_root()?;
+        let cg = cgroup::prepare(
+            &root,
+            spec.nomad_cgroup.as_deref(),
+            &spec.alloc_id,
+            &spec.task_name,
+        )?;
+        let cleanup = |cg: &cgroup::TaskCgroup| {
+            if cg.created {
+                let _ = std::fs::remove_dir(&cg.path);
+                cgroup::remove_own_slice(&cg.path);
+            }
+            let _ = std::fs::remove_dir_all(&state_path);
+        };
+        let missing = match cgroup::apply_limits(&root, &cg.path, &spec.resources) {
+            Ok(m) => m,
+            Err(e) => {
+                cleanup(&cg);
+                return Err(e.into());
+            }
+        };
+        if !missing.is_empty() {
+            self.emit(
+                &spec,
+                format!(
+                    "cgroup controllers not available on this host: {}; the task's limits for them are not enforced",
+                    missing.join(", ")
+                ),
+                &[("missing_controllers", missing.join(","))],
+            );
+        }
+        let _ = std::fs::remove_dir_all(&state_path);
+        let oom_kills_before = cgroup::oom_kills(&cg.path);
+        let exe = self.cfg.self_exe.clone();
+        let (spec2, plan2, cgpath) = (spec.clone(), plan.clone(), cg.path.clone());
+        let spawned = async {
+            // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
+            // (a thread still blocked after the timeout only drops the file when it returns).
+            let logs = tokio::time::timeout(
+                LOG_OPEN_TIMEOUT,
+                tokio::task::spawn_blocking(move || spawn::open_logs(&spec2)),
+            )
+            .await
+            .map_err(|_| spawn::SpawnError::LogTimeout {
+                path: spec.stdout_path.clone(),
+                secs: LOG_OPEN_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| ExecError::Internal(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                spawn::spawn_supervisor(&exe, &plan2, &logs, &cgpath)
+            })
+            .await
+            .map_err(|e| ExecError::Internal(e.to_string()))?
+            .map_err(ExecError::from)
+        }
+        .await;
+        let (pid, pidfd) = match spawned {
+            Ok(x) => x,
+            Err(e) => {
+                cleanup(&cg);
+                return Err(e);
+            }
+        };
+        let state = RecoveryState {
+            version: state::STATE_VERSION,
+            pid,
+            start_time: state::proc_start_time(pid).unwrap_or(0),
+            cgroup: cg,
+            state_path,
+            oom_kills_before,
+            started_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            spec,
+        };
+        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
+            // Never leave an untracked task running.
+            let _ = cgroup::kill_all(&state.cgroup.path);
+            return Err(e);
+        }
+        Ok(state)
+    }
+
+    /// Registers a task and, if it runs, starts its exit monitor.
+    fn track(
+        &self,
+        state: RecoveryState,
+        pidfd: Option<OwnedFd>,
+        exited: Option<ExitStatus>,
+    ) -> Result<(), ExecError> {
+        let afd = match pidfd {
+            Some(fd) => Some(Arc::new(sys::watch_pidfd(fd).map_err(|source| {
+                ExecError::Watch {
+                    id: state.spec.id.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
+        let (exit_tx, _) = watch::channel(exited.map(|s| (s, SystemTime::now())));
+        let task = Arc::new(Task {
+            state,
+            pidfd: afd,
+            exit_tx,
+            killed: AtomicBool::new(false),
+            cpu_prev: Mutex::new(None),
+        });
+        self.tasks
+            .lock()
+            .expect("task table lock")
+            .insert(task.state.spec.id.clone(), task.clone());
+        if task.pidfd.is_some() {
+            let events = self.events.clone();
+            tokio::spawn(monitor(task, events));
+        }
+        Ok(())
+    }
+
+    /// Reattaches to a task started by an earlier executor (no-op if already tracked).
+    pub async fn recover(&self, state: RecoveryState) -> Result<(), ExecError> {
+        let id = state.spec.id.clone();
+        if self.get(&id).is_some() {
+            return Ok(());
+        }
+        let bad = |reason: String| ExecError::BadState {
+            id: id.clone(),
+            reason,
+        };
+        if id.is_empty() {
+            return Err(bad("the task id is empty".into()));
+        }
+        if state.version != state::STATE_VERSION {
+            return Err(state::StateError::Version(state.version).into());
+        }
+        if state.state_path != self.task_state_path(&id) {
+            return Err(bad(format!(
+                "state path {} is not this executor's ({}): was the plugin's state_dir changed?",
+                state.state_path.display(),
+                self.task_state_path(&id).display()
+            )));
+        }
+        // The cgroup is what stop/destroy kill: it must be the task's own scope, never an
+        // ancestor (a garbage state must not be able to kill the whole machine).
+        let root = self.cgroup_root()?;
+        let cg = &state.cgroup.path;
+        let own = cg.parent() == Some(root.join(cgroup::OWN_SLICE).as_path());
+        let nomads = state.spec.nomad_cgroup.as_deref() == Some(cg.as_path()) && cg != &root;
+        let plain = cg.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::RootDir
+            )
+        });
+        if !plain || !cg.starts_with(&root) || !(own || (nomads && !state.cgroup.created)) {
+            return Err(bad(format!(
+                "cgroup {} is not a task scope under {}",
+                cg.display(),
+                root.display()
+            )));
+        }
+        if state.pid <= 1 {
+            return Err(bad(format!("pid {} is not a supervisor", state.pid)));
+        }
+        let alive = match sys::pidfd_open(state.pid) {
+            Ok(fd) if state::proc_start_time(state.pid) == Some(state.start_time) => Some(fd),
+            _ => None,
+        };
+        if let Some(fd) = alive {
+            return self.track(state, Some(fd), None);
+        }
+        match state::read_exit(&state.state_path)? {
+            Some(mut st) => {
+                st.oom_killed |= oom_grew(&state);
+                self.track(state, None, Some(st))
+            }
+            None => Err(ExecError::Gone {
+                id,
+                pid: state.pid,
+                path: state.state_path,
+            }),
+        }
+    }
+
+    /// Waits for the task to exit (repeatable, concurrent; immediate once exited).
+    pub async fn wait(&self, id: &str) -> Result<ExitStatus, ExecError> {
+        let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        let mut rx = task.exit_tx.subscribe();
+        let v = rx
+            .wait_for(|v| v.is_some())
+            .await
+            .map_err(|e| ExecError::Internal(e.to_string()))?;
+        Ok(v.as_ref().map(|(s, _)| s.clone()).unwrap_or_default())
+    }
+
+    /// Sends `signal` (default SIGTERM) to the task command, waits up to `timeout` for the
+    /// supervisor to exit, then kills the whole cgroup. Unknown id → Ok.
+    pub async fn stop(&self, id: &str, signal: &str, timeout: Duration) -> Result<(), ExecError> {
+        let sig = parse_signal(signal)?;
+        let Some(task) = self.get(id) else {
+            return Ok(());
+        };
+        if task.exit().is_some() {
+            return Ok(());
+        }
+        if !timeout.is_zero() {
+            if let Some(fd) = &task.pidfd {
+                let _ = sys::pidfd_send_signal(fd.get_ref(), sig as i32);
+            }
+            let mut rx = task.exit_tx.subscribe();
+            if tokio::time::timeout(timeout, rx.wait_for(|v| v.is_some()))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        self.kill(&task).await
+    }
+
+    async fn kill(&self, task: &Task) -> Result<(), ExecError> {
+        task.killed.store(true, Ordering::SeqCst);
+        let res = cgroup::kill_all(&task.state.cgroup.path);
+        if let Some(fd) = &task.pidfd {
+            let _ = sys::pidfd_send_signal(fd.get_ref(), libc::SIGKILL);
+        }
+        let mut rx = task.exit_tx.subscribe();
+        let _ = rx.wait_for(|v| v.is_some()).await;
+        Ok(res?)
+    }
+
+    /// Delivers a signal to the task command (through its supervisor).
+    pub async fn signal(&self, id: &str, signal: &str) -> Result<(), ExecError> {
+        let sig = parse_signal(signal)?;
+        let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        match (&task.pidfd, task.exit()) {
+            (Some(fd), None) => {
+                sys::pidfd_send_signal(fd.get_ref(), sig as i32).map_err(|source| {
+                    ExecError::Deliver {
+                        id: id.into(),
+                        signal: sig,
+                        source,
+                    }
+                })
+            }
+            _ => Err(ExecError::Exited(id.into())),
+        }
+    }
+
+    /// Forgets the task and removes its cgroup (if ours) and state files. A running task is an
+    /// error unless `force`, which kills it first. Unknown id → Ok.
+    pub async fn destroy(&self, id: &str, force: bool) -> Result<(), ExecError> {
+        let Some(task) = self.get(id) else {
+            return Ok(());
+        };
+        if task.exit().is_none() {
+            if !force {
+                return Err(ExecError::Running(id.into()));
+            }
+            self.kill(&task).await?;
+        }
+        if task.state.cgroup.created {
+            cgroup::remove(&task.state.cgroup.path).await?;
+        }
+        match std::fs::remove_dir_all(&task.state.state_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ExecError::StateDir {
+                    path: task.state.state_path.clone(),
+                    source,
+                })
+            }
+        }
+        self.tasks.lock().expect("task table lock").remove(id);
+        Ok(())
+    }
+
+    /// Current state of a task.
+    pub fn inspect(&self, id: &str) -> Result<TaskInfo, ExecError> {
+        let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        let exit = task.exit();
+        Ok(TaskInfo {
+            id: id.into(),
+            state: if exit.is_some() {
+                TaskState::Exited
+            } else {
+                TaskState::Running
+            },
+            pid: task.state.pid,
+            cgroup: task.state.cgroup.path.clone(),
+            started_at: task.started_at(),
+            completed_at: exit.as_ref().map(|(_, t)| *t),
+            exit: exit.map(|(s, _)| s),
+        })
+    }
+
+    /// Resource usage; CPU percent is relative to the previous call (or the start).
+    pub async fn stats(&self, id: &str) -> Result<TaskStats, ExecError> {
+        let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        let prev = *task.cpu_prev.lock().expect("stats lock");
+        let (s, sample) = stats::collect(
+            &task.state.cgroup.path,
+            prev,
+            task.started_at(),
+            self.core_mhz,
+        );
+        *task.cpu_prev.lock().expect("stats lock") = Some(sample);
+        Ok(s)
+    }
+
+    /// Ids of the tracked tasks.
+    pub fn task_ids(&self) -> Vec<String> {
+        self.tasks
+            .lock()
+            .expect("task table lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The executor's configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.cfg
+    }
+}
+
+fn oom_grew(state: &RecoveryState) -> bool {
+    match (
+        state.oom_kills_before,
+        cgroup::oom_kills(&state.cgroup.path),
+    ) {
+        (Some(before), Some(now)) => now > before,
+        (None, Some(now)) => now > 0,
+        _ => false,
+    }
+}
+
+/// Waits for the supervisor's pidfd, reaps it, and publishes the recorded exit status.
+async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
+    let Some(afd) = task.pidfd.clone() else {
+        return;
+    };
+    let _ = afd.readable().await;
+    sys::reap_pidfd(afd.get_ref());
+    let path: &Path = &task.state.state_path;
+    let mut st = match state::read_exit(path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let mut s = ExitStatus {
+                exit_code: 128 + libc::SIGKILL,
+                signal: libc::SIGKILL,
+                oom_killed: false,
+                err: None,
+            };
+            if !task.killed.load(Ordering::SeqCst) {
+                s.err = Some("the task's supervisor was killed before it recorded an exit status (SIGKILL from outside: cgroup.kill, the OOM killer or an operator)".into());
+            }
+            s
+        }
+        Err(e) => ExitStatus {
+            exit_code: 1,
+            err: Some(e.to_string()),
+            ..Default::default()
+        },
+    };
+    st.oom_killed |= oom_grew(&task.state);
+    if st.oom_killed {
+        let spec = &task.state.spec;
+        let _ = events.send(TaskEvent {
+            task_id: spec.id.clone(),
+            alloc_id: spec.alloc_id.clone(),
+            task_name: spec.task_name.clone(),
+            message: "task was killed by the OOM killer: raise its memory limit".into(),
+            annotations: BTreeMap::new(),
+        });
+    }
+    if path.is_dir() {
+        let _ = state::write_exit(path, &st);
+    }
+    task.exit_tx.send_replace(Some((st, SystemTime::now())));
 }

@@ -1,7 +1,47 @@
-//! `nomad-pledge-driver run JOB.hcl`: a minimal Nomad-client stand-in.
+//! `nomad-pledge-driver run JOB.hcl`: a minimal Nomad-client stand-in. It parses a job file,
+//! launches this binary as a plugin over the real go-plugin handshake, builds each pledge task's
+//! TaskConfig the way a Nomad client does (alloc dir, `NOMAD_*` env, interpolation, log FIFOs,
+//! resources, a cgroup scope, a network namespace for bridge groups), starts the tasks, streams
+//! their logs, waits, stops them on Ctrl-C with their kill_signal/kill_timeout, prints each exit
+//! result and cleans up.
+
+mod alloc;
+mod args;
+mod interp;
+mod job;
+mod msgpack;
+mod plugin_client;
+mod scope;
+mod session;
+mod spec;
+
+use std::ffi::OsString;
 
 /// Entry point of `nomad-pledge-driver run`.
-pub fn main(_args: &[std::ffi::OsString]) -> i32 {
-    eprintln!("nomad-pledge-driver run: not implemented yet");
-    1
+pub fn main(raw: &[OsString]) -> i32 {
+    let args = match args::Args::parse(raw) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("nomad-pledge-driver run: {e}\n\n{}", args::USAGE);
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nomad-pledge-driver run: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(session::run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nomad-pledge-driver run: {e}");
+            1
+        }
+    }
 }

@@ -1,3 +1,11 @@
 //! The pledge-compatible sandbox launcher: promises → seccomp-BPF, unveil → Landlock.
 
 pub mod cli;
+mod exe;
+mod gate;
+mod launch;
+pub mod promise;
+pub mod seccomp;
+mod sys;
+pub mod syscalls;
+pub mod unveil;

@@ -161,3 +161,55 @@ pub async fn connect(socket: PathBuf) -> Channel {
         .await
         .expect("connect to the plugin socket")
 }
+
+/// A value of a flat task or plugin config, for [`msgpack`].
+pub enum V<'a> {
+    S(&'a str),
+    B(bool),
+    Nil,
+    L(&'a [&'a str]),
+}
+
+/// Encodes a flat map of string / bool / nil / list-of-string values as cty msgpack (keys sorted,
+/// like go-cty).
+pub fn msgpack(fields: &[(&str, V)]) -> Vec<u8> {
+    let mut sorted: Vec<_> = fields.iter().collect();
+    sorted.sort_by_key(|(k, _)| *k);
+    let mut out = vec![0x80 | sorted.len() as u8];
+    fn s(out: &mut Vec<u8>, v: &str) {
+        assert!(v.len() < 256, "test strings are short");
+        out.push(0xd9);
+        out.push(v.len() as u8);
+        out.extend_from_slice(v.as_bytes());
+    }
+    for (k, v) in sorted {
+        s(&mut out, k);
+        match v {
+            V::S(v) => s(&mut out, v),
+            V::B(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            V::Nil => out.push(0xc0),
+            V::L(items) => {
+                out.push(0x90 | items.len() as u8);
+                for i in *items {
+                    s(&mut out, i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A SetConfig request; `nomad` = the long-lived instance (nomad_config set).
+pub fn set_config(bytes: Vec<u8>, nomad: bool) -> pb::base::SetConfigRequest {
+    pb::base::SetConfigRequest {
+        msgpack_config: bytes,
+        nomad_config: nomad.then_some(pb::base::NomadConfig {
+            driver: Some(pb::base::NomadDriverConfig {
+                client_max_port: 14512,
+                client_min_port: 14000,
+                topology: None,
+            }),
+        }),
+        plugin_api_version: "v0.1.0".into(),
+    }
+}

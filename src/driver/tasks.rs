@@ -1,0 +1,381 @@
+//! Task lifecycle RPCs: wire types in, the executor's plain types out (style.md items 13–14).
+//! Each function decodes, calls the executor, encodes; the executor owns the processes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::config::{Launcher, PluginConfig};
+use super::error::DriverError;
+use super::task_config::{Importance, TaskDriverConfig};
+use super::wire::timestamp;
+use super::{State, TaskEvent};
+use crate::executor::{
+    self, ExecError, Executor, ExecutorConfig, ExitStatus, RecoveryState, Resources, TaskSpec,
+};
+use crate::proto::drivers::{
+    cpu_usage, memory_usage, network_isolation_spec::NetworkIsolationMode, CpuUsage, ExitResult,
+    MemoryUsage, TaskConfig, TaskHandle, TaskResourceUsage, TaskState, TaskStats, TaskStatus,
+};
+
+/// `TaskHandle.version` of the handles we return; `driver_state` is the executor's
+/// `RecoveryState` as JSON.
+pub const HANDLE_VERSION: i32 = 1;
+
+impl State {
+    /// The executor, created on first use from the current plugin config (so that the
+    /// validation launches, which never start tasks, create nothing).
+    pub(super) fn executor(&self) -> Result<Arc<Executor>, DriverError> {
+        let mut slot = self.executor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ex) = slot.as_ref() {
+            return Ok(ex.clone());
+        }
+        let config = self.config();
+        let ex = Arc::new(Executor::new(executor_config(&config)?)?);
+        // Forward the executor's task events to every TaskEvents stream.
+        let mut events = ex.subscribe_events();
+        let out = self.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(e) => {
+                        let _ = out.send(TaskEvent {
+                            task_id: e.task_id,
+                            alloc_id: e.alloc_id,
+                            task_name: e.task_name,
+                            timestamp: SystemTime::now(),
+                            message: e.message,
+                            annotations: e.annotations,
+                        });
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(dropped = n, "task events dropped: too many at once");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        *slot = Some(ex.clone());
+        Ok(ex)
+    }
+}
+
+fn executor_config(config: &PluginConfig) -> Result<ExecutorConfig, DriverError> {
+    Ok(ExecutorConfig {
+        state_dir: config.state_dir.clone(),
+        cgroup_root: config.cgroup_root.clone(),
+        self_exe: self_exe()?,
+        allow_root: config.allow_root,
+        default_user: config.default_user.clone(),
+    })
+}
+
+fn self_exe() -> Result<PathBuf, DriverError> {
+    std::env::current_exe().map_err(|source| DriverError::SelfExe { source })
+}
+
+/// The launcher's argv prefix.
+fn launcher(config: &PluginConfig) -> Result<Vec<OsString>, DriverError> {
+    Ok(match &config.launcher {
+        Launcher::BuiltIn => {
+            let mut argv = vec![self_exe()?.into_os_string(), "pledge".into()];
+            if config.unveil_best_effort {
+                argv.push("--unveil-best-effort".into());
+            }
+            argv
+        }
+        // pledge.com has no such switch: it never refuses unveil rules it cannot enforce.
+        Launcher::External(path) => vec![path.clone().into_os_string()],
+    })
+}
+
+/// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
+pub fn task_spec(
+    task: &TaskConfig,
+    cfg: &TaskDriverConfig,
+    plugin: &PluginConfig,
+) -> Result<TaskSpec, DriverError> {
+    let task_dir = Path::new(&task.alloc_dir).join(&task.name);
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            task_dir.join(p)
+        }
+    };
+    let unveil = cfg
+        .unveil
+        .iter()
+        .map(|r| format!("{}:{}", r.perms, resolve(&r.path).display()))
+        .collect();
+    let res = task.resources.clone().unwrap_or_default();
+    let alloc = res.allocated_resources.unwrap_or_default();
+    let linux = res.linux_resources.unwrap_or_default();
+    let netns_path = task
+        .network_isolation_spec
+        .as_ref()
+        .filter(|n| n.mode == NetworkIsolationMode::Group as i32 && !n.path.is_empty())
+        .map(|n| PathBuf::from(&n.path));
+    Ok(TaskSpec {
+        id: task.id.clone(),
+        alloc_id: task.alloc_id.clone(),
+        task_name: task.name.clone(),
+        launcher: launcher(plugin)?,
+        promises: cfg.promises.clone().unwrap_or_default(),
+        unveil,
+        command: cfg.command.clone(),
+        args: cfg.args.clone(),
+        env: task
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        user: task.user.clone(),
+        work_dir: cfg.work_dir.as_deref().map(resolve),
+        task_dir,
+        stdout_path: PathBuf::from(&task.stdout_path),
+        stderr_path: PathBuf::from(&task.stderr_path),
+        nomad_cgroup: Some(linux.cpuset_cgroup)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+        netns_path,
+        resources: Resources {
+            memory_mb: alloc.memory.as_ref().map_or(0, |m| m.memory_mb),
+            memory_max_mb: alloc.memory.as_ref().map_or(0, |m| m.memory_max_mb),
+            cpu_shares: alloc
+                .cpu
+                .as_ref()
+                .map_or(linux.cpu_shares, |c| c.cpu_shares)
+                .max(0) as u64,
+            cpu_quota_us: None,
+            cpu_period_us: None,
+            cpuset_cpus: linux.cpuset_cpus,
+        },
+        importance: match cfg.importance {
+            Importance::Lowest => executor::Importance::Lowest,
+            Importance::Low => executor::Importance::Low,
+            Importance::Normal => executor::Importance::Normal,
+            Importance::High => executor::Importance::High,
+            Importance::Highest => executor::Importance::Highest,
+        },
+    })
+}
+
+/// StartTask: returns the handle Nomad stores for RecoverTask.
+pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
+    let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
+    let spec = task_spec(&task, &cfg, &state.config())?;
+    let recovery = state.executor()?.start(spec).await?;
+    let driver_state = serde_json::to_vec(&recovery)
+        .map_err(|e| DriverError::Exec(ExecError::Internal(format!("encode handle: {e}"))))?;
+    Ok(TaskHandle {
+        version: HANDLE_VERSION,
+        config: Some(task),
+        state: TaskState::Running as i32,
+        driver_state,
+    })
+}
+
+/// RecoverTask: the task id comes from the handle's config (Nomad leaves `task_id` empty).
+pub async fn recover(state: &State, handle: Option<TaskHandle>) -> Result<(), DriverError> {
+    let handle = handle.ok_or(DriverError::BadHandle("no handle given".into()))?;
+    if handle.version < 1 || handle.version > HANDLE_VERSION {
+        return Err(DriverError::BadHandle(format!(
+            "handle version {} is not one this plugin wrote (1..={HANDLE_VERSION})",
+            handle.version
+        )));
+    }
+    let recovery: RecoveryState = serde_json::from_slice(&handle.driver_state)
+        .map_err(|e| DriverError::BadHandle(format!("driver_state is not ours: {e}")))?;
+    if let Some(id) = handle.config.as_ref().map(|c| c.id.as_str()) {
+        if !id.is_empty() && id != recovery.spec.id {
+            return Err(DriverError::BadHandle(format!(
+                "driver_state belongs to task {}, not {id}",
+                recovery.spec.id
+            )));
+        }
+    }
+    state.executor()?.recover(recovery).await?;
+    Ok(())
+}
+
+pub fn exit_result(e: &ExitStatus) -> ExitResult {
+    ExitResult {
+        exit_code: e.exit_code,
+        signal: e.signal,
+        oom_killed: e.oom_killed,
+    }
+}
+
+pub fn task_status(info: &executor::TaskInfo, name: &str) -> TaskStatus {
+    TaskStatus {
+        id: info.id.clone(),
+        name: name.to_string(),
+        state: match info.state {
+            executor::TaskState::Running => TaskState::Running,
+            executor::TaskState::Exited => TaskState::Exited,
+        } as i32,
+        started_at: Some(timestamp(info.started_at)),
+        completed_at: info.completed_at.map(timestamp),
+        result: info.exit.as_ref().map(exit_result),
+    }
+}
+
+pub fn task_stats(id: &str, s: &executor::TaskStats) -> TaskStats {
+    let cpu_field = |name: &str| -> Option<i32> {
+        use cpu_usage::Fields as F;
+        Some(match name {
+            "System Mode" => F::SystemMode,
+            "User Mode" => F::UserMode,
+            "Total Ticks" => F::TotalTicks,
+            "Throttled Periods" => F::ThrottledPeriods,
+            "Throttled Time" => F::ThrottledTime,
+            "Percent" => F::Percent,
+            _ => return None,
+        } as i32)
+    };
+    let mem_field = |name: &str| -> Option<i32> {
+        use memory_usage::Fields as F;
+        Some(match name {
+            "RSS" => F::Rss,
+            "Cache" => F::Cache,
+            "Max Usage" => F::MaxUsage,
+            "Kernel Usage" => F::KernelUsage,
+            "Kernel Max Usage" => F::KernelMaxUsage,
+            "Usage" => F::Usage,
+            "Swap" => F::Swap,
+            _ => return None,
+        } as i32)
+    };
+    TaskStats {
+        id: id.to_string(),
+        timestamp: Some(timestamp(s.timestamp)),
+        agg_resource_usage: Some(TaskResourceUsage {
+            cpu: Some(CpuUsage {
+                system_mode: s.cpu.system_percent,
+                user_mode: s.cpu.user_percent,
+                total_ticks: s.cpu.total_ticks,
+                throttled_periods: s.cpu.throttled_periods,
+                throttled_time: s.cpu.throttled_time,
+                percent: s.cpu.percent,
+                measured_fields: s.cpu.measured.iter().filter_map(|f| cpu_field(f)).collect(),
+            }),
+            memory: Some(MemoryUsage {
+                rss: s.memory.rss,
+                cache: s.memory.cache,
+                max_usage: s.memory.max_usage,
+                usage: s.memory.usage,
+                swap: s.memory.swap,
+                measured_fields: s
+                    .memory
+                    .measured
+                    .iter()
+                    .filter_map(|f| mem_field(f))
+                    .collect(),
+                ..Default::default()
+            }),
+        }),
+        resource_usage_by_pid: Default::default(),
+    }
+}
+
+/// Nomad's stats hook asks for an interval; never spin faster than this.
+pub const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::drivers::{
+        AllocatedCpuResources, AllocatedMemoryResources, AllocatedTaskResources, LinuxResources,
+        NetworkIsolationSpec, Resources as WireResources,
+    };
+
+    #[test]
+    fn spec_from_a_nomad_task_config() {
+        let task = TaskConfig {
+            id: "a1/web/0011aabb".into(),
+            name: "web".into(),
+            alloc_id: "a1".into(),
+            alloc_dir: "/data/alloc/a1".into(),
+            user: "nomad-80001".into(),
+            stdout_path: "/data/alloc/a1/alloc/logs/.web.stdout.fifo".into(),
+            stderr_path: "/data/alloc/a1/alloc/logs/.web.stderr.fifo".into(),
+            env: [("A".to_string(), "1".to_string())].into_iter().collect(),
+            resources: Some(WireResources {
+                allocated_resources: Some(AllocatedTaskResources {
+                    cpu: Some(AllocatedCpuResources { cpu_shares: 500 }),
+                    memory: Some(AllocatedMemoryResources {
+                        memory_mb: 128,
+                        memory_max_mb: 256,
+                    }),
+                    networks: vec![],
+                }),
+                linux_resources: Some(LinuxResources {
+                    cpuset_cpus: "1,2".into(),
+                    cpuset_cgroup: "/sys/fs/cgroup/nomad.slice/share.slice/a1.web.scope".into(),
+                    ..Default::default()
+                }),
+                ports: vec![],
+            }),
+            network_isolation_spec: Some(NetworkIsolationSpec {
+                mode: NetworkIsolationMode::Group as i32,
+                path: "/var/run/netns/a1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let cfg = TaskDriverConfig {
+            command: "python3".into(),
+            args: vec!["-m".into(), "http.server".into()],
+            promises: Some("stdio rpath inet".into()),
+            unveil: vec![
+                "r:/etc/mime.types".parse().unwrap(),
+                "rwc:local".parse().unwrap(),
+            ],
+            importance: Importance::Low,
+            work_dir: Some("local".into()),
+        };
+        let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
+        assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));
+        assert_eq!(
+            spec.work_dir,
+            Some(PathBuf::from("/data/alloc/a1/web/local"))
+        );
+        assert_eq!(
+            spec.unveil,
+            ["r:/etc/mime.types", "rwc:/data/alloc/a1/web/local"]
+        );
+        assert_eq!(spec.launcher.len(), 2);
+        assert_eq!(spec.launcher[1], "pledge");
+        assert_eq!(spec.resources.memory_mb, 128);
+        assert_eq!(spec.resources.memory_max_mb, 256);
+        assert_eq!(spec.resources.cpu_shares, 500);
+        assert_eq!(spec.resources.cpuset_cpus, "1,2");
+        assert_eq!(
+            spec.nomad_cgroup,
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/nomad.slice/share.slice/a1.web.scope"
+            ))
+        );
+        assert_eq!(spec.netns_path, Some(PathBuf::from("/var/run/netns/a1")));
+        assert_eq!(spec.importance, executor::Importance::Low);
+        assert_eq!(spec.user, "nomad-80001");
+        assert_eq!(spec.env["A"], "1");
+
+        let external = PluginConfig {
+            launcher: Launcher::External("/opt/pledge.com".into()),
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &cfg, &external).unwrap();
+        assert_eq!(spec.launcher, [OsString::from("/opt/pledge.com")]);
+        let best_effort = PluginConfig {
+            unveil_best_effort: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &cfg, &best_effort).unwrap();
+        assert_eq!(spec.launcher[1..], ["pledge", "--unveil-best-effort"]);
+    }
+}

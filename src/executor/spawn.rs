@@ -1,0 +1,300 @@
+//! Plugin side of a start: build the launch plan (argv in pledge.com's form, environment,
+//! identity), open the log FIFOs without following symlinks, and clone the supervisor into the
+//! task cgroup and its new namespaces.
+
+use super::state::{self, StateError};
+use super::sys;
+use super::user::TaskUser;
+use super::{Importance, TaskSpec};
+use serde::{Deserialize, Serialize};
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// What the supervisor needs; written to `<state_path>/plan.json` (0600 in a 0700 dir).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorPlan {
+    /// Task argv: launcher prefix, pledge flags, `--`, command, args.
+    pub argv: Vec<Vec<u8>>,
+    /// `KEY=VALUE` entries, exactly the task environment.
+    pub env: Vec<Vec<u8>>,
+    pub cwd: PathBuf,
+    pub user: TaskUser,
+    pub nice: i32,
+    pub netns: Option<PathBuf>,
+    /// Where the supervisor writes `exit.json`.
+    pub state_path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("task `launcher` is empty: give the pledge launcher path (or [self_exe, \"pledge\"])")]
+    NoLauncher,
+    #[error("task `command` is empty: set the program to run")]
+    NoCommand,
+    #[error("task {field} contains a NUL byte: remove it")]
+    Nul { field: &'static str },
+    #[error("cannot open {field} `{path}` for writing: {source}: it must be the FIFO (or file) Nomad created, not a symlink")]
+    OpenLog {
+        field: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("nobody opened the log FIFO {path} for reading within {secs} s: check that Nomad's logmon is running for this task")]
+    LogTimeout { path: PathBuf, secs: u64 },
+    #[error("cannot open cgroup directory {path}: {source}")]
+    OpenCgroup {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the supervisor `{exe}` in cgroup {cgroup}: {source}: needs root, kernel >= 5.7 (clone3 CLONE_INTO_CGROUP) and a writable cgroup2")]
+    Clone {
+        exe: PathBuf,
+        cgroup: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The argv pledge.com expects: `launcher... [-p PROMISES] [-v PERM:PATH]... -- command args...`.
+pub fn task_argv(spec: &TaskSpec) -> Result<Vec<OsString>, SpawnError> {
+    if spec.launcher.is_empty() {
+        return Err(SpawnError::NoLauncher);
+    }
+    if spec.command.is_empty() {
+        return Err(SpawnError::NoCommand);
+    }
+    let mut argv = spec.launcher.clone();
+    if !spec.promises.trim().is_empty() {
+        argv.push("-p".into());
+        argv.push(spec.promises.trim().into());
+    }
+    for u in &spec.unveil {
+        argv.push("-v".into());
+        argv.push(u.into());
+    }
+    argv.push("--".into());
+    argv.push(spec.command.clone().into());
+    argv.extend(spec.args.iter().map(OsString::from));
+    Ok(argv)
+}
+
+/// The task environment: exactly `spec.env`, with `USER`/`HOME` set for the task user.
+pub fn task_env(spec: &TaskSpec, user: &TaskUser) -> Vec<Vec<u8>> {
+    let mut env = spec.env.clone();
+    env.insert("USER".into(), user.name.clone());
+    env.insert("HOME".into(), user.home.clone());
+    env.into_iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect()
+}
+
+/// Process nice value for an importance level.
+pub fn nice_for(importance: Importance) -> i32 {
+    match importance {
+        Importance::Lowest => 19,
+        Importance::Low => 10,
+        Importance::Normal => 0,
+        Importance::High => -10,
+        Importance::Highest => -20,
+    }
+}
+
+pub fn build_plan(
+    spec: &TaskSpec,
+    user: TaskUser,
+    state_path: &Path,
+) -> Result<SupervisorPlan, SpawnError> {
+    let argv: Vec<Vec<u8>> = task_argv(spec)?
+        .into_iter()
+        .map(OsString::into_vec)
+        .collect();
+    if argv.iter().any(|a| a.contains(&0)) {
+        return Err(SpawnError::Nul {
+            field: "launcher/command/args/promises/unveil",
+        });
+    }
+    let env = task_env(spec, &user);
+    if env.iter().any(|e| e.contains(&0)) {
+        return Err(SpawnError::Nul { field: "env" });
+    }
+    let cwd = spec
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| spec.task_dir.clone());
+    Ok(SupervisorPlan {
+        argv,
+        env,
+        cwd,
+        user,
+        nice: nice_for(spec.importance),
+        netns: spec.netns_path.clone(),
+        state_path: state_path.to_path_buf(),
+    })
+}
+
+/// Opens a log path for writing without following symlinks. Blocks until a FIFO has a reader
+/// (call it from a blocking thread), then the descriptor is handed to the supervisor.
+fn open_log(field: &'static str, path: &Path) -> Result<File, SpawnError> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| SpawnError::OpenLog {
+            field,
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The task's stdout/stderr, opened by the plugin and handed to the supervisor.
+pub struct LogFiles {
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// Opens `stdout_path` and `stderr_path` for writing (no symlinks). Blocks until each FIFO has a
+/// reader (Nomad's logmon): call it on a blocking thread, under a timeout.
+pub fn open_logs(spec: &TaskSpec) -> Result<LogFiles, SpawnError> {
+    Ok(LogFiles {
+        stdout: open_log("stdout_path", &spec.stdout_path)?,
+        stderr: open_log("stderr_path", &spec.stderr_path)?,
+    })
+}
+
+/// Writes the plan and clones the supervisor (`self_exe __supervise <plan>`) into `cgroup`.
+/// Blocking: run it on a blocking thread.
+pub fn spawn_supervisor(
+    self_exe: &Path,
+    plan: &SupervisorPlan,
+    logs: &LogFiles,
+    cgroup: &Path,
+) -> Result<(i32, OwnedFd), SpawnError> {
+    state::create_private_dir(&plan.state_path)?;
+    let bytes = serde_json::to_vec(plan).expect("a SupervisorPlan always serializes");
+    state::write_atomic(&plan.state_path, state::PLAN_FILE, &bytes)?;
+    let plan_path = plan.state_path.join(state::PLAN_FILE);
+
+    let (stdout, stderr) = (&logs.stdout, &logs.stderr);
+    let stdin = File::open("/dev/null").map_err(|source| SpawnError::OpenLog {
+        field: "stdin",
+        path: "/dev/null".into(),
+        source,
+    })?;
+    let cg_dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(cgroup)
+        .map_err(|source| SpawnError::OpenCgroup {
+            path: cgroup.to_path_buf(),
+            source,
+        })?;
+    let nul = |field| SpawnError::Nul { field };
+    let exe = CString::new(self_exe.as_os_str().as_bytes()).map_err(|_| nul("self_exe"))?;
+    let argv = vec![
+        exe.clone(),
+        CString::new(super::SUPERVISOR_MODE).expect("constant"),
+        CString::new(plan_path.as_os_str().as_bytes()).map_err(|_| nul("state_dir"))?,
+    ];
+    sys::spawn_in_cgroup(&sys::SpawnPlan {
+        path: &exe,
+        argv: &argv,
+        cgroup_dir: cg_dir.as_raw_fd(),
+        stdin: stdin.as_raw_fd(),
+        stdout: stdout.as_raw_fd(),
+        stderr: stderr.as_raw_fd(),
+    })
+    .map_err(|source| SpawnError::Clone {
+        exe: self_exe.to_path_buf(),
+        cgroup: cgroup.to_path_buf(),
+        source,
+    })
+}
+
+/// `OsStr` of a plan argv entry (for messages).
+pub fn display_arg(a: &[u8]) -> String {
+    OsStr::from_bytes(a).to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            id: "a/t/1".into(),
+            launcher: vec!["/opt/pledge.com".into()],
+            promises: "stdio rpath".into(),
+            unveil: vec!["r:/etc".into(), "rwc:/tmp".into()],
+            command: "/bin/cat".into(),
+            args: vec!["-n".into(), "/etc/hostname".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn argv_has_pledge_com_form() {
+        let argv: Vec<String> = task_argv(&spec())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "/opt/pledge.com",
+                "-p",
+                "stdio rpath",
+                "-v",
+                "r:/etc",
+                "-v",
+                "rwc:/tmp",
+                "--",
+                "/bin/cat",
+                "-n",
+                "/etc/hostname"
+            ]
+        );
+        let mut s = spec();
+        s.promises = " ".into();
+        s.unveil.clear();
+        let argv = task_argv(&s).unwrap();
+        assert_eq!(
+            argv[1], "--",
+            "no -p when promises are empty (pledge's default applies)"
+        );
+        s.command.clear();
+        assert!(task_argv(&s).unwrap_err().to_string().contains("`command`"));
+        s.launcher.clear();
+        assert!(task_argv(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("`launcher`"));
+    }
+
+    #[test]
+    fn env_is_exactly_the_task_env_plus_user_and_home() {
+        let mut s = spec();
+        s.env.insert("A".into(), "1".into());
+        s.env.insert("USER".into(), "root".into());
+        let user = TaskUser {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            home: "/nonexistent".into(),
+        };
+        let env: Vec<String> = task_env(&s, &user)
+            .into_iter()
+            .map(|e| String::from_utf8(e).unwrap())
+            .collect();
+        assert_eq!(env, ["A=1", "HOME=/nonexistent", "USER=nobody"]);
+        s.env.insert("B".into(), "x\0y".into());
+        let p = tempfile::tempdir().unwrap();
+        assert!(build_plan(&s, user, p.path()).is_err());
+    }
+}

@@ -1,0 +1,738 @@
+//! End-to-end tests of the executor as root on the real cgroup2 mount, with a test launcher that
+//! drops pledge's flags (`... -- command args`) and execs the command. They skip with a printed
+//! reason without root, cgroup2, or the built binary.
+
+use super::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+struct Env {
+    dir: tempfile::TempDir,
+    exe: PathBuf,
+    root: PathBuf,
+}
+
+const LAUNCHER: &str = "#!/bin/sh\n# test launcher: drop pledge flags up to `--`, then exec the command\nwhile [ $# -gt 0 ]; do a=$1; shift; [ \"$a\" = -- ] && break; done\nexec \"$@\"\n";
+
+fn setup() -> Option<Env> {
+    if !user::is_root() {
+        println!("SKIP: executor tests need root");
+        return None;
+    }
+    let Ok(root) = cgroup::host_cgroup_root() else {
+        println!("SKIP: no cgroup2 mount");
+        return None;
+    };
+    if !root.join("cgroup.kill").exists() && !root.join("cgroup.procs").exists() {
+        println!("SKIP: cgroup2 at {} is not usable", root.display());
+        return None;
+    }
+    // The unit-test binary lives in target/<profile>/deps; the real binary one level up (cargo
+    // builds it for `cargo test --all-targets` because tests/ has integration tests).
+    let exe = std::env::current_exe()
+        .ok()?
+        .parent()?
+        .parent()?
+        .join("nomad-pledge-driver");
+    if !exe.is_file() {
+        println!(
+            "SKIP: {} is not built (run `cargo build` or `cargo test --all-targets`)",
+            exe.display()
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).ok()?;
+    let launcher = dir.path().join("launcher");
+    fs::write(&launcher, LAUNCHER).ok()?;
+    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).ok()?;
+    let task = dir.path().join("task");
+    fs::create_dir(&task).ok()?;
+    fs::set_permissions(&task, fs::Permissions::from_mode(0o777)).ok()?;
+    Some(Env { dir, exe, root })
+}
+
+impl Env {
+    fn executor(&self) -> Executor {
+        Executor::new(ExecutorConfig {
+            state_dir: self.dir.path().join("state"),
+            cgroup_root: Some(self.root.clone()),
+            self_exe: self.exe.clone(),
+            allow_root: false,
+            default_user: "nobody".into(),
+        })
+        .unwrap()
+    }
+
+    fn spec(&self, name: &str, command: &str, args: &[&str]) -> TaskSpec {
+        let out = self.dir.path().join(format!("{name}.stdout"));
+        let err = self.dir.path().join(format!("{name}.stderr"));
+        fs::write(&out, "").unwrap();
+        fs::write(&err, "").unwrap();
+        let alloc = format!("test-{}-{}", std::process::id(), name);
+        TaskSpec {
+            id: format!("{alloc}/{name}/0000abcd"),
+            alloc_id: alloc,
+            task_name: name.into(),
+            launcher: vec![self.dir.path().join("launcher").into()],
+            promises: "stdio rpath proc".into(),
+            unveil: vec!["r:/".into()],
+            command: command.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: BTreeMap::from([("A".to_string(), "1".to_string())]),
+            task_dir: self.dir.path().join("task"),
+            stdout_path: out,
+            stderr_path: err,
+            ..Default::default()
+        }
+    }
+
+    fn sh(&self, name: &str, script: &str) -> TaskSpec {
+        self.spec(name, "/bin/sh", &["-c", script])
+    }
+
+    fn stdout(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.path().join(format!("{name}.stdout"))).unwrap()
+    }
+
+    /// Waits (generously; not a timing assertion) until the task printed `needle`.
+    async fn until_printed(&self, name: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.stdout(name).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "task {name} never printed {needle:?}: {:?}",
+                self.stdout(name)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The supervisor is gone; a zombie whose parent is someone else (init reaps orphans lazily on
+/// some hosts) counts as gone.
+fn supervisor_gone(pid: i32, start_time: u64) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let after = &stat[stat.rfind(')').map(|i| i + 1).unwrap_or(0)..];
+    state::proc_start_time(pid) != Some(start_time) || after.split_whitespace().next() == Some("Z")
+}
+
+/// Nothing is left behind: no cgroup, no state files, no supervisor.
+fn assert_clean(state: &RecoveryState) {
+    assert!(
+        !state.cgroup.path.exists(),
+        "cgroup {} leaked",
+        state.cgroup.path.display()
+    );
+    assert!(
+        !state.state_path.exists(),
+        "state {} leaked",
+        state.state_path.display()
+    );
+    assert!(
+        supervisor_gone(state.pid, state.start_time),
+        "supervisor {} still exists",
+        state.pid
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_signal_deaths() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let st = ex.start(env.sh("exit3", "exit 3")).await.unwrap();
+    let id = &st.spec.id;
+    let (a, b) = tokio::join!(ex.wait(id), ex.wait(id));
+    assert_eq!(a.unwrap().exit_code, 3);
+    assert_eq!(b.unwrap().exit_code, 3);
+    let again = ex.wait(id).await.unwrap();
+    assert_eq!((again.exit_code, again.signal, again.err), (3, 0, None));
+    assert_eq!(ex.inspect(id).unwrap().state, TaskState::Exited);
+    ex.destroy(id, false).await.unwrap();
+    assert_clean(&st);
+    assert!(matches!(ex.wait(id).await, Err(ExecError::NotFound(_))));
+
+    let st = ex.start(env.sh("killed", "kill -TERM $$")).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.signal), (143, 15));
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_honoured_and_ignored_sigterm() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let st = ex
+        .start(env.sh(
+            "polite",
+            "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("polite", "ready").await;
+    ex.stop(&st.spec.id, "sigterm", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.signal, e.err), (7, 0, None));
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+
+    // Ignores SIGTERM and leaves a background child: both die when the cgroup is killed.
+    let st = ex
+        .start(env.sh(
+            "rude",
+            "trap '' TERM; (sleep 1000 &); echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("rude", "ready").await;
+    let pids = cgroup::procs(&st.cgroup.path);
+    assert!(
+        pids.len() >= 3,
+        "supervisor, sh and sleep expected in the cgroup: {pids:?}"
+    );
+    ex.stop(&st.spec.id, "TERM", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.signal, e.err), (137, 9, None));
+    assert!(cgroup::procs(&st.cgroup.path).is_empty());
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+    // Stop of an unknown or destroyed task is OK (Nomad retries errors).
+    ex.stop(&st.spec.id, "", Duration::from_secs(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_reach_the_command() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let st = ex
+        .start(env.sh(
+            "sig",
+            "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("sig", "ready").await;
+    ex.signal(&st.spec.id, "usr1").await.unwrap();
+    env.until_printed("sig", "got-usr1").await;
+    assert!(matches!(
+        ex.signal(&st.spec.id, "SIGFOO").await,
+        Err(ExecError::Signal(_))
+    ));
+    assert!(matches!(
+        ex.signal("nope", "TERM").await,
+        Err(ExecError::NotFound(_))
+    ));
+    assert!(matches!(
+        ex.destroy(&st.spec.id, false).await,
+        Err(ExecError::Running(_))
+    ));
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_namespaces_cgroup_and_env() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let script = "id -u; id -g; echo pid=$$; echo procs $(ls /proc | grep -E '^[0-9]+$'); \
+                  grep '^0::' /proc/self/cgroup; pwd; cat /proc/self/oom_score_adj; \
+                  id -G; cut -d' ' -f19 /proc/self/stat";
+    let mut events = ex.subscribe_events();
+    let mut spec = env.sh("who", script);
+    spec.importance = Importance::Low;
+    spec.resources.memory_mb = 64;
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?} {}", env.stdout("who"));
+    let out = env.stdout("who");
+    let lines: Vec<&str> = out.lines().collect();
+    let nobody = user::resolve_user("nobody", "nobody", false).unwrap();
+    assert_eq!(lines[0], nobody.uid.to_string());
+    assert_eq!(lines[1], nobody.gid.to_string());
+    assert_eq!(
+        lines[2], "pid=2",
+        "the command is PID 2, the supervisor PID 1"
+    );
+    let procs: Vec<u32> = lines[3]
+        .trim_start_matches("procs")
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(
+        procs.contains(&1) && procs.iter().all(|p| *p < 20),
+        "{procs:?}"
+    );
+    let rel = st.cgroup.path.strip_prefix(&env.root).unwrap();
+    assert_eq!(lines[4], format!("0::/{}", rel.display()));
+    assert_eq!(lines[5], env.dir.path().join("task").display().to_string());
+    assert_eq!(lines[6], "0");
+    let groups: Vec<String> = nobody.groups.iter().map(|g| g.to_string()).collect();
+    assert_eq!(lines[7], groups.join(" "));
+    assert_eq!(lines[8], "10", "importance low → nice 10");
+    // Missing controllers are reported, never silently skipped.
+    if cgroup::probe_cgroups(Some(&env.root))
+        .missing
+        .contains(&"memory".to_string())
+    {
+        let ev = events
+            .try_recv()
+            .expect("an event naming the missing memory controller");
+        assert!(ev.message.contains("memory"), "{ev:?}");
+        assert_eq!(
+            (ev.task_id.as_str(), ev.task_name.as_str()),
+            (st.spec.id.as_str(), "who")
+        );
+    }
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+
+    // The environment is exactly TaskSpec.env plus USER and HOME.
+    let st = ex
+        .start(env.spec("env", "/usr/bin/env", &[]))
+        .await
+        .unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 0);
+    let mut got: Vec<String> = env.stdout("env").lines().map(str::to_string).collect();
+    got.retain(|l| !l.starts_with("PWD=")); // added by the /bin/sh test launcher
+    got.sort();
+    assert_eq!(
+        got,
+        ["A=1", &format!("HOME={}", nobody.home), "USER=nobody"]
+    );
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_running_task_in_a_new_executor() {
+    let Some(env) = setup() else { return };
+    let first = env.executor();
+    let st = first
+        .start(env.sh(
+            "rec",
+            "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("rec", "ready").await;
+    // The supervisor is in its own session, outside the plugin's, so it outlives the plugin.
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(st.pid))).unwrap();
+    assert_eq!(sid.as_raw(), st.pid);
+    assert!(
+        !st.state_path.join(state::PLAN_FILE).exists(),
+        "plan (with env) left on disk"
+    );
+    let bytes = st.to_bytes();
+    drop(first);
+
+    let second = env.executor();
+    let state = RecoveryState::from_bytes(&bytes).unwrap();
+    second.recover(state.clone()).await.unwrap();
+    second.recover(state.clone()).await.unwrap(); // already known → no-op
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Running
+    );
+    second
+        .stop(&st.spec.id, "SIGTERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(second.wait(&st.spec.id).await.unwrap().exit_code, 9);
+    second.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_task_that_exited_while_no_plugin_ran() {
+    let Some(env) = setup() else { return };
+    let go = env.dir.path().join("task/go");
+    let first = env.executor();
+    let st = first
+        .start(env.sh(
+            "gone",
+            &format!(
+                "while [ ! -e {} ]; do sleep 0.05; done; exit 42",
+                go.display()
+            ),
+        ))
+        .await
+        .unwrap();
+    drop(first);
+    fs::write(&go, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !st.state_path.join(state::EXIT_FILE).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never recorded the exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let second = env.executor();
+    second.recover(st.clone()).await.unwrap();
+    let e = second.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.signal), (42, 0));
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Exited
+    );
+    second.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+
+    // Gone without a record, or a foreign state path → errors.
+    let third = env.executor();
+    assert!(matches!(
+        third.recover(st.clone()).await,
+        Err(ExecError::Gone { .. })
+    ));
+    let mut foreign = st.clone();
+    foreign.state_path = "/etc".into();
+    assert!(matches!(
+        third.recover(foreign).await,
+        Err(ExecError::BadState { .. })
+    ));
+    for cg in [
+        env.root.clone(),
+        env.root.join(cgroup::OWN_SLICE),
+        env.root.join("nomad-pledge.slice/../x.scope"),
+    ] {
+        let mut hostile = st.clone();
+        hostile.cgroup.path = cg;
+        let r = third.recover(hostile).await;
+        assert!(matches!(r, Err(ExecError::BadState { .. })), "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_are_sane() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let st = ex
+        .start(env.sh("busy", "echo ready; while :; do :; done"))
+        .await
+        .unwrap();
+    env.until_printed("busy", "ready").await;
+    let a = ex.stats(&st.spec.id).await.unwrap();
+    let b = ex.stats(&st.spec.id).await.unwrap();
+    for s in [&a, &b] {
+        assert!(s.pids >= 2, "{s:?}");
+        assert!(s.cpu.percent.is_finite() && s.cpu.percent >= 0.0, "{s:?}");
+        assert!(s.cpu.measured.contains(&"Percent"));
+        assert!(!s.memory.measured.is_empty());
+        assert!(s.memory.rss > 0 || s.memory.usage > 0, "{s:?}");
+    }
+    assert!(b.cpu.usage_usec >= a.cpu.usage_usec);
+    ex.stop(&st.spec.id, "", Duration::ZERO).await.unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().signal, 9);
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_an_error_and_leaks_nothing() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let mut spec = env.sh("baduser", "true");
+    spec.user = "no-such-user-xyz".into();
+    let e = ex.start(spec.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("`user`"), "{e}");
+    spec.user = "root".into();
+    assert!(ex
+        .start(spec.clone())
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("allow_root"));
+    assert!(!env
+        .root
+        .join(cgroup::OWN_SLICE)
+        .join(format!("{}.baduser.scope", spec.alloc_id))
+        .exists());
+    assert!(matches!(
+        ex.stop("nope", "SIGNOPE", Duration::ZERO).await,
+        Err(ExecError::Signal(_))
+    ));
+    ex.stop("nope", "TERM", Duration::ZERO).await.unwrap();
+    ex.destroy("nope", true).await.unwrap();
+
+    // A launcher that cannot be executed is reported through wait().
+    let mut spec = env.sh("noexec", "true");
+    spec.launcher = vec!["/nonexistent/pledge.com".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert!(
+        e.err
+            .as_deref()
+            .unwrap_or("")
+            .contains("/nonexistent/pledge.com"),
+        "{e:?}"
+    );
+    assert_ne!(e.exit_code, 0);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+
+    // A symlinked stdout is refused (O_NOFOLLOW).
+    let mut spec = env.sh("link", "true");
+    let link = env.dir.path().join("link.out");
+    std::os::unix::fs::symlink(&spec.stdout_path, &link).unwrap();
+    spec.stdout_path = link;
+    let e = ex.start(spec.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("stdout_path"), "{e}");
+    assert!(!env
+        .root
+        .join(cgroup::OWN_SLICE)
+        .join(format!("{}.link.scope", spec.alloc_id))
+        .exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_fifos_carry_stdout_and_stderr() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let mut spec = env.sh("fifo", "echo hello; echo oops >&2");
+    for p in [&spec.stdout_path, &spec.stderr_path] {
+        fs::remove_file(p).unwrap();
+        nix::unistd::mkfifo(p.as_path(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let readers: Vec<_> = [spec.stdout_path.clone(), spec.stderr_path.clone()]
+        .into_iter()
+        .map(|p| std::thread::spawn(move || fs::read_to_string(p).unwrap()))
+        .collect();
+    spec.id.push('f');
+    let st = ex.start(spec).await.unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 0);
+    let outs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(outs, ["hello\n", "oops\n"]);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+const HELPER_ENV: &str = "NPD_EXECUTOR_PLUGIN_HELPER_DIR";
+
+/// Stands in for a plugin process in `tasks_survive_a_sigkilled_plugin`: starts the task in
+/// `$NPD_EXECUTOR_PLUGIN_HELPER_DIR/spec.json`, writes the recovery state, then hangs.
+#[test]
+#[ignore = "helper process, run by tasks_survive_a_sigkilled_plugin"]
+fn plugin_helper_process() {
+    let Ok(dir) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let spec: TaskSpec = serde_json::from_slice(&fs::read(dir.join("spec.json")).unwrap()).unwrap();
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("nomad-pledge-driver");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ex = Executor::new(ExecutorConfig {
+            state_dir: dir.join("state"),
+            cgroup_root: Some(cgroup::host_cgroup_root().unwrap()),
+            self_exe: exe,
+            allow_root: false,
+            default_user: "nobody".into(),
+        })
+        .unwrap();
+        let st = ex.start(spec).await.unwrap();
+        state::write_atomic(&dir, "recovery.json", &st.to_bytes()).unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_a_sigkilled_plugin() {
+    let Some(env) = setup() else { return };
+    let spec = env.sh(
+        "orphan",
+        "trap 'exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    fs::write(
+        env.dir.path().join("spec.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let mut plugin = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "executor::tests::plugin_helper_process",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(HELPER_ENV, env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rec = env.dir.path().join("recovery.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rec.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "helper plugin never started the task"
+        );
+        assert!(plugin.try_wait().unwrap().is_none(), "helper plugin died");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.until_printed("orphan", "ready").await;
+    plugin.kill().unwrap(); // SIGKILL
+    plugin.wait().unwrap();
+
+    let st = RecoveryState::from_bytes(&fs::read(&rec).unwrap()).unwrap();
+    assert_eq!(
+        state::proc_start_time(st.pid),
+        Some(st.start_time),
+        "supervisor died with the plugin"
+    );
+    let ex = env.executor();
+    ex.recover(st.clone()).await.unwrap();
+    assert_eq!(ex.inspect(&st.spec.id).unwrap().state, TaskState::Running);
+    ex.stop(&st.spec.id, "TERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 5);
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_joins_the_network_namespace() {
+    let Some(env) = setup() else { return };
+    let name = format!("npd-test-{}", std::process::id());
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: `ip netns add` is not available");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.sh("netns", "cat /proc/net/dev");
+    spec.netns_path = Some(PathBuf::from(format!("/var/run/netns/{name}")));
+    let st = ex.start(spec).await;
+    let e = match &st {
+        Ok(st) => Some(ex.wait(&st.spec.id).await),
+        Err(_) => None,
+    };
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &name])
+        .status();
+    let st = st.unwrap();
+    let e = e.unwrap().unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?}");
+    let out = env.stdout("netns");
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{out}");
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+/// With the real launcher (`self_exe pledge`, or `$NPD_PLEDGE_LAUNCHER`): the argv the executor
+/// builds is accepted and the task runs sandboxed. Skips while the launcher is not built in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_pledge_launcher_runs_the_task() {
+    let Some(env) = setup() else { return };
+    let launcher: Vec<OsString> = match std::env::var_os("NPD_PLEDGE_LAUNCHER") {
+        Some(l) => vec![l],
+        None => vec![env.exe.clone().into(), "pledge".into()],
+    };
+    let probe = std::process::Command::new(&launcher[0])
+        .args(&launcher[1..])
+        .args(["-p", "stdio rpath", "--", "/bin/true"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        println!("SKIP: the pledge launcher {launcher:?} is not available in this build");
+        return;
+    }
+    let ex = env.executor();
+    let mut spec = env.spec("real", "/bin/cat", &["/etc/hostname"]);
+    spec.launcher = launcher;
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let stderr = fs::read_to_string(env.dir.path().join("real.stderr")).unwrap();
+    assert_eq!(e.exit_code, 0, "{e:?} stderr: {stderr}");
+    assert_eq!(
+        env.stdout("real"),
+        fs::read_to_string("/etc/hostname").unwrap()
+    );
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+
+    // A readable file outside the unveil list is hidden from the task.
+    let secret = env.dir.path().join("secret");
+    fs::write(&secret, "s3cret").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut spec = env.spec("veiled", "/bin/cat", &[secret.to_str().unwrap()]);
+    spec.launcher = st.spec.launcher.clone();
+    spec.promises = "stdio rpath".into();
+    spec.unveil = vec!["r:/etc".into()];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_ne!(e.exit_code, 0, "{e:?}");
+    assert!(!env.stdout("veiled").contains("s3cret"));
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
+/// The gRPC handlers run these futures on a multi-threaded runtime: they must be `Send`, and the
+/// executor shareable. (Compile-time check.)
+#[test]
+fn executor_futures_are_send_and_executor_is_sync() {
+    fn is_send<T: Send>(_: &T) {}
+    fn is_sync<T: Sync + Send>() {}
+    is_sync::<Executor>();
+    #[allow(dead_code)]
+    fn check(ex: &'static Executor, st: RecoveryState) {
+        is_send(&ex.start(TaskSpec::default()));
+        is_send(&ex.recover(st));
+        is_send(&ex.wait(""));
+        is_send(&ex.stop("", "", Duration::ZERO));
+        is_send(&ex.signal("", ""));
+        is_send(&ex.destroy("", true));
+        is_send(&ex.stats(""));
+    }
+}
+
+#[test]
+fn oom_kill_growth_is_detected_from_memory_events() {
+    let d = tempfile::tempdir().unwrap();
+    let mut st = RecoveryState {
+        version: state::STATE_VERSION,
+        pid: 0,
+        start_time: 0,
+        cgroup: cgroup::TaskCgroup {
+            path: d.path().to_path_buf(),
+            created: true,
+        },
+        state_path: d.path().to_path_buf(),
+        oom_kills_before: Some(1),
+        started_at_ms: 0,
+        spec: TaskSpec::default(),
+    };
+    assert!(!oom_grew(&st), "no memory controller → not OOM");
+    fs::write(d.path().join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+    assert!(!oom_grew(&st));
+    fs::write(d.path().join("memory.events"), "oom 2\noom_kill 2\n").unwrap();
+    assert!(oom_grew(&st));
+    st.oom_kills_before = None;
+    assert!(oom_grew(&st));
+}

@@ -1,0 +1,89 @@
+//! Command-line arguments of `run`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep] [-v]
+
+  --task NAME           run only this pledge task (default: every task with driver = \"pledge\")
+  --plugin-config FILE  the plugin's config: an agent file with `plugin \"nomad-pledge-driver\" { config { ... } }`,
+                        or just the attributes of the config block
+  --alloc-dir DIR       where to create the allocation directory (default: a new directory under /tmp)
+  --keep                keep the allocation directory (logs, task dirs) afterwards
+  -v, --verbose         show every plugin log line, not only warnings and errors";
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Args {
+    pub job: PathBuf,
+    pub task: Option<String>,
+    pub plugin_config: Option<PathBuf>,
+    pub alloc_dir: Option<PathBuf>,
+    pub keep: bool,
+    pub verbose: bool,
+}
+
+impl Args {
+    pub fn parse(raw: &[OsString]) -> Result<Args, String> {
+        let mut args = Args::default();
+        let mut job = None;
+        let mut it = raw.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |flag: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match arg.to_str() {
+                Some("--task") => args.task = Some(value("--task")?.to_string_lossy().into_owned()),
+                Some("--plugin-config") => {
+                    args.plugin_config = Some(value("--plugin-config")?.into())
+                }
+                Some("--alloc-dir") => args.alloc_dir = Some(value("--alloc-dir")?.into()),
+                Some("--keep") => args.keep = true,
+                Some("-v") | Some("--verbose") => args.verbose = true,
+                Some(flag) if flag.starts_with('-') => {
+                    return Err(format!("unknown option {flag}"))
+                }
+                _ if job.is_none() => job = Some(PathBuf::from(arg)),
+                _ => return Err(format!("unexpected argument {:?}", arg)),
+            }
+        }
+        args.job = job.ok_or("which job file? give its path")?;
+        Ok(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Args, String> {
+        Args::parse(&v.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags() {
+        let a = parse(&[
+            "j.hcl",
+            "--task",
+            "t",
+            "--plugin-config",
+            "p.hcl",
+            "--keep",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(a.job, PathBuf::from("j.hcl"));
+        assert_eq!(a.task.as_deref(), Some("t"));
+        assert_eq!(a.plugin_config, Some(PathBuf::from("p.hcl")));
+        assert!(a.keep && a.verbose);
+        assert!(parse(&[]).unwrap_err().contains("job file"));
+        assert!(parse(&["j.hcl", "--task"])
+            .unwrap_err()
+            .contains("--task needs a value"));
+        assert!(parse(&["j.hcl", "--bogus"])
+            .unwrap_err()
+            .contains("--bogus"));
+        assert!(parse(&["a.hcl", "b.hcl"]).unwrap_err().contains("b.hcl"));
+    }
+}

@@ -1,0 +1,123 @@
+//! Installing a built program: `PR_SET_NO_NEW_PRIVS`, then the raw `seccomp(2)` syscall.
+//!
+//! Everything here is async-signal-safe (no allocation), so it can run in a child between fork
+//! and execve.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use super::bpf::Insn;
+use super::{BpfProgram, SeccompError};
+
+/// `SECCOMP_FILTER_FLAG_*` bits for [`install`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstallFlags(u32);
+
+impl InstallFlags {
+    pub const NONE: InstallFlags = InstallFlags(0);
+    /// Apply to every thread of the process (not together with NEW_LISTENER).
+    pub const TSYNC: InstallFlags = InstallFlags(1);
+    /// Log every action except ALLOW (kernel audit log).
+    pub const LOG: InstallFlags = InstallFlags(2);
+    /// Return a user-notification listener fd (Linux 5.0+).
+    pub const NEW_LISTENER: InstallFlags = InstallFlags(8);
+    /// A notified task waits killably once the supervisor has received the notification (5.19+).
+    pub const WAIT_KILLABLE_RECV: InstallFlags = InstallFlags(32);
+
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    pub const fn contains(self, other: InstallFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for InstallFlags {
+    type Output = InstallFlags;
+    fn bitor(self, rhs: Self) -> Self {
+        InstallFlags(self.0 | rhs.0)
+    }
+}
+
+/// Install `prog` on the calling thread (and what it later creates or execs). Sets
+/// NO_NEW_PRIVS first, as unprivileged seccomp requires. Returns the listener fd when
+/// [`InstallFlags::NEW_LISTENER`] was asked for. Irreversible.
+pub fn install(prog: &BpfProgram, flags: InstallFlags) -> Result<Option<OwnedFd>, SeccompError> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| SeccompError::NoNewPrivs {
+        source: std::io::Error::from(e),
+    })?;
+    let ret = seccomp_set_mode_filter(prog.instructions(), flags.bits()).map_err(|source| {
+        SeccompError::Install {
+            flags: flags.bits(),
+            source,
+        }
+    })?;
+    if flags.contains(InstallFlags::NEW_LISTENER) {
+        // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a new fd that nobody
+        // else owns (and without it the branch is not taken).
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The one raw call: `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)`.
+fn seccomp_set_mode_filter(insns: &[Insn], flags: u32) -> std::io::Result<i32> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    let len =
+        u16::try_from(insns.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        // `Insn` is #[repr(C)] with the same fields as `struct sock_filter`; the kernel only reads.
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points to `len` valid instructions that outlive the call; the kernel copies
+    // the program and does not keep the pointer. No Rust memory is modified.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(flags),
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insn_has_the_kernel_layout() {
+        assert_eq!(
+            std::mem::size_of::<Insn>(),
+            std::mem::size_of::<libc::sock_filter>()
+        );
+        assert_eq!(
+            std::mem::align_of::<Insn>(),
+            std::mem::align_of::<libc::sock_filter>()
+        );
+        assert_eq!(std::mem::size_of::<Insn>(), 8);
+    }
+
+    #[test]
+    fn flags_compose() {
+        let f = InstallFlags::NEW_LISTENER | InstallFlags::LOG;
+        assert_eq!(f.bits(), 10);
+        assert!(f.contains(InstallFlags::LOG));
+        assert!(!f.contains(InstallFlags::TSYNC));
+        assert_eq!(
+            InstallFlags::TSYNC.bits() as libc::c_ulong,
+            libc::SECCOMP_FILTER_FLAG_TSYNC
+        );
+        assert_eq!(
+            InstallFlags::NEW_LISTENER.bits() as libc::c_ulong,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! The raw system calls of the launcher, each in one small function. All `unsafe` of the
+//! launcher lives here; everything else uses these safe wrappers.
+
+use std::ffi::{c_char, CStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`: the ABI version or errno.
+pub fn landlock_abi_version() -> Result<i32, i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_ulong = 1;
+    // SAFETY: with a NULL attribute pointer and size 0 the kernel reads no memory; the call has
+    // no side effect besides returning the ABI version.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+/// `prctl(PR_GET_SECCOMP)`: does the kernel know seccomp? (`EINVAL` = no.)
+pub fn seccomp_available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointer arguments and only reads the calling thread's mode.
+    let ret = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    !(ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL))
+}
+
+/// Open `path` with `O_PATH | O_NOFOLLOW | O_CLOEXEC` (no read permission needed).
+pub fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
+    open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+/// `close_range(first, ~0, 0)`; falls back to closing each fd below the soft NOFILE limit.
+pub fn close_from(first: u32) {
+    // SAFETY: closing descriptors does not touch memory; the caller owns no Rust object that
+    // refers to a descriptor ≥ `first` (called at start-up, before any is created).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+    if ret < 0 {
+        let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(s, _)| s.min(65536))
+            .unwrap_or(1024);
+        for fd in first as u64..max {
+            // SAFETY: as above; errors (EBADF) are irrelevant.
+            unsafe { libc::close(fd as RawFd) };
+        }
+    }
+}
+
+/// Is `fd` open? (`fcntl(F_GETFD)`.)
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Drop every capability from the bounding set, as pledge.com does: stops at EINVAL (past the
+/// last capability); EPERM means we are not privileged, so nothing can be dropped (harmless).
+pub fn drop_bounding_set() -> io::Result<()> {
+    for cap in 0..=63 {
+        // SAFETY: PR_CAPBSET_DROP takes an integer and touches no user memory.
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINVAL) | Some(libc::EPERM) => Ok(()),
+                _ => Err(e),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `-n`: idle I/O class and SCHED_IDLE (errors ignored, as pledge v1.9).
+pub fn very_nice() {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: the ioprio_set call passes integers only; sched_setscheduler reads `param`, which
+    // lives across the call.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            IOPRIO_CLASS_IDLE << 13,
+        );
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+}
+
+/// `pidfd_open(getpid(), 0)` — a close-on-exec pidfd of the calling process.
+pub fn pidfd_self() -> io::Result<OwnedFd> {
+    // SAFETY: integers only; on success the kernel returns a fresh descriptor nobody else owns.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) })?;
+    // SAFETY: see above: `fd` is new and owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Outcome of [`fork`].
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `fork()`. The launcher is single-threaded when it calls this, so the child may run ordinary
+/// code; it still only makes system calls and leaves with [`exit_now`].
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the launcher process is single-threaded (it runs before any runtime or thread is
+    // started), so no lock can be held by another thread in the child.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        p => Ok(Forked::Parent(p)),
+    }
+}
+
+/// `_exit(code)`: leave without running destructors or atexit handlers (for forked children).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `close(fd)` for a raw descriptor the caller no longer uses through any Rust object.
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: the callers pass descriptors they own and never use again.
+    unsafe { libc::close(fd) };
+}
+
+/// `poll` on two descriptors for input, forever (retries EINTR). Returns (first, second) ready.
+pub fn poll_two(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<(bool, bool)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a live array of two pollfd for the duration of the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((fds[0].revents != 0, fds[1].revents != 0));
+    }
+}
+
+/// `execve(path, argv, envp)` with pointer arrays prepared in advance (NULL-terminated), so
+/// that nothing is allocated after the seccomp filter is installed. Returns the errno on failure.
+pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> io::Error {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: `path` is a valid C string; `argv`/`envp` are NULL-terminated arrays of pointers to
+    // C strings that the caller keeps alive across the call (see `launch::ExecPlan`).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// `ttyname(0)` when stdin is a terminal.
+pub fn stdin_tty_name() -> Option<std::path::PathBuf> {
+    use std::os::fd::AsFd;
+    nix::unistd::ttyname(std::io::stdin().as_fd()).ok()
+}
+
+/// The lowest descriptor number that is not open (what the next new descriptor will get),
+/// found by duplicating `any` (no filesystem access, which Landlock may already forbid).
+pub fn lowest_free_fd(any: BorrowedFd<'_>) -> io::Result<RawFd> {
+    let dup = nix::fcntl::fcntl(any, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    close_raw(dup);
+    Ok(dup)
+}
+
+/// `prctl(PR_SET_DUMPABLE, 1)`.
+pub fn set_dumpable() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// `pidfd_getfd(pidfd, fd, 0)`: a copy of another process's descriptor.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; on success the kernel returns a new descriptor we own.
+    let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: see above.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Write all of `buf`.
+pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Read exactly `buf.len()` bytes.
+pub fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < buf.len() {
+        match nix::unistd::read(fd, &mut buf[off..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => off += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Best-effort write of one message to fd 2.
+pub fn write_stderr(msg: &str) {
+    // SAFETY: fd 2 is borrowed only for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(2) };
+    let _ = write_all(fd, msg.as_bytes());
+}
+
+/// `poll` one descriptor for input forever (retries EINTR); returns its revents.
+pub fn poll_one(a: BorrowedFd<'_>) -> io::Result<libc::c_short> {
+    let mut fds = [libc::pollfd {
+        fd: a.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    loop {
+        // SAFETY: `fds` is a live array of one pollfd for the duration of the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(fds[0].revents);
+    }
+}
+
+/// Is `a` readable right now (`poll` with a zero timeout)?
+pub fn poll_readable_now(a: BorrowedFd<'_>) -> bool {
+    let mut fds = [libc::pollfd {
+        fd: a.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: `fds` is a live array of one pollfd for the duration of the call.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    ret > 0 && fds[0].revents != 0
+}
+
+/// `pidfd_send_signal(pidfd, SIGKILL)` (errors ignored).
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
+    // SAFETY: integer arguments and a NULL siginfo pointer.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+}
+
+/// `prctl(PR_SET_PTRACER, pid)` (Yama); errors ignored (EINVAL when Yama is absent).
+pub fn set_ptracer(pid: libc::pid_t) {
+    // SAFETY: integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
+}

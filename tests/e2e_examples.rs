@@ -1,0 +1,323 @@
+//! End-to-end: every `hack/` example through `nomad-pledge-driver run`, which launches the
+//! plugin over the go-plugin handshake and drives it as a Nomad client would. Output and exit
+//! status are asserted as `hack/README.md` documents them. Needs root and a cgroup v2 mount;
+//! skips with a printed reason otherwise.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
+/// Only a guard against hanging forever; never a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn skip_reason() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root (the driver switches users and creates namespaces)".into());
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if !mountinfo.lines().any(|l| l.contains(" - cgroup2 ")) {
+        return Some("no cgroup v2 mount".into());
+    }
+    None
+}
+
+macro_rules! require_host {
+    () => {
+        if let Some(reason) = skip_reason() {
+            eprintln!("SKIP: {reason}");
+            return;
+        }
+    };
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("hack")
+        .join(format!("{name}.hcl"))
+        .display()
+        .to_string()
+}
+
+/// Lines a child wrote so far, with a way to wait for one.
+#[derive(Clone, Default)]
+struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Lines {
+    fn follow(&self, stream: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<()> {
+        let me = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let (lock, cv) = &*me.0;
+                lock.lock().unwrap().push(line);
+                cv.notify_all();
+            }
+        })
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let (lock, cv) = &*self.0;
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = lock.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| l.contains(what)) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "never saw {what:?}; got {:#?}", *lines);
+            lines = cv.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().clone()
+    }
+}
+
+/// A running `nomad-pledge-driver run`.
+struct Run {
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Run {
+    fn start(name: &str) -> Run {
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg(example(name))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nomad-pledge-driver run");
+        let (stdout, stderr) = (Lines::default(), Lines::default());
+        let readers = vec![
+            stdout.follow(child.stdout.take().unwrap()),
+            stderr.follow(child.stderr.take().unwrap()),
+        ];
+        Run {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Ctrl-C, as a user would type it.
+    fn interrupt(&self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+    }
+
+    /// Waits for the run to end; returns its exit code.
+    fn finish(mut self) -> (i32, Vec<String>, Vec<String>) {
+        self.wait_end()
+    }
+
+    fn wait_end(&mut self) -> (i32, Vec<String>, Vec<String>) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("run did not finish; stderr: {:#?}", self.stderr.all());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        (
+            status.code().unwrap_or(-1),
+            self.stdout.all(),
+            self.stderr.all(),
+        )
+    }
+}
+
+impl Drop for Run {
+    /// A failed assertion must not leave the example's tasks running: stop them as Ctrl-C would.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.interrupt();
+            let deadline = Instant::now() + PATIENCE;
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+    }
+}
+
+fn run_to_end(name: &str) -> (i32, Vec<String>, Vec<String>) {
+    Run::start(name).finish()
+}
+
+fn result_line<'a>(stderr: &'a [String], task: &str) -> &'a str {
+    let prefix = format!("==> task \"{task}\" exited:");
+    stderr
+        .iter()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no exit result for {task}; stderr: {stderr:#?}"))
+}
+
+#[test]
+fn env_shows_the_task_environment() {
+    require_host!();
+    let (code, out, err) = run_to_end("env");
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(out.iter().any(|l| l == "NOMAD_TASK_NAME=env"), "{out:#?}");
+    assert!(out.iter().any(|l| l == "USER=nobody"), "{out:#?}");
+    let short = out
+        .iter()
+        .find_map(|l| l.strip_prefix("NOMAD_SHORT_ALLOC_ID="))
+        .expect("NOMAD_SHORT_ALLOC_ID");
+    assert_eq!(short.len(), 8);
+    assert!(!out
+        .iter()
+        .any(|l| l.starts_with("NOMAD_PLUGIN_MAGIC_COOKIE")));
+    assert!(result_line(&err, "env").contains("exit_code=0 signal=0"));
+}
+
+#[test]
+fn passwd_is_not_unveiled() {
+    require_host!();
+    let (code, _out, err) = run_to_end("passwd");
+    assert_eq!(code, 1, "stderr: {err:#?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("/etc/passwd") && l.contains("Permission denied")),
+        "{err:#?}"
+    );
+    assert!(result_line(&err, "cat").contains("exit_code=1"), "{err:#?}");
+}
+
+#[test]
+fn cgroup_shows_the_task_scope() {
+    require_host!();
+    let (code, out, err) = run_to_end("cgroup");
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    let alloc_id = err
+        .iter()
+        .find_map(|l| l.strip_prefix("==> allocation "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("allocation line")
+        .to_string();
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("0::/"))
+        .expect("cgroup v2 line");
+    assert!(
+        line.contains(&alloc_id) && line.ends_with(".scope"),
+        "{line}"
+    );
+}
+
+#[test]
+fn ps_sees_only_its_own_pid_namespace() {
+    require_host!();
+    let (code, out, err) = run_to_end("ps");
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert_eq!(out.len(), 3, "header, supervisor, ps: {out:#?}");
+    assert!(out[0].contains("PID"), "{out:#?}");
+    assert!(out.iter().any(|l| l.contains("ps aux")), "{out:#?}");
+}
+
+#[test]
+fn workdir_starts_in_the_task_dir() {
+    require_host!();
+    let (code, out, err) = run_to_end("workdir");
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(out.iter().any(|l| l.ends_with("/pwd/local")), "{out:#?}");
+}
+
+#[test]
+fn curl_fetches_from_a_loopback_sidecar() {
+    require_host!();
+    let (code, out, err) = run_to_end("curl");
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(
+        out.iter().any(|l| l.contains("Directory listing for /")),
+        "{out:#?}"
+    );
+    assert!(result_line(&err, "curl").contains("exit_code=0"));
+    // The sidecar was stopped once curl was done.
+    result_line(&err, "server");
+}
+
+#[test]
+fn sleep_stops_on_sigterm() {
+    require_host!();
+    let run = Run::start("sleep");
+    run.stderr.wait_for("==> task \"sleep\" started");
+    run.interrupt();
+    let (code, _out, err) = run.finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(result_line(&err, "sleep").contains("signal=15"), "{err:#?}");
+}
+
+#[test]
+fn ignore_is_killed_after_its_kill_timeout() {
+    require_host!();
+    let run = Run::start("ignore");
+    run.stdout.wait_for("ignoring SIGINT and SIGTERM");
+    run.interrupt();
+    let (code, _out, err) = run.finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(result_line(&err, "ignore").contains("signal=9"), "{err:#?}");
+}
+
+#[test]
+fn http_serves_on_loopback() {
+    require_host!();
+    let run = Run::start("http");
+    run.stderr.wait_for("==> task \"server\" started");
+    let page = fetch("127.0.0.1:8181");
+    assert!(page.contains("Directory listing for /"), "{page}");
+    run.stderr.wait_for("\"GET / HTTP/1.0\" 200");
+    run.interrupt();
+    let (code, _out, err) = run.finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+}
+
+#[test]
+fn bridge_tasks_share_the_group_netns() {
+    require_host!();
+    if Command::new("ip").arg("-V").output().is_err() {
+        eprintln!("SKIP: iproute2 (`ip`) is not installed");
+        return;
+    }
+    let run = Run::start("bridge");
+    run.stdout.wait_for("Directory listing for /");
+    run.stderr
+        .wait_for("==> task \"probe\" exited: exit_code=0");
+    run.interrupt();
+    let (code, _out, err) = run.finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+}
+
+/// GET / over loopback, retrying while the server starts.
+fn fetch(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut page = String::new();
+            let _ = s.read_to_string(&mut page);
+            return page;
+        }
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,398 @@
+//! unveil → Landlock checked from inside with the probe.
+
+mod sandbox_support;
+use sandbox_support::*;
+
+fn ready() -> Option<i32> {
+    if !seccomp_available() {
+        return None;
+    }
+    landlock_abi()
+}
+
+fn u(unveils: &[&str], op: &[&str]) -> String {
+    let mut extra = Vec::new();
+    for x in unveils {
+        extra.push("-v");
+        extra.push(*x);
+    }
+    probe("stdio rpath wpath cpath", &extra, op)
+}
+
+struct Tree {
+    _tmp: tempfile::TempDir,
+    root: String,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_str().unwrap().to_string();
+        std::fs::create_dir(tmp.path().join("ro")).unwrap();
+        std::fs::create_dir(tmp.path().join("rw")).unwrap();
+        std::fs::write(tmp.path().join("ro/f"), "ro").unwrap();
+        std::fs::write(tmp.path().join("rw/f"), "rw").unwrap();
+        std::fs::write(tmp.path().join("secret"), "s").unwrap();
+        Tree { _tmp: tmp, root }
+    }
+    fn p(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.root)
+    }
+}
+
+#[test]
+fn read_needs_r() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let ro = format!("r:{}", t.p("ro"));
+    assert_eq!(u(&[&ro], &["read", &t.p("ro/f")]), "OK");
+    assert_eq!(u(&[&ro], &["readdir", &t.p("ro")]), "OK");
+    assert_eq!(u(&[&ro], &["read", &t.p("secret")]), "EACCES");
+    assert_eq!(u(&[&ro], &["readdir", &t.root]), "EACCES");
+    // Metadata is not hidden.
+    assert_eq!(u(&[&ro], &["stat", &t.p("secret")]), "OK");
+    // Without a colon the permission is r.
+    assert_eq!(u(&[&t.p("ro")], &["read", &t.p("ro/f")]), "OK");
+    assert_eq!(u(&[&t.p("ro")], &["write", &t.p("ro/f")]), "EACCES");
+}
+
+#[test]
+fn write_needs_w_and_create_needs_c() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let rw = format!("rw:{}", t.p("rw"));
+    let rwc = format!("rwc:{}", t.p("rw"));
+    assert_eq!(u(&[&rw], &["write", &t.p("rw/f")]), "OK");
+    assert_eq!(u(&[&rw], &["create", &t.p("rw/new")]), "EACCES");
+    assert_eq!(u(&[&rw], &["mkdir", &t.p("rw/d")]), "EACCES");
+    assert_eq!(u(&[&rw], &["symlink", "f", &t.p("rw/l")]), "EACCES");
+    // Deleting needs c too (pledge.com leaves deletion unrestricted; we follow OpenBSD).
+    assert_eq!(u(&[&rw], &["unlink", &t.p("rw/f")]), "EACCES");
+    assert_eq!(u(&[&rwc], &["create", &t.p("rw/new")]), "OK");
+    assert_eq!(u(&[&rwc], &["mkdir", &t.p("rw/d")]), "OK");
+    assert_eq!(u(&[&rwc], &["symlink", "f", &t.p("rw/l")]), "OK");
+    assert_eq!(u(&[&rwc], &["unlink", &t.p("rw/new")]), "OK");
+    // r only: no write.
+    let r = format!("r:{}", t.p("rw"));
+    assert_eq!(u(&[&r], &["write", &t.p("rw/f")]), "EACCES");
+}
+
+#[test]
+fn truncate_needs_w() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let r = format!("r:{}", t.p("rw"));
+    let rw = format!("rw:{}", t.p("rw"));
+    if abi.unwrap() >= 3 {
+        assert_eq!(u(&[&rw], &["truncate", &t.p("rw/f")]), "OK");
+        assert_eq!(u(&[&rw], &["trunc", &t.p("rw/f")]), "OK");
+        assert_eq!(u(&[&r], &["truncate", &t.p("rw/f")]), "EACCES");
+        // A single file unveiled rw may be truncated (pledge.com refuses; see README).
+        let file = format!("rw:{}", t.p("rw/f"));
+        assert_eq!(u(&[&file], &["trunc", &t.p("rw/f")]), "OK");
+    } else {
+        // Landlock cannot control truncate(2): the launcher denies it with seccomp.
+        assert_eq!(u(&[&rw], &["truncate", &t.p("rw/f")]), "EPERM");
+    }
+}
+
+#[test]
+fn exec_needs_x() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let dir = probe_dir();
+    let r = format!("r:{dir}");
+    let rx = format!("rx:{dir}");
+    let mut args = vec![
+        "-p",
+        "stdio rpath exec",
+        "-v",
+        &r,
+        "--",
+        PROBE,
+        "exec",
+        "/bin/true",
+    ];
+    let o = pledge(&args);
+    assert_eq!(stdout(&o), "EACCES", "{}", stderr(&o));
+    args[3] = &rx;
+    let o = pledge(&[
+        "-p",
+        "stdio rpath exec",
+        "-v",
+        &rx,
+        "--",
+        PROBE,
+        "exec",
+        PROBE,
+        "noop",
+    ]);
+    assert_eq!(stdout(&o), "OK", "{}", stderr(&o));
+}
+
+#[test]
+fn file_rules_and_symlinks() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    std::os::unix::fs::symlink(t.p("ro/f"), t.p("link")).unwrap();
+    std::os::unix::fs::symlink(t.p("nowhere"), t.p("dangling")).unwrap();
+    // A rule on a symlink applies to its target.
+    let l = format!("r:{}", t.p("link"));
+    assert_eq!(u(&[&l], &["read", &t.p("ro/f")]), "OK");
+    assert_eq!(u(&[&l], &["read", &t.p("rw/f")]), "EACCES");
+    // A file rule gives no directory rights.
+    let f = format!("rwc:{}", t.p("ro/f"));
+    assert_eq!(u(&[&f], &["readdir", &t.p("ro")]), "EACCES");
+    assert_eq!(u(&[&f], &["write", &t.p("ro/f")]), "OK");
+    // A dangling link is fine (rule on the link itself), and runs.
+    let d = format!("r:{}", t.p("dangling"));
+    assert_eq!(u(&[&d], &["noop"]), "OK");
+}
+
+#[test]
+fn nonexistent_paths_are_skipped() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let missing = format!("rwc:{}", t.p("missing/dir"));
+    assert_eq!(u(&[&missing], &["noop"]), "OK");
+    assert_eq!(u(&[&missing], &["read", &t.p("ro/f")]), "EACCES");
+}
+
+#[test]
+fn implicit_unveils_per_promise() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    // stdio: /dev/null rw, /etc/localtime r.
+    assert_eq!(u(&[], &["read", "/dev/null"]), "OK");
+    assert_eq!(u(&[], &["write", "/dev/null"]), "OK");
+    // rpath: /proc/filesystems.
+    assert_eq!(u(&[], &["read", "/proc/filesystems"]), "OK");
+    assert_eq!(u(&[], &["read", "/etc/hostname"]), "EACCES");
+    // dns: /etc/hosts.
+    assert_eq!(probe("stdio rpath dns", &[], &["read", "/etc/hosts"]), "OK");
+    assert_eq!(probe("stdio rpath", &[], &["read", "/etc/hosts"]), "EACCES");
+    // tmppath: /tmp rwc.
+    let name = format!("/tmp/pledge-probe-{}", std::process::id());
+    assert_eq!(
+        probe("stdio rpath wpath cpath tmppath", &[], &["create", &name]),
+        "OK"
+    );
+    assert_eq!(
+        probe("stdio rpath wpath cpath tmppath", &[], &["unlink", &name]),
+        "OK"
+    );
+    assert_eq!(
+        probe("stdio rpath wpath cpath", &[], &["create", &name]),
+        "EACCES"
+    );
+}
+
+#[test]
+fn dash_v_capital_disables_unveil() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    assert_eq!(
+        probe(
+            "stdio rpath",
+            &["-V", "-v", "r:/nonexistent"],
+            &["read", "/etc/hostname"]
+        ),
+        "OK"
+    );
+}
+
+#[test]
+fn setxattr_is_denied_when_unveiled() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let rw = format!("rw:{}", t.p("rw"));
+    assert_eq!(
+        probe(
+            "stdio rpath wpath fattr",
+            &["-v", &rw],
+            &["setxattr", &t.p("rw/f")]
+        ),
+        "EPERM"
+    );
+}
+
+#[test]
+fn fail_closed_without_landlock() {
+    // Debug builds honour PLEDGE_TEST_LANDLOCK_ABI to simulate an older or absent Landlock.
+    skip_unless!(
+        cfg!(debug_assertions),
+        "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
+    );
+    skip_unless!(seccomp_available(), "kernel without seccomp filters");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("pledge")
+            .args(args)
+            .env("PLEDGE_TEST_LANDLOCK_ABI", "0")
+            .output()
+            .unwrap()
+    };
+    // -v given but Landlock missing: refuse (exit 20), naming the way out.
+    let o = run(&[
+        "-v",
+        "r:/etc/hostname",
+        "--",
+        PROBE,
+        "read",
+        "/etc/hostname",
+    ]);
+    assert_eq!(o.status.code(), Some(20));
+    assert!(
+        stderr(&o).contains("--unveil-best-effort"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty());
+    // Best effort explicitly chosen: runs unrestricted, with a warning.
+    let o = run(&[
+        "--unveil-best-effort",
+        "-v",
+        "r:/etc/hostname",
+        "--",
+        PROBE,
+        "read",
+        "/etc/passwd",
+    ]);
+    assert_eq!(stdout(&o), "OK");
+    assert!(stderr(&o).contains("NOT enforced"), "{}", stderr(&o));
+    // No -v: pledge.com's behaviour (run), but never silently.
+    let o = run(&["--", PROBE, "read", "/etc/passwd"]);
+    assert_eq!(stdout(&o), "OK");
+    assert!(stderr(&o).contains("not restricted"), "{}", stderr(&o));
+}
+
+#[test]
+fn old_abi_without_truncate_control_denies_truncate_with_seccomp() {
+    skip_unless!(
+        cfg!(debug_assertions),
+        "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
+    );
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let rw = format!("rw:{}", t.p("rw"));
+    let o = std::process::Command::new(BIN)
+        .args([
+            "pledge",
+            "-p",
+            "stdio rpath wpath",
+            "-v",
+            &rw,
+            "--",
+            PROBE,
+            "truncate",
+        ])
+        .arg(t.p("rw/f"))
+        .env("PLEDGE_TEST_LANDLOCK_ABI", "2")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "EPERM", "{}", stderr(&o));
+    let o = std::process::Command::new(BIN)
+        .args([
+            "pledge",
+            "-p",
+            "stdio rpath wpath",
+            "-v",
+            &rw,
+            "--",
+            PROBE,
+            "write",
+        ])
+        .arg(t.p("rw/f"))
+        .env("PLEDGE_TEST_LANDLOCK_ABI", "1")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "OK", "{}", stderr(&o));
+}
+
+#[test]
+fn anet_cannot_connect_even_with_unix() {
+    let abi = ready();
+    skip_unless!(
+        abi.is_some_and(|a| a >= 4),
+        "landlock ABI < 4 has no network rules"
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    // `unix` allows connect(2) and `anet` TCP sockets: seccomp alone would let it through.
+    assert_eq!(
+        probe("stdio rpath anet unix", &["-V"], &["connect", &addr]),
+        "OK"
+    );
+    assert_eq!(
+        probe("stdio rpath anet unix", &[], &["connect", &addr]),
+        "EACCES"
+    );
+    assert_eq!(probe("stdio rpath inet", &[], &["connect", &addr]), "OK");
+}
+
+#[test]
+fn signals_are_scoped_to_the_sandbox() {
+    let abi = ready();
+    skip_unless!(
+        abi.is_some_and(|a| a >= 6),
+        "landlock ABI < 6 has no scopes"
+    );
+    // proc allows kill(2) of any process; Landlock's signal scope refuses targets outside.
+    assert_eq!(probe("stdio rpath proc", &["-V"], &["kill-parent"]), "OK");
+    assert_eq!(probe("stdio rpath proc", &[], &["kill-parent"]), "EPERM");
+}
+
+#[test]
+fn tcp_port_allow_lists() {
+    let abi = ready();
+    skip_unless!(
+        abi.is_some_and(|a| a >= 4),
+        "landlock ABI < 4 has no network rules"
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let p = port.to_string();
+    let other = if port == 1 { "2" } else { "1" };
+    assert_eq!(
+        probe(
+            "stdio rpath inet",
+            &["--tcp-connect", &p],
+            &["connect", &addr]
+        ),
+        "OK"
+    );
+    assert_eq!(
+        probe(
+            "stdio rpath inet",
+            &["--tcp-connect", other],
+            &["connect", &addr]
+        ),
+        "EACCES"
+    );
+    // Bind: find a free port, release it, then bind it inside.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = free.to_string();
+    assert_eq!(
+        probe("stdio rpath inet", &["--tcp-bind", &f], &["bind", &f]),
+        "OK"
+    );
+    assert_eq!(
+        probe("stdio rpath inet", &["--tcp-bind", other], &["bind", &f]),
+        "EACCES"
+    );
+    // With -V there is no Landlock to carry them: refused, not ignored.
+    let o = pledge(&["-V", "--tcp-bind", &f, "--", PROBE, "noop"]);
+    assert_eq!(o.status.code(), Some(20));
+}
