@@ -118,6 +118,10 @@ impl Run {
 
     /// Waits for the run to end; returns its exit code.
     fn finish(mut self) -> (i32, Vec<String>, Vec<String>) {
+        self.wait_end()
+    }
+
+    fn wait_end(&mut self) -> (i32, Vec<String>, Vec<String>) {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -137,6 +141,20 @@ impl Run {
             self.stdout.all(),
             self.stderr.all(),
         )
+    }
+}
+
+impl Drop for Run {
+    /// A failed assertion must not leave the example's tasks running: stop them as Ctrl-C would.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.interrupt();
+            let deadline = Instant::now() + PATIENCE;
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
     }
 }
 

@@ -223,21 +223,22 @@ fn no_nul(field: &str, v: &str) -> Result<(), TaskConfigError> {
     Ok(())
 }
 
-/// Validation hook for `promises`. Today it checks the syntax only (promise names are lowercase
-/// words separated by spaces); the check of each name against the promise table belongs to
-/// `crate::sandbox` and plugs in here once that module exports it.
+/// Checks a promise string exactly as the launcher will parse it, so that a typo fails the task
+/// at StartTask with a message naming the field instead of inside the sandbox.
 pub fn validate_promises(promises: &str) -> Result<(), TaskConfigError> {
-    for word in promises.split_whitespace() {
-        if !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return Err(TaskConfigError::Promises {
-                promises: promises.to_string(),
-                problem: format!(
-                    "`{word}` is not a promise name (names are lowercase words separated by spaces, e.g. \"stdio rpath\")"
+    use crate::sandbox::promise::{Promise, PromiseError, PromiseSet};
+    PromiseSet::parse(promises)
+        .map(drop)
+        .map_err(|e| TaskConfigError::Promises {
+            promises: promises.to_string(),
+            problem: match e {
+                PromiseError::Unknown { name } => format!(
+                    "`{name}` is not a promise; accepted promises: {}",
+                    Promise::accepted_names()
                 ),
-            });
-        }
-    }
-    Ok(())
+                other => other.to_string(),
+            },
+        })
 }
 
 #[cfg(test)]
@@ -355,8 +356,12 @@ mod tests {
                 "uninterpolated",
             ),
             (
-                encode(&[("command", Ok("x")), ("promises", Ok("stdio RPATH"))]),
+                encode(&[("command", Ok("x")), ("promises", Ok("stdio rpth"))]),
                 "`promises`",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("promises", Ok("stdio rpth"))]),
+                "`rpth` is not a promise; accepted promises: stdio",
             ),
             (
                 encode(&[("command", Ok("x")), ("args", Ok("notalist"))]),

@@ -79,7 +79,14 @@ fn self_exe() -> Result<PathBuf, DriverError> {
 /// The launcher's argv prefix.
 fn launcher(config: &PluginConfig) -> Result<Vec<OsString>, DriverError> {
     Ok(match &config.launcher {
-        Launcher::BuiltIn => vec![self_exe()?.into_os_string(), "pledge".into()],
+        Launcher::BuiltIn => {
+            let mut argv = vec![self_exe()?.into_os_string(), "pledge".into()];
+            if config.unveil_best_effort {
+                argv.push("--unveil-best-effort".into());
+            }
+            argv
+        }
+        // pledge.com has no such switch: it never refuses unveil rules it cannot enforce.
         Launcher::External(path) => vec![path.clone().into_os_string()],
     })
 }
@@ -364,5 +371,11 @@ mod tests {
         };
         let spec = task_spec(&task, &cfg, &external).unwrap();
         assert_eq!(spec.launcher, [OsString::from("/opt/pledge.com")]);
+        let best_effort = PluginConfig {
+            unveil_best_effort: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &cfg, &best_effort).unwrap();
+        assert_eq!(spec.launcher[1..], ["pledge", "--unveil-best-effort"]);
     }
 }

@@ -178,11 +178,17 @@ async fn configure_and_run(
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Ctrl-C or SIGTERM: stop the tasks as `nomad job stop` would (tasks otherwise outlive us,
+    // as they outlive a Nomad client).
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("==> interrupted: stopping the tasks");
-            let _ = stop_tx.send(true);
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
+        eprintln!("==> interrupted: stopping the tasks");
+        let _ = stop_tx.send(true);
     });
     let ctxs: Vec<TaskCtx> = selected
         .iter()
