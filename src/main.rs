@@ -35,6 +35,7 @@ fn main() {
     let code = match mode.as_deref() {
         Some("pledge") => sandbox::cli::main(&args[1..]),
         Some(executor::SUPERVISOR_MODE) => executor::supervisor_main(&args[2..]),
+        Some(executor::EXEC_MODE) => executor::exec::exec_main(&args[2..]),
         Some("run") => runner::main(&args[2..]),
         Some("--version") | Some("version") => {
             println!("nomad-pledge-driver {}", env!("CARGO_PKG_VERSION"));

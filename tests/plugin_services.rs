@@ -89,7 +89,7 @@ async fn plugin_info_and_schemas() {
         .into_inner()
         .capabilities
         .unwrap();
-    assert!(caps.send_signals && !caps.exec && caps.dynamic_workload_users);
+    assert!(caps.send_signals && caps.exec && caps.dynamic_workload_users);
     assert!(!caps.disable_log_collection && !caps.must_create_network);
     assert_eq!(caps.network_isolation_modes, vec![0, 1]); // HOST, GROUP
     assert_eq!(caps.mount_configs, 1); // NO_MOUNTS

@@ -62,7 +62,10 @@ impl DriverError {
                         tonic::Code::InvalidArgument
                     }
                     E::Duplicate(_) => tonic::Code::AlreadyExists,
-                    E::Running(_) | E::Exited(_) => tonic::Code::FailedPrecondition,
+                    E::Running(_) | E::Exited(_) | E::NotRunning(_) => {
+                        tonic::Code::FailedPrecondition
+                    }
+                    E::EmptyExecCommand => tonic::Code::InvalidArgument,
                     _ => tonic::Code::Internal,
                 }
             }

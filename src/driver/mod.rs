@@ -4,6 +4,7 @@
 mod base;
 pub mod config;
 pub mod error;
+mod exec;
 pub mod fingerprint;
 pub mod msgpack;
 pub mod schema;

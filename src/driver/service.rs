@@ -1,5 +1,5 @@
 //! The Driver service. Handlers are thin: decode, ask the executor (via `tasks.rs`), encode.
-//! Exec and network RPCs answer UNIMPLEMENTED until they land.
+//! Network RPCs answer UNIMPLEMENTED until they land; exec lives in `exec.rs`.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -38,7 +38,7 @@ fn unimplemented<T>(rpc: &'static str) -> Result<T, Status> {
 pub fn capabilities() -> DriverCapabilities {
     DriverCapabilities {
         send_signals: true,
-        exec: false,
+        exec: true,
         // Nomad builds the task dir on host paths; our Landlock rules are per task and opt-in,
         // so we do not claim UNVEIL (which also needs Nomad >= 1.8 and alloc_mounts).
         fs_isolation: FsIsolation::None as i32,
@@ -289,18 +289,24 @@ impl Driver for State {
 
     async fn exec_task(
         &self,
-        _req: Request<ExecTaskRequest>,
+        req: Request<ExecTaskRequest>,
     ) -> Result<Response<ExecTaskResponse>, Status> {
-        unimplemented("ExecTask")
+        let ex = self.executor()?;
+        Ok(Response::new(
+            super::exec::exec_task(ex, req.into_inner()).await?,
+        ))
     }
 
     type ExecTaskStreamingStream = BoxStream<ExecTaskStreamingResponse>;
 
     async fn exec_task_streaming(
         &self,
-        _req: Request<Streaming<ExecTaskStreamingRequest>>,
+        req: Request<Streaming<ExecTaskStreamingRequest>>,
     ) -> Result<Response<Self::ExecTaskStreamingStream>, Status> {
-        unimplemented("ExecTaskStreaming")
+        let ex = self.executor()?;
+        Ok(Response::new(
+            super::exec::exec_streaming(ex, req.into_inner()).await?,
+        ))
     }
 
     async fn create_network(
@@ -343,14 +349,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn task_rpcs_are_unimplemented_with_a_message() {
+    async fn network_rpcs_are_unimplemented_with_a_message() {
         let s = state();
         let e = s
-            .exec_task(Request::new(ExecTaskRequest::default()))
+            .create_network(Request::new(CreateNetworkRequest::default()))
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented);
-        assert!(e.message().contains("ExecTask"), "{}", e.message());
+        assert!(e.message().contains("CreateNetwork"), "{}", e.message());
         assert!(s.init(Request::new(InitRequest {})).await.is_ok());
         assert!(s.shutdown(Request::new(ShutdownRequest {})).await.is_ok());
     }

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod cgroup;
+pub mod exec;
 pub mod signal;
 pub mod spawn;
 pub mod state;
@@ -25,6 +26,8 @@ mod tests;
 
 #[allow(unused_imports)]
 pub use cgroup::{probe_cgroups, CgroupInfo, Resources};
+#[allow(unused_imports)]
+pub use exec::{ExecMode, ExecProcess, EXEC_MODE};
 #[allow(unused_imports)]
 pub use signal::{parse_signal, Signal, SignalError};
 #[allow(unused_imports)]
@@ -164,6 +167,16 @@ pub enum ExecError {
     #[error("executor state directory {path}: {source}")]
     StateDir {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task `{0}` is not running: exec only works while the task runs (check `nomad alloc status`)")]
+    NotRunning(String),
+    #[error("exec `command` is empty: give the program to run and its arguments")]
+    EmptyExecCommand,
+    #[error("cannot start exec helper `{exe}` for task `{id}`: {source}")]
+    ExecSpawn {
+        id: String,
+        exe: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot watch supervisor of task `{id}`: {source}")]

@@ -178,7 +178,7 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
                     nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
                 );
             }
-            let (step, e) = task_child(plan, &argv, &env);
+            let (step, e) = task_child(plan, &argv, &env, false);
             let msg = format!("{step}\0{}", e as i32);
             let _ = nix::unistd::write(&err_w, msg.as_bytes());
             sys::exit_now(127);
@@ -275,14 +275,21 @@ fn wait_loop(child: Pid, all: &SigSet) -> ExitStatus {
 
 /// The task child: session, oom score, nice, cwd, groups, gid, uid, signals, exec.
 /// Returns only on failure, with the failing step.
-fn task_child(
+/// With `ctty`, fd 0 (a pty slave) becomes the controlling terminal of the new session (exec).
+pub(super) fn task_child(
     plan: &SupervisorPlan,
     argv: &[CString],
     env: &[CString],
+    ctty: bool,
 ) -> (&'static str, nix::errno::Errno) {
     let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
     if let Err(e) = nix::unistd::setsid() {
         return ("setsid", e);
+    }
+    if ctty {
+        if let Err(e) = sys::set_controlling_tty(0) {
+            return ("make the pty the controlling terminal", errno(e));
+        }
     }
     if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
         return ("reset oom_score_adj", errno(e));

@@ -1,0 +1,463 @@
+//! `nomad alloc exec` and script checks through the built plugin binary over gRPC: ExecTask and
+//! ExecTaskStreaming run inside the task's sandbox (user, cgroup, namespaces, promises, unveil).
+//! Needs root and a cgroup v2 mount; skips with a printed reason otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::pb::drivers::{
+    exec_task_streaming_request::{Setup, TerminalSize},
+    DestroyTaskRequest, ExecTaskRequest, ExecTaskResponse, ExecTaskStreamingIoOperation,
+    ExecTaskStreamingRequest, ExitResult, StartTaskRequest, TaskConfig, WaitTaskRequest,
+};
+use common::*;
+use futures::StreamExt;
+
+fn skip_reason() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root (users, namespaces, cgroups)");
+    }
+    if cgroup2_mount().is_none() {
+        return Some("no cgroup v2 mount");
+    }
+    None
+}
+
+macro_rules! require_host {
+    () => {
+        if let Some(reason) = skip_reason() {
+            eprintln!("SKIP: {reason}");
+            return;
+        }
+    };
+}
+
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+}
+
+/// An allocation directory and a private state dir for the plugin.
+struct Alloc {
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+impl Alloc {
+    fn new() -> Alloc {
+        let dir = tempfile::Builder::new().prefix("exec").tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Alloc {
+            dir,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A long-running task `task` (`sleep 600` under sh) with `promises` and `unveil`.
+    fn task(
+        &self,
+        task: &str,
+        command: &str,
+        args: &[&str],
+        promises: &str,
+        unveil: &[&str],
+    ) -> TaskConfig {
+        let task_dir = self.path().join(task);
+        std::fs::create_dir_all(task_dir.join("local")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&task_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = self.path().join(format!("{task}.stdout"));
+        let err = self.path().join(format!("{task}.stderr"));
+        std::fs::write(&out, "").unwrap();
+        std::fs::write(&err, "").unwrap();
+        TaskConfig {
+            id: format!("alloc1/{task}/{:08x}", rand_u32()),
+            name: task.into(),
+            alloc_id: "alloc1".into(),
+            alloc_dir: self.path().display().to_string(),
+            stdout_path: out.display().to_string(),
+            stderr_path: err.display().to_string(),
+            env: [("PATH", "/usr/local/bin:/usr/bin:/bin")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            msgpack_driver_config: msgpack(&[
+                ("command", V::S(command)),
+                ("args", V::L(args)),
+                ("promises", V::S(promises)),
+                ("unveil", V::L(unveil)),
+            ]),
+            ..Default::default()
+        }
+    }
+}
+
+const SHELL_TOOLS: &[&str] = &["rx:/usr/bin", "rx:/bin", "r:/proc"];
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
+    u32::from_le_bytes(b)
+}
+
+async fn plugin(alloc: &Alloc) -> Plugin {
+    let plugin = Plugin::start(&[]).await;
+    let state_dir = alloc.state.path().display().to_string();
+    plugin
+        .base()
+        .set_config(set_config(
+            msgpack(&[("state_dir", V::S(&state_dir))]),
+            true,
+        ))
+        .await
+        .expect("SetConfig");
+    plugin
+}
+
+/// Starts a long-running shell task; returns its id.
+async fn start_sleeper(plugin: &Plugin, alloc: &Alloc, name: &str, promises: &str) -> String {
+    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, SHELL_TOOLS);
+    plugin
+        .driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
+        .into_inner()
+        .handle
+        .expect("a handle")
+        .config
+        .expect("config")
+        .id
+}
+
+async fn destroy(plugin: &Plugin, id: &str) {
+    plugin
+        .driver()
+        .destroy_task(DestroyTaskRequest {
+            task_id: id.into(),
+            force: true,
+        })
+        .await
+        .expect("DestroyTask");
+}
+
+async fn exec(
+    plugin: &Plugin,
+    id: &str,
+    argv: &[&str],
+    timeout: Option<Duration>,
+) -> ExecTaskResponse {
+    let req = ExecTaskRequest {
+        task_id: id.into(),
+        command: argv.iter().map(|s| s.to_string()).collect(),
+        timeout: timeout.map(|d| prost_types::Duration {
+            seconds: d.as_secs() as i64,
+            nanos: 0,
+        }),
+    };
+    tokio::time::timeout(PATIENCE, plugin.driver().exec_task(req))
+        .await
+        .expect("ExecTask answers in time")
+        .unwrap_or_else(|e| panic!("ExecTask {argv:?}: {}", e.message()))
+        .into_inner()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The task cgroup's directory, as seen by a command exec'd in the task.
+async fn task_cgroup(plugin: &Plugin, id: &str) -> PathBuf {
+    let r = exec(plugin, id, &["grep", "^0::", "/proc/self/cgroup"], None).await;
+    let out = text(&r.stdout);
+    let rel = out.trim().strip_prefix("0::/").expect("a cgroup v2 line");
+    cgroup2_mount().unwrap().join(rel)
+}
+
+fn procs(cgroup: &Path) -> usize {
+    std::fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn exec_runs_in_the_task_sandbox() {
+    require_host!();
+    let alloc = Alloc::new();
+    let plugin = plugin(&alloc).await;
+    let id = start_sleeper(&plugin, &alloc, "box", "stdio rpath proc exec").await;
+
+    let r = exec(&plugin, &id, &["id", "-u"], None).await;
+    assert_eq!(
+        r.result,
+        Some(ExitResult::default()),
+        "stderr {}",
+        text(&r.stderr)
+    );
+    assert_eq!(text(&r.stdout), "65534\n");
+
+    // Same environment and cgroup as the task, and its PID namespace (few processes visible).
+    let r = exec(
+        &plugin,
+        &id,
+        &["sh", "-c", "echo $USER; ls /proc | grep -c '^[0-9]'"],
+        None,
+    )
+    .await;
+    let out = text(&r.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"nobody"), "{out} {}", text(&r.stderr));
+    let visible: u32 = lines[1].parse().unwrap();
+    assert!(visible < 12, "the host's processes are visible: {out}");
+    let cg = task_cgroup(&plugin, &id).await;
+    assert!(cg.to_string_lossy().contains("alloc1"), "{}", cg.display());
+
+    // /etc is not unveiled for this task.
+    let r = exec(&plugin, &id, &["cat", "/etc/passwd"], None).await;
+    assert_ne!(
+        r.result.unwrap().exit_code,
+        0,
+        "read a path the task did not unveil"
+    );
+    assert!(r.stdout.is_empty());
+
+    // Writing needs wpath/cpath, which the task did not promise (its dir is world-writable).
+    let target = alloc.path().join("box/local/x");
+    let script = format!("echo hi > {}", target.display());
+    let r = exec(&plugin, &id, &["sh", "-c", &script], None).await;
+    assert_ne!(r.result.unwrap().exit_code, 0);
+    assert!(
+        !target.exists(),
+        "a write without the wpath/cpath promises succeeded"
+    );
+
+    // Unknown task: NotFound.
+    let e = plugin
+        .driver()
+        .exec_task(ExecTaskRequest {
+            task_id: "no-such-task".into(),
+            command: vec!["true".into()],
+            timeout: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
+
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+#[tokio::test]
+async fn exec_in_an_exited_task_is_a_failed_precondition() {
+    require_host!();
+    let alloc = Alloc::new();
+    let plugin = plugin(&alloc).await;
+    let task = alloc.task(
+        "done",
+        "sh",
+        &["-c", "exit 0"],
+        "stdio rpath exec",
+        SHELL_TOOLS,
+    );
+    let id = plugin
+        .driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .expect("StartTask")
+        .into_inner()
+        .handle
+        .unwrap()
+        .config
+        .unwrap()
+        .id;
+    tokio::time::timeout(
+        PATIENCE,
+        plugin.driver().wait_task(WaitTaskRequest {
+            task_id: id.clone(),
+        }),
+    )
+    .await
+    .expect("exits in time")
+    .expect("WaitTask");
+    let e = plugin
+        .driver()
+        .exec_task(ExecTaskRequest {
+            task_id: id.clone(),
+            command: vec!["true".into()],
+            timeout: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{}", e.message());
+    assert!(e.message().contains("not running"), "{}", e.message());
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+#[tokio::test]
+async fn exec_timeout_kills_the_command() {
+    require_host!();
+    let alloc = Alloc::new();
+    let plugin = plugin(&alloc).await;
+    let id = start_sleeper(&plugin, &alloc, "slow", "stdio rpath proc exec").await;
+    let cg = task_cgroup(&plugin, &id).await;
+    let before = procs(&cg);
+    let r = exec(
+        &plugin,
+        &id,
+        &["sh", "-c", "echo started; sleep 600"],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    let res = r.result.expect("result is always set");
+    assert_eq!(res.signal, 9, "{res:?}");
+    assert_eq!(text(&r.stdout), "started\n");
+    eventually("the timed-out command is gone", || procs(&cg) == before).await;
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+type Frames = tokio::sync::mpsc::Sender<ExecTaskStreamingRequest>;
+
+async fn open_stream(
+    plugin: &Plugin,
+    setup: ExecTaskStreamingRequest,
+) -> (
+    Frames,
+    tonic::Streaming<common::pb::drivers::ExecTaskStreamingResponse>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(setup).await.unwrap();
+    let resp = plugin
+        .driver()
+        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap_or_else(|e| panic!("ExecTaskStreaming: {}", e.message()))
+        .into_inner();
+    (tx, resp)
+}
+
+fn setup(id: &str, argv: &[&str], tty: Option<(i32, i32)>) -> ExecTaskStreamingRequest {
+    ExecTaskStreamingRequest {
+        setup: Some(Setup {
+            task_id: id.into(),
+            command: argv.iter().map(|s| s.to_string()).collect(),
+            tty: tty.is_some(),
+        }),
+        tty_size: tty.map(|(height, width)| TerminalSize { height, width }),
+        stdin: None,
+    }
+}
+
+fn stdin(data: &[u8], close: bool) -> ExecTaskStreamingRequest {
+    ExecTaskStreamingRequest {
+        stdin: Some(ExecTaskStreamingIoOperation {
+            data: data.to_vec(),
+            close,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Reads frames to the end: (stdout, stderr, stdout closed, result).
+async fn drain(
+    resp: &mut tonic::Streaming<common::pb::drivers::ExecTaskStreamingResponse>,
+) -> (Vec<u8>, Vec<u8>, bool, ExitResult) {
+    let (mut out, mut err, mut closed) = (Vec::new(), Vec::new(), false);
+    loop {
+        let f = tokio::time::timeout(PATIENCE, resp.next())
+            .await
+            .expect("a frame in time")
+            .expect("the stream ends with an exited frame")
+            .expect("frame");
+        if let Some(o) = f.stdout {
+            out.extend_from_slice(&o.data);
+            closed |= o.close;
+        }
+        if let Some(e) = f.stderr {
+            err.extend_from_slice(&e.data);
+        }
+        if f.exited {
+            return (
+                out,
+                err,
+                closed,
+                f.result.expect("exited frame has a result"),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn streaming_stdin_tty_and_cancel() {
+    require_host!();
+    let alloc = Alloc::new();
+    let plugin = plugin(&alloc).await;
+    let id = start_sleeper(&plugin, &alloc, "shell", "stdio rpath proc exec tty").await;
+    let cg = task_cgroup(&plugin, &id).await;
+    let before = procs(&cg);
+
+    // stdin round trip, with a heartbeat in between; two sessions at once.
+    let (tx1, mut rx1) = open_stream(&plugin, setup(&id, &["cat"], None)).await;
+    let (tx2, mut rx2) = open_stream(&plugin, setup(&id, &["sh", "-c", "cat; exit 5"], None)).await;
+    tx1.send(stdin(b"hello ", false)).await.unwrap();
+    tx1.send(ExecTaskStreamingRequest::default()).await.unwrap();
+    tx2.send(stdin(b"second", true)).await.unwrap();
+    tx1.send(stdin(b"world\n", true)).await.unwrap();
+    let (out, err, closed, res) = drain(&mut rx1).await;
+    assert_eq!(text(&out), "hello world\n", "stderr {}", text(&err));
+    assert!(closed, "stdout close frame");
+    assert_eq!(res, ExitResult::default());
+    let (out, _, _, res) = drain(&mut rx2).await;
+    assert_eq!(text(&out), "second");
+    assert_eq!(res.exit_code, 5);
+
+    // A tty session: the size is applied and the exit code comes back.
+    let (tx, mut rx) = open_stream(
+        &plugin,
+        setup(
+            &id,
+            &["sh", "-c", "test -t 0 && stty size; exit 7"],
+            Some((33, 101)),
+        ),
+    )
+    .await;
+    let (out, _, _, res) = drain(&mut rx).await;
+    assert!(text(&out).contains("33 101"), "{:?}", text(&out));
+    assert_eq!(res.exit_code, 7);
+    drop(tx);
+
+    // Cancelling a stream kills its command: nothing is left in the task cgroup.
+    let (tx, rx) = open_stream(&plugin, setup(&id, &["sh", "-c", "sleep 600"], None)).await;
+    eventually("the exec'd command runs", || procs(&cg) > before).await;
+    drop(rx);
+    drop(tx);
+    eventually("the cancelled command is gone", || procs(&cg) == before).await;
+
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
