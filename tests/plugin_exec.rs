@@ -131,7 +131,19 @@ async fn plugin(alloc: &Alloc) -> Plugin {
 
 /// Starts a long-running shell task; returns its id.
 async fn start_sleeper(plugin: &Plugin, alloc: &Alloc, name: &str, promises: &str) -> String {
-    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, SHELL_TOOLS);
+    start_unveiling(plugin, alloc, name, promises, &[]).await
+}
+
+/// The same, unveiling `extra` besides the shell tools.
+async fn start_unveiling(
+    plugin: &Plugin,
+    alloc: &Alloc,
+    name: &str,
+    promises: &str,
+    extra: &[&str],
+) -> String {
+    let unveil: Vec<&str> = SHELL_TOOLS.iter().chain(extra).copied().collect();
+    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, &unveil);
     plugin
         .driver()
         .start_task(StartTaskRequest { task: Some(task) })
@@ -209,7 +221,8 @@ async fn exec_runs_in_the_task_sandbox() {
     require_host!();
     let alloc = Alloc::new();
     let plugin = plugin(&alloc).await;
-    let id = start_sleeper(&plugin, &alloc, "box", "stdio rpath proc exec").await;
+    let box_dir = format!("rwc:{}", alloc.path().join("box").display());
+    let id = start_unveiling(&plugin, &alloc, "box", "stdio rpath proc exec", &[&box_dir]).await;
 
     let r = exec(&plugin, &id, &["id", "-u"], None).await;
     assert_eq!(
