@@ -131,7 +131,19 @@ async fn plugin(alloc: &Alloc) -> Plugin {
 
 /// Starts a long-running shell task; returns its id.
 async fn start_sleeper(plugin: &Plugin, alloc: &Alloc, name: &str, promises: &str) -> String {
-    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, SHELL_TOOLS);
+    start_unveiling(plugin, alloc, name, promises, &[]).await
+}
+
+/// The same, unveiling `extra` besides the shell tools.
+async fn start_unveiling(
+    plugin: &Plugin,
+    alloc: &Alloc,
+    name: &str,
+    promises: &str,
+    extra: &[&str],
+) -> String {
+    let unveil: Vec<&str> = SHELL_TOOLS.iter().chain(extra).copied().collect();
+    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, &unveil);
     plugin
         .driver()
         .start_task(StartTaskRequest { task: Some(task) })
@@ -209,7 +221,8 @@ async fn exec_runs_in_the_task_sandbox() {
     require_host!();
     let alloc = Alloc::new();
     let plugin = plugin(&alloc).await;
-    let id = start_sleeper(&plugin, &alloc, "box", "stdio rpath proc exec").await;
+    let box_dir = format!("rwc:{}", alloc.path().join("box").display());
+    let id = start_unveiling(&plugin, &alloc, "box", "stdio rpath proc exec", &[&box_dir]).await;
 
     let r = exec(&plugin, &id, &["id", "-u"], None).await;
     assert_eq!(
@@ -423,7 +436,11 @@ async fn streaming_stdin_tty_and_cancel() {
 
     // stdin round trip, with a heartbeat in between; two sessions at once.
     let (tx1, mut rx1) = open_stream(&plugin, setup(&id, &["cat"], None)).await;
-    let (tx2, mut rx2) = open_stream(&plugin, setup(&id, &["sh", "-c", "cat; exit 5"], None)).await;
+    let (tx2, mut rx2) = open_stream(
+        &plugin,
+        setup(&id, &["sh", "-c", "cat; echo oops >&2; exit 5"], None),
+    )
+    .await;
     tx1.send(stdin(b"hello ", false)).await.unwrap();
     tx1.send(ExecTaskStreamingRequest::default()).await.unwrap();
     tx2.send(stdin(b"second", true)).await.unwrap();
@@ -432,8 +449,9 @@ async fn streaming_stdin_tty_and_cancel() {
     assert_eq!(text(&out), "hello world\n", "stderr {}", text(&err));
     assert!(closed, "stdout close frame");
     assert_eq!(res, ExitResult::default());
-    let (out, _, _, res) = drain(&mut rx2).await;
+    let (out, err, _, res) = drain(&mut rx2).await;
     assert_eq!(text(&out), "second");
+    assert_eq!(text(&err), "oops\n");
     assert_eq!(res.exit_code, 5);
 
     // A tty session: the size is applied and the exit code comes back.
@@ -449,6 +467,26 @@ async fn streaming_stdin_tty_and_cancel() {
     let (out, _, _, res) = drain(&mut rx).await;
     assert!(text(&out).contains("33 101"), "{:?}", text(&out));
     assert_eq!(res.exit_code, 7);
+    drop(tx);
+
+    // A resize frame reaches the terminal before the input that follows it.
+    let (tx, mut rx) = open_stream(
+        &plugin,
+        setup(&id, &["sh", "-c", "read x; stty size"], Some((24, 80))),
+    )
+    .await;
+    let resize = ExecTaskStreamingRequest {
+        tty_size: Some(TerminalSize {
+            height: 50,
+            width: 132,
+        }),
+        ..Default::default()
+    };
+    tx.send(resize).await.unwrap();
+    tx.send(stdin(b"go\n", false)).await.unwrap();
+    let (out, _, _, res) = drain(&mut rx).await;
+    assert!(text(&out).contains("50 132"), "{:?}", text(&out));
+    assert_eq!(res.exit_code, 0);
     drop(tx);
 
     // Cancelling a stream kills its command: nothing is left in the task cgroup.

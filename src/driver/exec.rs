@@ -17,6 +17,25 @@ use crate::proto::drivers::{
     ExecTaskStreamingRequest, ExecTaskStreamingResponse, ExitResult,
 };
 
+/// ExecTask keeps at most this much of each stream (script checks show a short output; a
+/// command that writes without end must not grow the plugin's memory). The rest is read and
+/// dropped so the command never blocks on a full pipe.
+pub const EXEC_OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Reads `r` to its end, keeping the first `limit` bytes.
+async fn read_capped(mut r: impl AsyncRead + Unpin, limit: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = limit.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    kept
+}
+
 /// Default terminal size when a tty session gives none.
 const DEFAULT_TTY: (u16, u16) = (24, 80);
 
@@ -50,28 +69,30 @@ pub async fn exec_task(
 ) -> Result<ExecTaskResponse, DriverError> {
     let mut p = ex.exec(&req.task_id, &req.command, ExecMode::Pipes).await?;
     drop(p.child.stdin.take());
-    let mut out = p.child.stdout.take().expect("stdout is piped");
-    let mut err = p.child.stderr.take().expect("stderr is piped");
+    let out = p.child.stdout.take().expect("stdout is piped");
+    let err = p.child.stderr.take().expect("stderr is piped");
     let timeout = req
         .timeout
         .and_then(|d| Duration::try_from(d).ok())
         .filter(|d| !d.is_zero());
-    let (mut o, mut e) = (Vec::new(), Vec::new());
-    let status = {
-        let io = async {
-            let _ = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
-        };
-        tokio::pin!(io);
-        if let Some(t) = timeout {
-            if tokio::time::timeout(t, &mut io).await.is_err() {
-                p.terminate();
-                io.await;
-            }
-        } else {
-            io.await;
-        }
-        p.child.wait().await
+    let io = async {
+        tokio::join!(
+            read_capped(out, EXEC_OUTPUT_LIMIT),
+            read_capped(err, EXEC_OUTPUT_LIMIT)
+        )
     };
+    tokio::pin!(io);
+    let (o, e) = match timeout {
+        Some(t) => match tokio::time::timeout(t, &mut io).await {
+            Ok(v) => v,
+            Err(_) => {
+                p.terminate();
+                io.await
+            }
+        },
+        None => io.await,
+    };
+    let status = p.child.wait().await;
     Ok(ExecTaskResponse {
         stdout: o,
         stderr: e,
@@ -246,5 +267,44 @@ async fn read_input(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn capped_reads_keep_the_head_and_drain_the_rest() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let kept = read_capped(&data[..], 1000).await;
+        assert_eq!(kept, &data[..1000]);
+        assert_eq!(read_capped(&data[..10], 1000).await, &data[..10]);
+    }
+
+    #[test]
+    fn results_report_signal_deaths() {
+        use std::os::unix::process::ExitStatusExt;
+        let r = result_of(Ok(std::process::ExitStatus::from_raw(137 << 8)));
+        assert_eq!((r.exit_code, r.signal), (137, 9));
+        let r = result_of(Ok(std::process::ExitStatus::from_raw(3 << 8)));
+        assert_eq!((r.exit_code, r.signal), (3, 0));
+        let r = result_of(Err(std::io::Error::other("x")));
+        assert_eq!(r.exit_code, 127);
+    }
+
+    #[test]
+    fn tty_sizes_must_be_positive() {
+        let mut req = ExecTaskStreamingRequest::default();
+        assert_eq!(tty_size(&req), None);
+        req.tty_size = Some(
+            crate::proto::drivers::exec_task_streaming_request::TerminalSize {
+                height: 40,
+                width: 120,
+            },
+        );
+        assert_eq!(tty_size(&req), Some((40, 120)));
+        req.tty_size.as_mut().unwrap().width = -1;
+        assert_eq!(tty_size(&req), None);
     }
 }
