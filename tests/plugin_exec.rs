@@ -5,131 +5,26 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pb::drivers::{
     exec_task_streaming_request::{Setup, TerminalSize},
-    DestroyTaskRequest, ExecTaskRequest, ExecTaskResponse, ExecTaskStreamingIoOperation,
-    ExecTaskStreamingRequest, ExitResult, StartTaskRequest, TaskConfig, WaitTaskRequest,
+    ExecTaskRequest, ExecTaskResponse, ExecTaskStreamingIoOperation, ExecTaskStreamingRequest,
+    ExitResult, StartTaskRequest, WaitTaskRequest,
 };
+use common::tasks::*;
 use common::*;
 use futures::StreamExt;
 
-fn skip_reason() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (users, namespaces, cgroups)");
-    }
-    if cgroup2_mount().is_none() {
-        return Some("no cgroup v2 mount");
-    }
-    None
-}
-
 macro_rules! require_host {
     () => {
-        if let Some(reason) = skip_reason() {
+        if let Some(reason) = tasks::skip_reason() {
             eprintln!("SKIP: {reason}");
             return;
         }
     };
 }
 
-fn cgroup2_mount() -> Option<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .and_then(|l| l.split(' ').nth(4))
-        .map(PathBuf::from)
-}
-
-/// An allocation directory and a private state dir for the plugin.
-struct Alloc {
-    dir: tempfile::TempDir,
-    state: tempfile::TempDir,
-}
-
-impl Alloc {
-    fn new() -> Alloc {
-        let dir = tempfile::Builder::new().prefix("exec").tempdir().unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        Alloc {
-            dir,
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A long-running task `task` (`sleep 600` under sh) with `promises` and `unveil`.
-    fn task(
-        &self,
-        task: &str,
-        command: &str,
-        args: &[&str],
-        promises: &str,
-        unveil: &[&str],
-    ) -> TaskConfig {
-        let task_dir = self.path().join(task);
-        std::fs::create_dir_all(task_dir.join("local")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&task_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let out = self.path().join(format!("{task}.stdout"));
-        let err = self.path().join(format!("{task}.stderr"));
-        std::fs::write(&out, "").unwrap();
-        std::fs::write(&err, "").unwrap();
-        TaskConfig {
-            id: format!("alloc1/{task}/{:08x}", rand_u32()),
-            name: task.into(),
-            alloc_id: "alloc1".into(),
-            alloc_dir: self.path().display().to_string(),
-            stdout_path: out.display().to_string(),
-            stderr_path: err.display().to_string(),
-            env: [("PATH", "/usr/local/bin:/usr/bin:/bin")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            msgpack_driver_config: msgpack(&[
-                ("command", V::S(command)),
-                ("args", V::L(args)),
-                ("promises", V::S(promises)),
-                ("unveil", V::L(unveil)),
-            ]),
-            ..Default::default()
-        }
-    }
-}
-
-const SHELL_TOOLS: &[&str] = &["rx:/usr/bin", "rx:/bin", "r:/proc"];
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    u32::from_le_bytes(b)
-}
-
-async fn plugin(alloc: &Alloc) -> Plugin {
-    let plugin = Plugin::start(&[]).await;
-    let state_dir = alloc.state.path().display().to_string();
-    plugin
-        .base()
-        .set_config(set_config(
-            msgpack(&[("state_dir", V::S(&state_dir))]),
-            true,
-        ))
-        .await
-        .expect("SetConfig");
-    plugin
-}
-
-/// Starts a long-running shell task; returns its id.
 async fn start_sleeper(plugin: &Plugin, alloc: &Alloc, name: &str, promises: &str) -> String {
     start_unveiling(plugin, alloc, name, promises, &[]).await
 }
@@ -143,7 +38,7 @@ async fn start_unveiling(
     extra: &[&str],
 ) -> String {
     let unveil: Vec<&str> = SHELL_TOOLS.iter().chain(extra).copied().collect();
-    let task = alloc.task(name, "sh", &["-c", "sleep 600"], promises, &unveil);
+    let task = alloc.task_unveiling(name, "sh", &["-c", "sleep 600"], promises, &unveil);
     plugin
         .driver()
         .start_task(StartTaskRequest { task: Some(task) })
@@ -155,17 +50,6 @@ async fn start_unveiling(
         .config
         .expect("config")
         .id
-}
-
-async fn destroy(plugin: &Plugin, id: &str) {
-    plugin
-        .driver()
-        .destroy_task(DestroyTaskRequest {
-            task_id: id.into(),
-            force: true,
-        })
-        .await
-        .expect("DestroyTask");
 }
 
 async fn exec(
@@ -208,18 +92,10 @@ fn procs(cgroup: &Path) -> usize {
         .count()
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn exec_runs_in_the_task_sandbox() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("exec");
     let plugin = plugin(&alloc).await;
     let box_dir = format!("rwc:{}", alloc.path().join("box").display());
     let id = start_unveiling(&plugin, &alloc, "box", "stdio rpath proc exec", &[&box_dir]).await;
@@ -287,9 +163,9 @@ async fn exec_runs_in_the_task_sandbox() {
 #[tokio::test]
 async fn exec_in_an_exited_task_is_a_failed_precondition() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("exec");
     let plugin = plugin(&alloc).await;
-    let task = alloc.task(
+    let task = alloc.task_unveiling(
         "done",
         "sh",
         &["-c", "exit 0"],
@@ -334,7 +210,7 @@ async fn exec_in_an_exited_task_is_a_failed_precondition() {
 #[tokio::test]
 async fn exec_timeout_kills_the_command() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("exec");
     let plugin = plugin(&alloc).await;
     let id = start_sleeper(&plugin, &alloc, "slow", "stdio rpath proc exec").await;
     let cg = task_cgroup(&plugin, &id).await;
@@ -428,7 +304,7 @@ async fn drain(
 #[tokio::test]
 async fn streaming_stdin_tty_and_cancel() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("exec");
     let plugin = plugin(&alloc).await;
     let id = start_sleeper(&plugin, &alloc, "shell", "stdio rpath proc exec tty").await;
     let cg = task_cgroup(&plugin, &id).await;

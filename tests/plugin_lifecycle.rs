@@ -6,135 +6,23 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pb::drivers::{
-    DestroyTaskRequest, ExitResult, InspectTaskRequest, RecoverTaskRequest, SignalTaskRequest,
-    StartTaskRequest, StopTaskRequest, TaskConfig, TaskHandle, TaskState, TaskStatsRequest,
-    WaitTaskRequest,
+    ExitResult, InspectTaskRequest, RecoverTaskRequest, SignalTaskRequest, StartTaskRequest,
+    StopTaskRequest, TaskConfig, TaskHandle, TaskState, TaskStatsRequest, WaitTaskRequest,
 };
+use common::tasks::*;
 use common::*;
 use futures::StreamExt;
 
-fn skip_reason() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (users, namespaces, cgroups)");
-    }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if !mountinfo.lines().any(|l| l.contains(" - cgroup2 ")) {
-        return Some("no cgroup v2 mount");
-    }
-    None
-}
-
 macro_rules! require_host {
     () => {
-        if let Some(reason) = skip_reason() {
+        if let Some(reason) = tasks::skip_reason() {
             eprintln!("SKIP: {reason}");
             return;
         }
     };
-}
-
-/// An allocation directory with one task dir, plain files for stdout/stderr, and a private
-/// state dir for the plugin.
-struct Alloc {
-    dir: tempfile::TempDir,
-    state: tempfile::TempDir,
-}
-
-impl Alloc {
-    fn new() -> Alloc {
-        let dir = tempfile::Builder::new()
-            .prefix("lifecycle")
-            .tempdir()
-            .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        Alloc {
-            dir,
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn out(&self, task: &str) -> String {
-        std::fs::read_to_string(self.path().join(format!("{task}.stdout"))).unwrap_or_default()
-    }
-
-    /// A TaskConfig for `task` running `command args` with `promises`.
-    fn task(&self, task: &str, command: &str, args: &[&str], promises: &str) -> TaskConfig {
-        self.task_unveiling(task, command, args, promises, &[])
-    }
-
-    /// The same with an unveil list.
-    fn task_unveiling(
-        &self,
-        task: &str,
-        command: &str,
-        args: &[&str],
-        promises: &str,
-        unveil: &[&str],
-    ) -> TaskConfig {
-        let task_dir = self.path().join(task);
-        std::fs::create_dir_all(task_dir.join("local")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&task_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let out = self.path().join(format!("{task}.stdout"));
-        let err = self.path().join(format!("{task}.stderr"));
-        // Nomad creates the log FIFOs before StartTask; plain files stand in for them here.
-        std::fs::write(&out, "").unwrap();
-        std::fs::write(&err, "").unwrap();
-        TaskConfig {
-            id: format!("alloc1/{task}/{:08x}", rand_u32()),
-            name: task.into(),
-            alloc_id: "alloc1".into(),
-            alloc_dir: self.path().display().to_string(),
-            stdout_path: out.display().to_string(),
-            stderr_path: err.display().to_string(),
-            env: [("PATH", "/usr/local/bin:/usr/bin:/bin")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            msgpack_driver_config: msgpack(&[
-                ("command", V::S(command)),
-                ("args", V::L(args)),
-                ("promises", V::S(promises)),
-                ("unveil", V::L(unveil)),
-            ]),
-            ..Default::default()
-        }
-    }
-}
-
-/// What a shell running the usual tools needs unveiled.
-const SHELL_TOOLS: &[&str] = &["rx:/usr/bin", "rx:/bin", "r:/proc"];
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    u32::from_le_bytes(b)
-}
-
-async fn plugin(alloc: &Alloc) -> Plugin {
-    let plugin = Plugin::start(&[]).await;
-    let state_dir = alloc.state.path().display().to_string();
-    plugin
-        .base()
-        .set_config(set_config(
-            msgpack(&[("state_dir", V::S(&state_dir))]),
-            true,
-        ))
-        .await
-        .expect("SetConfig");
-    plugin
 }
 
 async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
@@ -162,17 +50,6 @@ async fn wait(plugin: &Plugin, id: &str) -> ExitResult {
     resp.result.expect("WaitTask always sets result")
 }
 
-async fn destroy(plugin: &Plugin, id: &str) {
-    plugin
-        .driver()
-        .destroy_task(DestroyTaskRequest {
-            task_id: id.into(),
-            force: true,
-        })
-        .await
-        .expect("DestroyTask");
-}
-
 fn pb_duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: d.as_secs() as i64,
@@ -192,19 +69,10 @@ async fn stop(plugin: &Plugin, id: &str, signal: &str, timeout: Duration) {
         .expect("StopTask");
 }
 
-/// Waits (bounded) until `cond` holds; only a guard against hanging.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn exit_codes_and_signal_deaths() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
 
     let h = start(
@@ -237,7 +105,7 @@ async fn exit_codes_and_signal_deaths() {
 #[tokio::test]
 async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
     let h = start(
         &plugin,
@@ -274,7 +142,7 @@ async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
 #[tokio::test]
 async fn stop_honoured_and_ignored_sigterm() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
 
     let h = start(&plugin, alloc.task("polite", "sleep", &["1000"], "stdio")).await;
@@ -336,7 +204,7 @@ async fn stop_honoured_and_ignored_sigterm() {
 #[tokio::test]
 async fn signals_reach_the_command() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
     let h = start(
         &plugin,
@@ -381,7 +249,7 @@ async fn signals_reach_the_command() {
 #[tokio::test]
 async fn stats_and_inspect() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
     let h = start(&plugin, alloc.task("idle", "sleep", &["1000"], "stdio")).await;
     let id = h.config.unwrap().id;
@@ -424,7 +292,7 @@ async fn stats_and_inspect() {
 #[tokio::test]
 async fn sandbox_failures_are_reported() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
     let mut events = plugin
         .driver()
@@ -472,7 +340,7 @@ async fn sandbox_failures_are_reported() {
 #[tokio::test]
 async fn bad_users_are_refused() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
     let mut task = alloc.task("u", "true", &[], "stdio");
     task.user = "no-such-user-here".into();
@@ -496,7 +364,7 @@ async fn bad_users_are_refused() {
 #[tokio::test]
 async fn tasks_survive_a_plugin_crash_and_report_exact_exits() {
     require_host!();
-    let alloc = Alloc::new();
+    let alloc = Alloc::new("lifecycle");
     let go = alloc.path().join("go");
     let plugin1 = plugin(&alloc).await;
     // One task keeps running; the other exits (code 5) while no plugin runs.

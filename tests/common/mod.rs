@@ -13,6 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+pub mod tasks;
+
 /// Generated protocol types and clients (the same protos the binary is built from).
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));

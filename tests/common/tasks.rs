@@ -1,0 +1,149 @@
+//! Running tasks through the plugin in tests: an allocation directory with plain files standing
+//! in for Nomad's log FIFOs, a private state dir, TaskConfigs, and the usual RPC steps.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::pb::drivers::{DestroyTaskRequest, TaskConfig};
+use super::{msgpack, set_config, Plugin, PATIENCE, V};
+
+/// Why this host cannot run tasks (not root, no cgroup v2), or None.
+pub fn skip_reason() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root (users, namespaces, cgroups)");
+    }
+    if cgroup2_mount().is_none() {
+        return Some("no cgroup v2 mount");
+    }
+    None
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup/unified` on hybrid hosts).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+}
+
+/// What a shell running the usual tools needs unveiled.
+pub const SHELL_TOOLS: &[&str] = &["rx:/usr/bin", "rx:/bin", "r:/proc"];
+
+/// An allocation directory with task dirs, plain files for stdout/stderr, and a private state
+/// dir for the plugin.
+pub struct Alloc {
+    dir: tempfile::TempDir,
+    pub state: tempfile::TempDir,
+}
+
+impl Alloc {
+    pub fn new(prefix: &str) -> Alloc {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Alloc {
+            dir,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What `task` wrote to its stdout so far.
+    pub fn out(&self, task: &str) -> String {
+        std::fs::read_to_string(self.path().join(format!("{task}.stdout"))).unwrap_or_default()
+    }
+
+    /// A TaskConfig for `task` running `command args` with `promises`.
+    pub fn task(&self, task: &str, command: &str, args: &[&str], promises: &str) -> TaskConfig {
+        self.task_unveiling(task, command, args, promises, &[])
+    }
+
+    /// The same with an unveil list.
+    pub fn task_unveiling(
+        &self,
+        task: &str,
+        command: &str,
+        args: &[&str],
+        promises: &str,
+        unveil: &[&str],
+    ) -> TaskConfig {
+        let task_dir = self.path().join(task);
+        std::fs::create_dir_all(task_dir.join("local")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&task_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = self.path().join(format!("{task}.stdout"));
+        let err = self.path().join(format!("{task}.stderr"));
+        // Nomad creates the log FIFOs before StartTask; plain files stand in for them here.
+        std::fs::write(&out, "").unwrap();
+        std::fs::write(&err, "").unwrap();
+        TaskConfig {
+            id: format!("alloc1/{task}/{:08x}", rand_u32()),
+            name: task.into(),
+            alloc_id: "alloc1".into(),
+            alloc_dir: self.path().display().to_string(),
+            stdout_path: out.display().to_string(),
+            stderr_path: err.display().to_string(),
+            env: [("PATH", "/usr/local/bin:/usr/bin:/bin")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            msgpack_driver_config: msgpack(&[
+                ("command", V::S(command)),
+                ("args", V::L(args)),
+                ("promises", V::S(promises)),
+                ("unveil", V::L(unveil)),
+            ]),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
+    u32::from_le_bytes(b)
+}
+
+/// A plugin configured as the long-lived instance, with the alloc's private state dir.
+pub async fn plugin(alloc: &Alloc) -> Plugin {
+    let plugin = Plugin::start(&[]).await;
+    let state_dir = alloc.state.path().display().to_string();
+    plugin
+        .base()
+        .set_config(set_config(
+            msgpack(&[("state_dir", V::S(&state_dir))]),
+            true,
+        ))
+        .await
+        .expect("SetConfig");
+    plugin
+}
+
+pub async fn destroy(plugin: &Plugin, id: &str) {
+    plugin
+        .driver()
+        .destroy_task(DestroyTaskRequest {
+            task_id: id.into(),
+            force: true,
+        })
+        .await
+        .expect("DestroyTask");
+}
+
+/// Waits (bounded) until `cond` holds; only a guard against hanging.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
