@@ -285,7 +285,15 @@ async fn stats_and_inspect() {
     assert!(status.started_at.is_some());
     stop(&plugin, &id, "SIGKILL", Duration::from_secs(1)).await;
     wait(&plugin, &id).await;
+    // The stats stream is still open, holding the task's cgroup files: destroy still removes
+    // the cgroup.
+    let scope = tasks::cgroup2_mount()
+        .unwrap()
+        .join("nomad-pledge.slice/alloc1.idle.scope");
+    assert!(scope.is_dir(), "{scope:?}");
     destroy(&plugin, &id).await;
+    assert!(!scope.exists(), "{scope:?} left behind");
+    drop(stream);
     plugin.shutdown().await;
 }
 

@@ -251,13 +251,19 @@ impl Driver for State {
             .max(tasks::MIN_STATS_INTERVAL);
         let shutdown = self.shutdown.clone();
         Ok(Response::new(async_stream(move |tx| async move {
-            let mut ticker = tokio::time::interval(interval);
+            // The first sample at once, then on a grid shared by all streams of this interval:
+            // many tasks' streams wake and write together (one flush for all of them) instead
+            // of one wake-up and one socket write per task spread over the second.
+            let mut ticker = tokio::time::interval_at(tasks::stats_grid_start(interval), interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut first = true;
             loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = shutdown.wait() => break,
-                    _ = tx.closed() => break,
+                if !std::mem::take(&mut first) {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = shutdown.wait() => break,
+                        _ = tx.closed() => break,
+                    }
                 }
                 let msg = match executor.stats(&req.task_id).await {
                     Ok(s) => Ok(TaskStatsResponse {

@@ -279,6 +279,18 @@ pub fn task_stats(id: &str, s: &executor::TaskStats) -> TaskStats {
 /// Nomad's stats hook asks for an interval; never spin faster than this.
 pub const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The next instant on a grid of `interval` steps counted from the plugin's first stats
+/// request, so that every stream with the same interval ticks at the same moments.
+pub fn stats_grid_start(interval: Duration) -> tokio::time::Instant {
+    static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
+    let now = tokio::time::Instant::now();
+    let step = interval.as_nanos().max(1);
+    let elapsed = now.duration_since(origin).as_nanos();
+    let steps = elapsed / step + 1;
+    origin + Duration::from_nanos((steps * step).min(u64::MAX as u128) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,5 +383,19 @@ mod tests {
         };
         let spec = task_spec(&task, &cfg, &best_effort).unwrap();
         assert_eq!(spec.launcher[1..], ["pledge", "--unveil-best-effort"]);
+    }
+
+    #[tokio::test]
+    async fn stats_ticks_share_a_grid() {
+        let i = Duration::from_millis(300);
+        let before = tokio::time::Instant::now();
+        let a = stats_grid_start(i);
+        let after = tokio::time::Instant::now();
+        assert!(a > before && a <= after + i, "the next grid point");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let b = stats_grid_start(i);
+        let apart = a.max(b) - a.min(b);
+        // Both on the grid: equal, or a whole step apart if the first was close to a tick.
+        assert!(apart.is_zero() || apart == i, "{apart:?}");
     }
 }

@@ -204,7 +204,8 @@ struct Task {
     exit_tx: watch::Sender<Exit>,
     /// We killed it (stop timeout or forced destroy).
     killed: AtomicBool,
-    cpu_prev: Mutex<Option<stats::CpuSample>>,
+    /// Opened by the first stats request (tasks nobody watches hold no extra files).
+    stats: Mutex<Option<stats::Reader>>,
 }
 
 impl Task {
@@ -414,7 +415,7 @@ impl Executor {
             pidfd: afd,
             exit_tx,
             killed: AtomicBool::new(false),
-            cpu_prev: Mutex::new(None),
+            stats: Mutex::new(None),
         });
         self.tasks
             .lock()
@@ -608,15 +609,10 @@ impl Executor {
     /// Resource usage; CPU percent is relative to the previous call (or the start).
     pub async fn stats(&self, id: &str) -> Result<TaskStats, ExecError> {
         let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
-        let prev = *task.cpu_prev.lock().expect("stats lock");
-        let (s, sample) = stats::collect(
-            &task.state.cgroup.path,
-            prev,
-            task.started_at(),
-            self.core_mhz,
-        );
-        *task.cpu_prev.lock().expect("stats lock") = Some(sample);
-        Ok(s)
+        let mut reader = task.stats.lock().expect("stats lock");
+        let reader = reader
+            .get_or_insert_with(|| stats::Reader::new(&task.state.cgroup.path, task.started_at()));
+        Ok(reader.sample(self.core_mhz))
     }
 
     /// Ids of the tracked tasks.

@@ -1,8 +1,11 @@
 //! Task resource usage: cgroup v2 files where the controller exists, `/proc` accounting of the
 //! cgroup's processes where it does not. `measured` lists only what was really read.
 
-use std::fs;
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// One stats sample (Nomad units: percent of one core; bytes).
@@ -47,126 +50,255 @@ pub struct MemoryStats {
 
 /// Cumulative CPU counters at an instant (kept per task to compute percentages).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CpuSample {
-    pub at: SystemTime,
-    pub usage_usec: u64,
-    pub user_usec: u64,
-    pub system_usec: u64,
+struct CpuSample {
+    at: SystemTime,
+    usage_usec: u64,
+    user_usec: u64,
+    system_usec: u64,
 }
 
-fn kv_file(path: &Path) -> Option<Vec<(String, u64)>> {
-    let text = fs::read_to_string(path).ok()?;
-    Some(
-        text.lines()
-            .filter_map(|l| {
-                let (k, v) = l.split_once(' ')?;
-                Some((k.to_string(), v.trim().parse().ok()?))
-            })
-            .collect(),
-    )
+fn kv_text(text: &str) -> Vec<(&str, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k, v.trim().parse().ok()?))
+        })
+        .collect()
 }
 
-fn get(kv: &[(String, u64)], key: &str) -> Option<u64> {
-    kv.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+fn get(kv: &[(&str, u64)], key: &str) -> Option<u64> {
+    kv.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
-fn read_u64(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+fn parse_u64(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
-/// Reads usage of cgroup `cg`; `prev` is the previous sample (None → the task start with zero
-/// usage at `started`). Returns the stats and the new sample to keep.
-pub fn collect(
-    cg: &Path,
-    prev: Option<CpuSample>,
-    started: SystemTime,
-    core_mhz: Option<f64>,
-) -> (TaskStats, CpuSample) {
-    let now = SystemTime::now();
-    let pids = super::cgroup::procs(cg);
-    let mut cpu = CpuStats::default();
-    let mut sample = CpuSample {
-        at: now,
-        usage_usec: 0,
-        user_usec: 0,
-        system_usec: 0,
-    };
-    if let Some(kv) = kv_file(&cg.join("cpu.stat")) {
-        sample.usage_usec = get(&kv, "usage_usec").unwrap_or(0);
-        sample.user_usec = get(&kv, "user_usec").unwrap_or(0);
-        sample.system_usec = get(&kv, "system_usec").unwrap_or(0);
-        cpu.measured = vec!["Percent", "User Mode", "System Mode"];
-        if let (Some(n), Some(t)) = (get(&kv, "nr_throttled"), get(&kv, "throttled_usec")) {
-            cpu.throttled_periods = n;
-            cpu.throttled_time = t;
-            cpu.measured.extend(["Throttled Periods", "Throttled Time"]);
+/// A small kernel-generated file (cgroup or `/proc`) kept open between samples and re-read from
+/// offset 0 with `pread`: no path walk and no open/close per sample, which dominates the cost
+/// of many tasks' stats streams. Falls back to open-read-close when it cannot stay open (for
+/// example when the plugin is out of file descriptors).
+#[derive(Debug, Default)]
+enum StatFile {
+    #[default]
+    Unopened,
+    /// The file does not exist (the controller is absent): not looked up again.
+    Missing,
+    Open(File),
+}
+
+impl StatFile {
+    /// Reads the whole file into `buf` (cleared first); false when it cannot be read.
+    /// `path` is only built when the file has to be opened.
+    fn read(&mut self, path: impl FnOnce() -> PathBuf, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        if let StatFile::Unopened = self {
+            let path = path();
+            match File::open(&path) {
+                Ok(f) => *self = StatFile::Open(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => *self = StatFile::Missing,
+                // Out of descriptors or similar: read it the slow way this time.
+                Err(_) => {
+                    return File::open(path)
+                        .and_then(|mut f| f.read_to_end(buf))
+                        .is_ok()
+                }
+            }
         }
-    } else {
-        let ticks = clock_ticks();
-        for pid in &pids {
-            if let Some((u, s)) = proc_cpu(*pid) {
+        match self {
+            StatFile::Open(f) => pread_all(f, buf).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// Reads a seq_file-backed file from offset 0 to its end (the kernel regenerates it).
+fn pread_all(f: &File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = f.read_at(&mut chunk, buf.len() as u64)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// One task's stats source: its cgroup files and its processes' `/proc/PID/stat`, kept open
+/// between samples, and the previous CPU sample for percentages. Dropped with the task.
+#[derive(Debug)]
+pub struct Reader {
+    cg: PathBuf,
+    started: SystemTime,
+    prev: Option<CpuSample>,
+    files: CgroupFiles,
+    /// `/proc/PID/stat` of the processes seen in the last sample. An open file stays bound to
+    /// its process: once that process is gone reads fail, so a reused PID is never misread.
+    pid_stat: HashMap<i32, StatFile>,
+    buf: Vec<u8>,
+}
+
+/// The task cgroup's files, each opened on first use.
+#[derive(Debug, Default)]
+struct CgroupFiles {
+    procs: StatFile,
+    cpu_stat: StatFile,
+    memory_current: StatFile,
+    memory_stat: StatFile,
+    memory_peak: StatFile,
+    memory_swap: StatFile,
+}
+
+impl Reader {
+    /// A reader for cgroup `cg`; the first sample's CPU percentage is relative to `started`.
+    pub fn new(cg: &Path, started: SystemTime) -> Self {
+        Reader {
+            cg: cg.to_path_buf(),
+            started,
+            prev: None,
+            files: CgroupFiles::default(),
+            pid_stat: HashMap::new(),
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    fn read(&mut self, which: fn(&mut CgroupFiles) -> &mut StatFile, name: &str) -> Option<String> {
+        let ok = which(&mut self.files).read(|| self.cg.join(name), &mut self.buf);
+        ok.then(|| String::from_utf8_lossy(&self.buf).into_owned())
+    }
+
+    fn pids(&mut self) -> Vec<i32> {
+        self.read(|r| &mut r.procs, "cgroup.procs")
+            .map(|s| {
+                s.split_ascii_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// (utime, stime, rss pages) of each process, from `/proc/PID/stat`.
+    fn proc_usage(&mut self, pids: &[i32]) -> Vec<(u64, u64, u64)> {
+        self.pid_stat.retain(|pid, _| pids.contains(pid));
+        let mut out = Vec::with_capacity(pids.len());
+        for pid in pids {
+            let file = self.pid_stat.entry(*pid).or_default();
+            let path = || PathBuf::from(format!("/proc/{pid}/stat"));
+            if file.read(path, &mut self.buf) {
+                if let Some(u) = std::str::from_utf8(&self.buf)
+                    .ok()
+                    .and_then(parse_proc_stat)
+                {
+                    out.push(u);
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes a sample (Nomad units); CPU percentages are relative to the previous sample.
+    pub fn sample(&mut self, core_mhz: Option<f64>) -> TaskStats {
+        let now = SystemTime::now();
+        let pids = self.pids();
+        // Only the fallbacks need the processes' own accounting.
+        let cpu_stat = self.read(|r| &mut r.cpu_stat, "cpu.stat");
+        let memory_current = self
+            .read(|r| &mut r.memory_current, "memory.current")
+            .and_then(|t| parse_u64(&t));
+        let per_proc = if cpu_stat.is_none() || memory_current.is_none() {
+            self.proc_usage(&pids)
+        } else {
+            self.pid_stat.clear();
+            Vec::new()
+        };
+
+        let mut cpu = CpuStats::default();
+        let mut sample = CpuSample {
+            at: now,
+            usage_usec: 0,
+            user_usec: 0,
+            system_usec: 0,
+        };
+        cpu.measured = vec!["Percent", "User Mode", "System Mode"];
+        if let Some(text) = &cpu_stat {
+            let kv = kv_text(text);
+            sample.usage_usec = get(&kv, "usage_usec").unwrap_or(0);
+            sample.user_usec = get(&kv, "user_usec").unwrap_or(0);
+            sample.system_usec = get(&kv, "system_usec").unwrap_or(0);
+            if let (Some(n), Some(t)) = (get(&kv, "nr_throttled"), get(&kv, "throttled_usec")) {
+                cpu.throttled_periods = n;
+                cpu.throttled_time = t;
+                cpu.measured.extend(["Throttled Periods", "Throttled Time"]);
+            }
+        } else {
+            let ticks = clock_ticks();
+            for (u, s, _) in &per_proc {
                 sample.user_usec += u * 1_000_000 / ticks;
                 sample.system_usec += s * 1_000_000 / ticks;
             }
+            sample.usage_usec = sample.user_usec + sample.system_usec;
         }
-        sample.usage_usec = sample.user_usec + sample.system_usec;
-        cpu.measured = vec!["Percent", "User Mode", "System Mode"];
-    }
-    cpu.usage_usec = sample.usage_usec;
-    cpu.user_usec = sample.user_usec;
-    cpu.system_usec = sample.system_usec;
-    let base = prev.unwrap_or(CpuSample {
-        at: started,
-        usage_usec: 0,
-        user_usec: 0,
-        system_usec: 0,
-    });
-    let wall = now
-        .duration_since(base.at)
-        .map(|d| d.as_micros() as f64)
-        .unwrap_or(0.0);
-    if wall > 0.0 {
-        let pct = |a: u64, b: u64| a.saturating_sub(b) as f64 / wall * 100.0;
-        cpu.percent = pct(sample.usage_usec, base.usage_usec);
-        cpu.user_percent = pct(sample.user_usec, base.user_usec);
-        cpu.system_percent = pct(sample.system_usec, base.system_usec);
-    }
-    if let Some(mhz) = core_mhz {
-        cpu.total_ticks = cpu.percent / 100.0 * mhz;
-        cpu.measured.push("Total Ticks");
-    }
+        cpu.usage_usec = sample.usage_usec;
+        cpu.user_usec = sample.user_usec;
+        cpu.system_usec = sample.system_usec;
+        let base = self.prev.unwrap_or(CpuSample {
+            at: self.started,
+            usage_usec: 0,
+            user_usec: 0,
+            system_usec: 0,
+        });
+        let wall = now
+            .duration_since(base.at)
+            .map(|d| d.as_micros() as f64)
+            .unwrap_or(0.0);
+        if wall > 0.0 {
+            let pct = |a: u64, b: u64| a.saturating_sub(b) as f64 / wall * 100.0;
+            cpu.percent = pct(sample.usage_usec, base.usage_usec);
+            cpu.user_percent = pct(sample.user_usec, base.user_usec);
+            cpu.system_percent = pct(sample.system_usec, base.system_usec);
+        }
+        if let Some(mhz) = core_mhz {
+            cpu.total_ticks = cpu.percent / 100.0 * mhz;
+            cpu.measured.push("Total Ticks");
+        }
+        self.prev = Some(sample);
 
-    let mut mem = MemoryStats::default();
-    if let Some(current) = read_u64(&cg.join("memory.current")) {
-        mem.usage = current;
-        mem.measured.push("Usage");
-        if let Some(kv) = kv_file(&cg.join("memory.stat")) {
-            mem.rss = get(&kv, "anon").unwrap_or(0);
-            mem.cache = get(&kv, "file").unwrap_or(0);
-            mem.measured.extend(["RSS", "Cache"]);
+        let mut mem = MemoryStats::default();
+        if let Some(current) = memory_current {
+            mem.usage = current;
+            mem.measured.push("Usage");
+            if let Some(text) = self.read(|r| &mut r.memory_stat, "memory.stat") {
+                let kv = kv_text(&text);
+                mem.rss = get(&kv, "anon").unwrap_or(0);
+                mem.cache = get(&kv, "file").unwrap_or(0);
+                mem.measured.extend(["RSS", "Cache"]);
+            }
+            if let Some(peak) = self
+                .read(|r| &mut r.memory_peak, "memory.peak")
+                .and_then(|t| parse_u64(&t))
+            {
+                mem.max_usage = peak;
+                mem.measured.push("Max Usage");
+            }
+            if let Some(swap) = self
+                .read(|r| &mut r.memory_swap, "memory.swap.current")
+                .and_then(|t| parse_u64(&t))
+            {
+                mem.swap = swap;
+                mem.measured.push("Swap");
+            }
+        } else {
+            // Without the memory controller: the processes' resident memory (swap is not known).
+            mem.rss = per_proc.iter().map(|(_, _, rss)| rss * page_size()).sum();
+            mem.measured = vec!["RSS"];
         }
-        if let Some(peak) = read_u64(&cg.join("memory.peak")) {
-            mem.max_usage = peak;
-            mem.measured.push("Max Usage");
-        }
-        if let Some(swap) = read_u64(&cg.join("memory.swap.current")) {
-            mem.swap = swap;
-            mem.measured.push("Swap");
-        }
-    } else {
-        // Without the memory controller: the processes' resident memory (swap is not known).
-        mem.rss = pids.iter().filter_map(|pid| proc_rss(*pid)).sum();
-        mem.measured = vec!["RSS"];
-    }
-    (
         TaskStats {
             timestamp: now,
             cpu,
             memory: mem,
             pids: pids.len() as u64,
-        },
-        sample,
-    )
+        }
+    }
 }
 
 fn clock_ticks() -> u64 {
@@ -177,20 +309,16 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100) as u64
 }
 
-/// (utime, stime) in clock ticks from `/proc/<pid>/stat`.
-fn proc_cpu(pid: i32) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
-}
-
-/// Resident set size in bytes from `/proc/<pid>/statm` (a few numbers: much cheaper for the
-/// kernel to produce than `/proc/<pid>/status`, which matters with many tasks' stats streams).
-fn proc_rss(pid: i32) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * page_size())
+/// (utime, stime, rss) from the text of `/proc/<pid>/stat`: clock ticks, clock ticks, pages.
+/// One file gives both CPU and memory, and it is cheap for the kernel to produce.
+fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
+    // Fields after the command name, which may itself contain spaces and parentheses;
+    // `state` (field 3) is index 0 here.
+    let mut f = text[text.rfind(')')? + 1..].split_ascii_whitespace();
+    let utime = f.nth(11)?.parse().ok()?;
+    let stime = f.next()?.parse().ok()?;
+    let rss = f.nth(8)?.parse().ok()?;
+    Some((utime, stime, rss))
 }
 
 fn page_size() -> u64 {
@@ -228,8 +356,9 @@ mod tests {
         fs::write(p.join("memory.stat"), "anon 1024\nfile 2048\n").unwrap();
         fs::write(p.join("memory.peak"), "8192\n").unwrap();
         let start = SystemTime::now() - Duration::from_secs(2);
-        let (s, sample) = collect(p, None, start, Some(2000.0));
-        assert_eq!(sample.usage_usec, 1_000_000);
+        let mut reader = Reader::new(p, start);
+        let s = reader.sample(Some(2000.0));
+        assert_eq!(s.cpu.usage_usec, 1_000_000);
         assert!(
             s.cpu.percent > 40.0 && s.cpu.percent <= 50.0,
             "{}",
@@ -248,6 +377,39 @@ mod tests {
         assert!(s.memory.measured.contains(&"Max Usage"));
         assert!(!s.memory.measured.contains(&"Swap"));
         assert!(s.cpu.measured.contains(&"Total Ticks"));
+
+        // The files stay open and are re-read: new contents show, percent is relative to the
+        // previous sample (0.5 s of CPU since then).
+        fs::write(
+            p.join("cpu.stat"),
+            "usage_usec 1500000\nuser_usec 900000\nsystem_usec 600000\n",
+        )
+        .unwrap();
+        fs::write(p.join("memory.current"), "12288\n").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let s = reader.sample(None);
+        assert_eq!((s.cpu.usage_usec, s.memory.usage), (1_500_000, 12288));
+        assert!(s.cpu.percent > 0.0);
+        assert!(!s.cpu.measured.contains(&"Throttled Periods"));
+    }
+
+    #[test]
+    fn a_missing_controller_file_is_not_looked_up_again() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        let mut reader = Reader::new(d.path(), SystemTime::now());
+        assert_eq!(reader.sample(None).memory.measured, vec!["RSS"]);
+        // Appearing later does not matter: controllers are fixed when the task starts.
+        fs::write(d.path().join("memory.current"), "1\n").unwrap();
+        assert_eq!(reader.sample(None).memory.measured, vec!["RSS"]);
+    }
+
+    #[test]
+    fn proc_stat_fields_survive_odd_command_names() {
+        let mut line = String::from("42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 ");
+        line.push_str("7 3 0 0 20 0 1 0 123 4096000 250 18446744073709551615");
+        assert_eq!(parse_proc_stat(&line), Some((7, 3, 250)));
+        assert_eq!(parse_proc_stat("42 (x) S 1"), None);
     }
 
     #[test]
@@ -258,10 +420,16 @@ mod tests {
             format!("{}\n", std::process::id()),
         )
         .unwrap();
-        let (s, _) = collect(d.path(), None, SystemTime::now(), None);
+        let mut reader = Reader::new(d.path(), SystemTime::now());
+        let s = reader.sample(None);
         assert!(s.memory.rss > 0);
         assert_eq!(s.memory.measured, vec!["RSS"]);
         assert_eq!(s.pids, 1);
         assert!(!s.cpu.measured.contains(&"Throttled Periods"));
+        // A process that left the cgroup is no longer read (its file is closed).
+        fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        let s = reader.sample(None);
+        assert_eq!((s.pids, s.memory.rss), (0, 0));
+        assert!(reader.pid_stat.is_empty());
     }
 }
