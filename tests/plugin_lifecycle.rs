@@ -479,3 +479,40 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn open_file_limit_is_raised_for_the_plugin_and_restored_for_tasks() {
+    require_host!();
+    let alloc = Alloc::new("lifecycle");
+    // Started like a plugin under a shell's usual soft limit.
+    let plugin = plugin_under(&alloc, &["prlimit", "--nofile=512:4096", "--"]).await;
+    let pid = plugin.child.id().expect("plugin pid");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().skip(3).take(2).collect::<Vec<_>>(),
+        ["4096", "4096"],
+        "{line}"
+    );
+    let h = start(
+        &plugin,
+        alloc.task_unveiling(
+            "nofile",
+            "sh",
+            &["-c", "ulimit -Sn; ulimit -Hn"],
+            "stdio rpath exec",
+            SHELL_TOOLS,
+        ),
+    )
+    .await;
+    let id = h.config.unwrap().id;
+    let r = wait(&plugin, &id).await;
+    let out = alloc.out("nofile");
+    assert_eq!(r.exit_code, 0, "{out}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["512", "4096"]);
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}

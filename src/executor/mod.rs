@@ -13,6 +13,7 @@
 
 pub mod cgroup;
 pub mod exec;
+pub mod limits;
 pub mod signal;
 pub mod spawn;
 pub mod state;

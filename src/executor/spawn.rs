@@ -27,6 +27,10 @@ pub struct SupervisorPlan {
     pub netns: Option<PathBuf>,
     /// Where the supervisor writes `exit.json`.
     pub state_path: PathBuf,
+    /// Open-file limit (soft, hard) for the task: the one the plugin was started with, when the
+    /// plugin raised its own (see `limits`).
+    #[serde(default)]
+    pub nofile: Option<(u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +138,7 @@ pub fn build_plan(
         nice: nice_for(spec.importance),
         netns: spec.netns_path.clone(),
         state_path: state_path.to_path_buf(),
+        nofile: super::limits::task_nofile(),
     })
 }
 

@@ -300,6 +300,11 @@ pub(super) fn task_child(
     if let Err(e) = nix::unistd::chdir(plan.cwd.as_os_str().as_bytes()) {
         return ("chdir to the task directory", e);
     }
+    if let Some(limit) = plan.nofile {
+        if let Err(e) = super::limits::restore_nofile(limit) {
+            return ("restore the open-file limit", e);
+        }
+    }
     let groups: Vec<Gid> = plan.user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     if let Err(e) = nix::unistd::setgroups(&groups) {
         return ("setgroups", e);

@@ -41,6 +41,13 @@ pub fn main() -> i32 {
         tracing::warn!(env = logging::LOG_LEVEL_ENV, "{e}; using info");
     }
     check_protocol_versions();
+    match crate::executor::limits::raise_nofile() {
+        Ok(Some((from, to))) => tracing::debug!(from, to, "raised the open-file limit"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit (RLIMIT_NOFILE); many tasks may exhaust it")
+        }
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -47,7 +47,19 @@ impl Plugin {
     /// Spawns the binary with the cookie and extra environment, completes the handshake and
     /// connects.
     pub async fn start(envs: &[(&str, &str)]) -> Plugin {
-        let mut cmd = Command::new(BIN);
+        Plugin::start_under(&[], envs).await
+    }
+
+    /// The same, run through `wrapper` (a command that execs its arguments, e.g. `prlimit`).
+    pub async fn start_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Plugin {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.env(COOKIE_KEY, COOKIE_VALUE)
             .env("PLUGIN_PROTOCOL_VERSIONS", "2")
             .stdin(Stdio::null())

@@ -115,7 +115,12 @@ pub fn rand_u32() -> u32 {
 
 /// A plugin configured as the long-lived instance, with the alloc's private state dir.
 pub async fn plugin(alloc: &Alloc) -> Plugin {
-    let plugin = Plugin::start(&[]).await;
+    plugin_under(alloc, &[]).await
+}
+
+/// The same, started through `wrapper` (see `Plugin::start_under`).
+pub async fn plugin_under(alloc: &Alloc, wrapper: &[&str]) -> Plugin {
+    let plugin = Plugin::start_under(wrapper, &[]).await;
     let state_dir = alloc.state.path().display().to_string();
     plugin
         .base()
