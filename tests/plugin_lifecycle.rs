@@ -516,3 +516,110 @@ async fn open_file_limit_is_raised_for_the_plugin_and_restored_for_tasks() {
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
+
+/// The pids in `cg` running `sleep 1000`.
+fn sleepers(cg: &Path) -> Vec<i32> {
+    std::fs::read_to_string(cg.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|pid: &i32| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+                == b"sleep\x001000\x00"
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_start_retried_after_a_plugin_crash_runs_the_task_once() {
+    require_host!();
+    let alloc = Alloc::new("lifecycle");
+    let name = format!("retried{:08x}", rand_u32());
+    let cfg = alloc.task(&name, "sleep", &["1000"], "stdio");
+    let cg = tasks::cgroup2_mount()
+        .unwrap()
+        .join(format!("nomad-pledge.slice/alloc1.{name}.scope"));
+    // The first plugin starts the task and dies; Nomad never got the handle (as when the
+    // crash hits before StartTask answers), so it retries StartTask with the same config.
+    let plugin1 = plugin(&alloc).await;
+    let h1 = start(&plugin1, cfg.clone()).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        wait(&plugin1, &h1.config.clone().unwrap().id),
+    )
+    .await;
+    eprintln!("wait1 {r:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!(
+        "procs1 {:?} {:?} {:?}",
+        std::fs::read_to_string(cg.join("cgroup.procs")),
+        sleepers(&cg),
+        std::fs::read_to_string(alloc.path().join("retried.stderr"))
+    );
+    eventually("the first attempt runs", || sleepers(&cg).len() == 1).await;
+    let first = sleepers(&cg);
+    let mut child = plugin1.child;
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+
+    let plugin2 = plugin(&alloc).await;
+    let h = start(&plugin2, cfg.clone()).await;
+    let id = h.config.unwrap().id;
+    let procs = || std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!(
+        "procs {:?} sleepers {:?} stderr {:?}",
+        procs(),
+        sleepers(&cg),
+        std::fs::read_to_string(alloc.path().join("retried.stderr"))
+    );
+    eventually("the retry runs", || sleepers(&cg).len() == 1).await;
+    let now = sleepers(&cg);
+    assert_ne!(
+        now, first,
+        "the first attempt's task was killed, a new one runs"
+    );
+    assert!(!Path::new(&format!("/proc/{}", first[0])).exists());
+    stop(&plugin2, &id, "SIGKILL", Duration::from_secs(1)).await;
+    wait(&plugin2, &id).await;
+    destroy(&plugin2, &id).await;
+    plugin2.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_task_restarted_in_its_killed_scope_runs() {
+    require_host!();
+    let alloc = Alloc::new("lifecycle");
+    // Nomad's scope for the task, kept across restarts of the task.
+    let scope = tasks::cgroup2_mount()
+        .unwrap()
+        .join(format!("pledge-test-{:08x}.scope", rand_u32()));
+    std::fs::create_dir(&scope).unwrap();
+    let in_scope = |name: &str, args: &[&str]| {
+        let mut cfg = alloc.task(name, "sleep", args, "stdio");
+        cfg.resources = Some(common::pb::drivers::Resources {
+            linux_resources: Some(common::pb::drivers::LinuxResources {
+                cpuset_cgroup: scope.display().to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        cfg
+    };
+    let plugin = plugin(&alloc).await;
+    // The first run is killed (forced destroy kills the whole cgroup) ...
+    let h = start(&plugin, in_scope("first", &["1000"])).await;
+    destroy(&plugin, &h.config.unwrap().id).await;
+    // ... and the restart in the same scope must run, not die at birth.
+    let h = start(&plugin, in_scope("again", &["0.2"])).await;
+    let id = h.config.unwrap().id;
+    let r = wait(&plugin, &id).await;
+    assert_eq!(
+        (r.exit_code, r.signal),
+        (0, 0),
+        "the restarted task was killed"
+    );
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+    std::fs::remove_dir(&scope).unwrap();
+}

@@ -159,9 +159,9 @@ fn safe_component(s: &str) -> Result<&str, CgroupError> {
     Ok(s)
 }
 
-/// Picks the task's cgroup: Nomad's scope when it exists (must be empty), else our own
-/// `<root>/nomad-pledge.slice/<alloc>.<task>.scope`, created now.
-pub fn prepare(
+/// Where the task's cgroup is: Nomad's scope when it exists (`created` false), else our own
+/// `<root>/nomad-pledge.slice/<alloc>.<task>.scope` (`created` true; not created here).
+pub fn task_cgroup(
     root: &Path,
     nomad_cgroup: Option<&Path>,
     alloc_id: &str,
@@ -171,7 +171,6 @@ pub fn prepare(
         // Only a cgroup v2 directory under our mount can be used (on v1 hosts Nomad passes a
         // cpuset path, which CLONE_INTO_CGROUP cannot take).
         if n.starts_with(root) && n.join("cgroup.procs").is_file() {
-            ensure_empty(n)?;
             return Ok(TaskCgroup {
                 path: n.to_path_buf(),
                 created: false,
@@ -183,8 +182,27 @@ pub fn prepare(
         safe_component(alloc_id)?,
         safe_component(task_name)?
     );
+    Ok(TaskCgroup {
+        path: root.join(OWN_SLICE).join(scope),
+        created: true,
+    })
+}
+
+/// Picks the task's cgroup (see `task_cgroup`), creates our own scope when needed, and checks
+/// that it is empty.
+pub fn prepare(
+    root: &Path,
+    nomad_cgroup: Option<&Path>,
+    alloc_id: &str,
+    task_name: &str,
+) -> Result<TaskCgroup, CgroupError> {
+    let cg = task_cgroup(root, nomad_cgroup, alloc_id, task_name)?;
+    if !cg.created {
+        ensure_empty(&cg.path)?;
+        return Ok(cg);
+    }
+    let path = cg.path;
     let slice = root.join(OWN_SLICE);
-    let path = slice.join(scope);
     // A concurrent destroy may remove the (empty) slice between the two mkdirs: retry once.
     for attempt in 0..2 {
         mkdir(&slice)?;
@@ -331,19 +349,45 @@ pub fn oom_kills(cg: &Path) -> Option<u64> {
     })
 }
 
-/// Kills every process in `cg`: `cgroup.kill`, or SIGKILL to each pid on kernels without it.
-pub fn kill_all(cg: &Path) -> Result<(), CgroupError> {
-    let file = cg.join("cgroup.kill");
-    if file.exists() {
-        return write(file, "1");
+/// Kills every process in `cg` with SIGKILL, pid by pid.
+///
+/// Not through `cgroup.kill`: on some kernels (reproduced on 6.18) a cgroup that was once killed
+/// through `cgroup.kill` SIGKILLs every process cloned into it afterwards with
+/// `CLONE_INTO_CGROUP`, and Nomad reuses a task's scope when it restarts the task, so the
+/// restarted task would die at birth. Pid by pid is race-free here anyway: the supervisor is
+/// PID 1 of the task's PID namespace, and when it dies the kernel kills everything in that
+/// namespace and refuses new forks there. A second pass catches an exec helper that entered
+/// the cgroup meanwhile.
+pub fn kill_all(cg: &Path) {
+    for _ in 0..2 {
+        for pid in procs(cg) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
-    for pid in procs(cg) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+}
+
+/// Kills every process in `cg` and waits (up to 5 s) until it is empty; returns the pids that
+/// were there. For the leftovers of an interrupted start of the same task, never for a cgroup
+/// of unknown origin.
+pub async fn kill_leftovers(cg: &Path) -> Result<Vec<i32>, CgroupError> {
+    let pids = procs(cg);
+    if pids.is_empty() {
+        return Ok(pids);
     }
-    Ok(())
+    kill_all(cg);
+    for _ in 0..500 {
+        if procs(cg).is_empty() {
+            return Ok(pids);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(CgroupError::Busy {
+        path: cg.to_path_buf(),
+        pids: procs(cg),
+    })
 }
 
 /// Removes a cgroup we created. The kernel may report EBUSY for a short while after the last
@@ -531,14 +575,14 @@ mod tests {
     }
 
     #[test]
-    fn kill_falls_back_to_sigkill_per_pid() {
+    fn kill_sends_sigkill_to_each_pid() {
         let t = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("sleep")
             .arg("1000")
             .spawn()
             .unwrap();
         fs::write(t.path().join("cgroup.procs"), format!("{}\n", child.id())).unwrap();
-        kill_all(t.path()).unwrap(); // no cgroup.kill file in the fake tree
+        kill_all(t.path());
         let st = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(st.signal(), Some(libc::SIGKILL));

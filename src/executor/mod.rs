@@ -311,6 +311,8 @@ impl Executor {
         let state_path = self.task_state_path(&spec.id);
         let plan = spawn::build_plan(&spec, user, &state_path)?;
         let root = self.cgroup_root()?;
+        self.kill_interrupted_start(&spec, &root, &state_path)
+            .await?;
         let cg = cgroup::prepare(
             &root,
             spec.nomad_cgroup.as_deref(),
@@ -388,10 +390,52 @@ impl Executor {
         };
         if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
             // Never leave an untracked task running.
-            let _ = cgroup::kill_all(&state.cgroup.path);
+            cgroup::kill_all(&state.cgroup.path);
             return Err(e);
         }
         Ok(state)
+    }
+
+    /// A plugin that died before answering `StartTask` may have started this task already, and
+    /// Nomad then retries the start with the same config: that attempt's supervisor (this
+    /// binary in supervisor mode with this task's plan path) still runs in the task cgroup,
+    /// unknown to Nomad. It is killed with everything in the cgroup so that exactly one
+    /// instance of the task runs, and the retry proceeds. Processes of any other origin are
+    /// left alone (`prepare` refuses the busy cgroup).
+    async fn kill_interrupted_start(
+        &self,
+        spec: &TaskSpec,
+        root: &Path,
+        state_path: &Path,
+    ) -> Result<(), ExecError> {
+        let cg = cgroup::task_cgroup(
+            root,
+            spec.nomad_cgroup.as_deref(),
+            &spec.alloc_id,
+            &spec.task_name,
+        )?;
+        let plan = state_path.join(state::PLAN_FILE);
+        if !cgroup::procs(&cg.path)
+            .into_iter()
+            .any(|pid| spawn::is_supervisor_for(pid, &plan))
+        {
+            return Ok(());
+        }
+        let pids = cgroup::kill_leftovers(&cg.path).await?;
+        if !pids.is_empty() {
+            tracing::warn!(
+                task_id = %spec.id,
+                cgroup = %cg.path.display(),
+                ?pids,
+                "killed the processes of an interrupted start of this task (the plugin stopped before answering StartTask)"
+            );
+            self.emit(
+                spec,
+                "killed the leftover of an interrupted start of this task (the plugin stopped before answering StartTask); starting it again".into(),
+                &[("killed_pids", format!("{pids:?}"))],
+            );
+        }
+        Ok(())
     }
 
     /// Registers a task and, if it runs, starts its exit monitor.
@@ -532,13 +576,13 @@ impl Executor {
 
     async fn kill(&self, task: &Task) -> Result<(), ExecError> {
         task.killed.store(true, Ordering::SeqCst);
-        let res = cgroup::kill_all(&task.state.cgroup.path);
+        cgroup::kill_all(&task.state.cgroup.path);
         if let Some(fd) = &task.pidfd {
             let _ = sys::pidfd_send_signal(fd.get_ref(), libc::SIGKILL);
         }
         let mut rx = task.exit_tx.subscribe();
         let _ = rx.wait_for(|v| v.is_some()).await;
-        Ok(res?)
+        Ok(())
     }
 
     /// Delivers a signal to the task command (through its supervisor).
@@ -661,7 +705,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
                 err: None,
             };
             if !task.killed.load(Ordering::SeqCst) {
-                s.err = Some("the task's supervisor was killed before it recorded an exit status (SIGKILL from outside: cgroup.kill, the OOM killer or an operator)".into());
+                s.err = Some("the task's supervisor was killed before it recorded an exit status (SIGKILL from outside: the OOM killer or an operator)".into());
             }
             s
         }

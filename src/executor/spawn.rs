@@ -171,6 +171,16 @@ pub fn open_logs(spec: &TaskSpec) -> Result<LogFiles, SpawnError> {
     })
 }
 
+/// Whether process `pid` is a supervisor started with `plan` (`<exe> __supervise <plan>`).
+pub fn is_supervisor_for(pid: i32, plan: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let mut args = cmdline.split(|b| *b == 0).skip(1);
+    args.next() == Some(super::SUPERVISOR_MODE.as_bytes())
+        && args.next() == Some(plan.as_os_str().as_bytes())
+}
+
 /// Writes the plan and clones the supervisor (`self_exe __supervise <plan>`) into `cgroup`.
 /// Blocking: run it on a blocking thread.
 pub fn spawn_supervisor(
