@@ -41,11 +41,17 @@ pub enum SpawnError {
     NoCommand,
     #[error("task {field} contains a NUL byte: remove it")]
     Nul { field: &'static str },
-    #[error("cannot open {field} `{path}` for writing: {source}: it must be the FIFO (or file) Nomad created, not a symlink")]
+    #[error("cannot open {field} `{path}` for writing: {source}: it must be the FIFO Nomad created (not a symlink)")]
     OpenLog {
         field: &'static str,
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("task {field} `{path}` is {what}: it must be Nomad's log FIFO, /dev/null (logging disabled), or a regular file inside the allocation directory")]
+    BadLog {
+        field: &'static str,
+        path: PathBuf,
+        what: &'static str,
     },
     #[error("nobody opened the log FIFO {path} for reading within {secs} s: check that Nomad's logmon is running for this task")]
     LogTimeout { path: PathBuf, secs: u64 },
@@ -142,18 +148,59 @@ pub fn build_plan(
     })
 }
 
-/// Opens a log path for writing without following symlinks. Blocks until a FIFO has a reader
-/// (call it from a blocking thread), then the descriptor is handed to the supervisor.
-fn open_log(field: &'static str, path: &Path) -> Result<File, SpawnError> {
+/// Opens a log path for writing. The path must be Nomad's FIFO, `/dev/null` (logging disabled),
+/// or a regular file inside the allocation directory (for tools and tests; appended to, and only
+/// with a single link), and never a symlink. The plugin runs as root and the task writes through
+/// this descriptor, so anything else (`/etc/passwd`, a device, a file elsewhere) is refused. The
+/// path is first opened with `O_PATH` to see what it is without opening it (opening a device
+/// can have effects), then that very inode is reopened for writing through `/proc/self/fd`, so
+/// it cannot be swapped in between. Blocks until a FIFO has a reader (call it from a blocking
+/// thread).
+fn open_log(field: &'static str, path: &Path, alloc_dir: &Path) -> Result<File, SpawnError> {
+    let open_err = |source| SpawnError::OpenLog {
+        field,
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |what| SpawnError::BadLog {
+        field,
+        path: path.to_path_buf(),
+        what,
+    };
+    let probe = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(open_err)?;
+    let meta = probe.metadata().map_err(open_err)?;
+    let kind = meta.file_type();
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let regular = kind.is_file();
+    if kind.is_symlink() {
+        return Err(bad("a symlink"));
+    } else if kind.is_char_device() {
+        if meta.rdev() != libc::makedev(1, 3) {
+            return Err(bad("a device other than /dev/null"));
+        }
+    } else if regular {
+        let real =
+            std::fs::read_link(format!("/proc/self/fd/{}", probe.as_raw_fd())).map_err(open_err)?;
+        let alloc = std::fs::canonicalize(alloc_dir).map_err(open_err)?;
+        if !real.starts_with(&alloc) {
+            return Err(bad("a regular file outside the allocation directory"));
+        }
+        if meta.nlink() != 1 {
+            return Err(bad("a file with several hard links"));
+        }
+    } else if !kind.is_fifo() {
+        return Err(bad("neither a FIFO nor a file"));
+    }
     OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| SpawnError::OpenLog {
-            field,
-            path: path.to_path_buf(),
-            source,
-        })
+        .append(regular)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
+        .map_err(open_err)
 }
 
 /// The task's stdout/stderr, opened by the plugin and handed to the supervisor.
@@ -165,9 +212,11 @@ pub struct LogFiles {
 /// Opens `stdout_path` and `stderr_path` for writing (no symlinks). Blocks until each FIFO has a
 /// reader (Nomad's logmon): call it on a blocking thread, under a timeout.
 pub fn open_logs(spec: &TaskSpec) -> Result<LogFiles, SpawnError> {
+    // Nomad's task directory is `<alloc_dir>/<task>`.
+    let alloc_dir = spec.task_dir.parent().unwrap_or(&spec.task_dir);
     Ok(LogFiles {
-        stdout: open_log("stdout_path", &spec.stdout_path)?,
-        stderr: open_log("stderr_path", &spec.stderr_path)?,
+        stdout: open_log("stdout_path", &spec.stdout_path, alloc_dir)?,
+        stderr: open_log("stderr_path", &spec.stderr_path, alloc_dir)?,
     })
 }
 
@@ -311,5 +360,72 @@ mod tests {
         s.env.insert("B".into(), "x\0y".into());
         let p = tempfile::tempdir().unwrap();
         assert!(build_plan(&s, user, p.path()).is_err());
+    }
+
+    #[test]
+    fn log_paths_must_be_a_fifo_dev_null_or_a_file_in_the_alloc() {
+        use std::fs;
+        use std::io::{Read, Write};
+        let alloc = tempfile::tempdir().unwrap();
+        let a = alloc.path();
+        let outside = tempfile::tempdir().unwrap();
+        let refused = |path: &Path, what: &str| match open_log("stdout_path", path, a) {
+            Err(SpawnError::BadLog { what: w, .. }) => assert_eq!(w, what, "{path:?}"),
+            other => panic!("{path:?} accepted or other error: {other:?}"),
+        };
+
+        // Nomad's FIFO (a reader is there, as logmon would be).
+        let fifo = a.join("t.stdout.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        open_log("stdout_path", &fifo, a)
+            .unwrap()
+            .write_all(b"hi")
+            .unwrap();
+        let mut got = [0u8; 2];
+        reader.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hi");
+
+        open_log("stdout_path", Path::new("/dev/null"), a).unwrap();
+
+        // A regular file in the allocation is appended to, never overwritten.
+        let file = a.join("t.stdout");
+        fs::write(&file, "old\n").unwrap();
+        open_log("stdout_path", &file, a)
+            .unwrap()
+            .write_all(b"new\n")
+            .unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "old\nnew\n");
+
+        refused(
+            Path::new("/etc/passwd"),
+            "a regular file outside the allocation directory",
+        );
+        let elsewhere = outside.path().join("canary");
+        fs::write(&elsewhere, "").unwrap();
+        refused(
+            &elsewhere,
+            "a regular file outside the allocation directory",
+        );
+        // ... also through a directory symlink inside the allocation.
+        std::os::unix::fs::symlink(outside.path(), a.join("logs")).unwrap();
+        refused(
+            &a.join("logs/canary"),
+            "a regular file outside the allocation directory",
+        );
+        std::os::unix::fs::symlink(&file, a.join("link")).unwrap();
+        refused(&a.join("link"), "a symlink");
+        fs::hard_link(&file, a.join("second-link")).unwrap();
+        refused(&file, "a file with several hard links");
+        refused(Path::new("/dev/zero"), "a device other than /dev/null");
+        refused(a, "neither a FIFO nor a file");
+        assert!(matches!(
+            open_log("stdout_path", &a.join("missing"), a),
+            Err(SpawnError::OpenLog { .. })
+        ));
     }
 }
