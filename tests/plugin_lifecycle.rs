@@ -623,3 +623,65 @@ async fn a_task_restarted_in_its_killed_scope_runs() {
     plugin.shutdown().await;
     std::fs::remove_dir(&scope).unwrap();
 }
+
+#[tokio::test]
+async fn destroy_cleans_up_tasks_a_restarted_plugin_never_recovered() {
+    require_host!();
+    let alloc = Alloc::new("lifecycle");
+    let (done, left) = (
+        format!("done{:08x}", rand_u32()),
+        format!("left{:08x}", rand_u32()),
+    );
+    let scope = |name: &str| {
+        tasks::cgroup2_mount()
+            .unwrap()
+            .join(format!("nomad-pledge.slice/alloc1.{name}.scope"))
+    };
+    let states = || {
+        std::fs::read_dir(alloc.state.path().join("tasks"))
+            .unwrap()
+            .count()
+    };
+    let plugin1 = plugin(&alloc).await;
+    let done_id = start(&plugin1, alloc.task(&done, "sleep", &["0"], "stdio"))
+        .await
+        .config
+        .unwrap()
+        .id;
+    let left_id = start(&plugin1, alloc.task(&left, "sleep", &["1000"], "stdio"))
+        .await
+        .config
+        .unwrap()
+        .id;
+    assert_eq!(wait(&plugin1, &done_id).await.exit_code, 0);
+    // Nomad saw the first task end, then the plugin died before DestroyTask; the relaunched
+    // plugin is never asked to recover either task, only to destroy them.
+    let mut child = plugin1.child;
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(states(), 2);
+    assert!(scope(&done).is_dir() && scope(&left).is_dir());
+
+    let plugin2 = plugin(&alloc).await;
+    destroy(&plugin2, &done_id).await;
+    assert!(!scope(&done).exists(), "the ended task's scope is removed");
+    assert_eq!(states(), 1, "the ended task's state is removed");
+
+    // Still running: refused without force, killed and cleaned up with it.
+    let err = plugin2
+        .driver()
+        .destroy_task(common::pb::drivers::DestroyTaskRequest {
+            task_id: left_id.clone(),
+            force: false,
+        })
+        .await
+        .expect_err("DestroyTask without force of a running task");
+    assert!(err.message().contains("running"), "{}", err.message());
+    destroy(&plugin2, &left_id).await;
+    assert!(
+        !scope(&left).exists(),
+        "the running task was killed, its scope removed"
+    );
+    assert_eq!(states(), 0);
+    plugin2.shutdown().await;
+}

@@ -375,6 +375,13 @@ impl Executor {
                 return Err(e);
             }
         };
+        if let Err(e) = state::write_atomic(
+            &state_path,
+            state::CGROUP_FILE,
+            &serde_json::to_vec(&cg).expect("a TaskCgroup always serializes"),
+        ) {
+            tracing::warn!(task_id = %spec.id, error = %e, "cannot record the task's cgroup; a DestroyTask after a plugin restart will not remove it");
+        }
         let state = RecoveryState {
             version: state::STATE_VERSION,
             pid,
@@ -607,7 +614,7 @@ impl Executor {
     /// error unless `force`, which kills it first. Unknown id → Ok.
     pub async fn destroy(&self, id: &str, force: bool) -> Result<(), ExecError> {
         let Some(task) = self.get(id) else {
-            return Ok(());
+            return self.destroy_untracked(id, force).await;
         };
         if task.exit().is_none() {
             if !force {
@@ -630,6 +637,46 @@ impl Executor {
         }
         self.tasks.lock().expect("task table lock").remove(id);
         Ok(())
+    }
+
+    /// DestroyTask of a task this plugin instance does not track: Nomad saw it end (or gave up
+    /// on it) while the plugin was down and never recovered it. What it left is removed: with
+    /// `force` its supervisor if it still runs (found by its plan path; its death kills the
+    /// task's PID namespace), then our own cgroup scope and its state directory. A supervisor
+    /// still running without `force` keeps everything, as for a tracked task.
+    async fn destroy_untracked(&self, id: &str, force: bool) -> Result<(), ExecError> {
+        let state_path = self.task_state_path(id);
+        if id.is_empty() || !state_path.is_dir() {
+            return Ok(());
+        }
+        let plan = state_path.join(state::PLAN_FILE);
+        let supervisors = sys::pids_matching(|pid| spawn::is_supervisor_for(pid, &plan));
+        if !supervisors.is_empty() {
+            if !force {
+                return Err(ExecError::Running(id.into()));
+            }
+            for pid in &supervisors {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            tracing::warn!(task_id = %id, ?supervisors, "killed the supervisor of a task this plugin was not tracking (DestroyTask with force)");
+        }
+        let recorded: Option<cgroup::TaskCgroup> =
+            std::fs::read(state_path.join(state::CGROUP_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+        if let (Some(cg), Ok(root)) = (recorded, self.cgroup_root()) {
+            // Only a scope we created, directly under our own slice.
+            if cg.created && cg.path.parent() == Some(root.join(cgroup::OWN_SLICE).as_path()) {
+                cgroup::remove(&cg.path).await?;
+            }
+        }
+        std::fs::remove_dir_all(&state_path).map_err(|source| ExecError::StateDir {
+            path: state_path,
+            source,
+        })
     }
 
     /// Current state of a task.

@@ -15,6 +15,9 @@ pub const STATE_VERSION: u32 = 1;
 pub const EXIT_FILE: &str = "exit.json";
 /// File name of the supervisor plan inside a task's state directory.
 pub const PLAN_FILE: &str = "plan.json";
+/// File name of the task's cgroup record (path, whether we created it) inside its state
+/// directory, for cleaning up after a task this plugin instance never tracked.
+pub const CGROUP_FILE: &str = "cgroup.json";
 
 /// How a task ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
