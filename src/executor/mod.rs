@@ -650,7 +650,7 @@ impl Executor {
             return Ok(());
         }
         let plan = state_path.join(state::PLAN_FILE);
-        let supervisors = sys::pids_matching(|pid| spawn::is_supervisor_for(pid, &plan));
+        let supervisors = spawn::supervisors_for(&plan);
         if !supervisors.is_empty() {
             if !force {
                 return Err(ExecError::Running(id.into()));

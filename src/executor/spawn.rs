@@ -230,6 +230,17 @@ pub fn is_supervisor_for(pid: i32, plan: &Path) -> bool {
         && args.next() == Some(plan.as_os_str().as_bytes())
 }
 
+/// The running supervisors started with `plan` (a `/proc` scan: for the rare clean-up of a task
+/// this plugin instance does not track).
+pub fn supervisors_for(plan: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| is_supervisor_for(*pid, plan))
+        .collect()
+}
+
 /// Writes the plan and clones the supervisor (`self_exe __supervise <plan>`) into `cgroup`.
 /// Blocking: run it on a blocking thread.
 pub fn spawn_supervisor(

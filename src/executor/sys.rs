@@ -252,13 +252,3 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// Pids of the processes (in our PID namespace) for which `pred` holds; a `/proc` scan.
-pub fn pids_matching(pred: impl Fn(i32) -> bool) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| pred(*pid))
-        .collect()
-}
