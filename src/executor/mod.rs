@@ -702,8 +702,9 @@ impl Executor {
     pub async fn stats(&self, id: &str) -> Result<TaskStats, ExecError> {
         let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
         let mut reader = task.stats.lock().expect("stats lock");
-        let reader = reader
-            .get_or_insert_with(|| stats::Reader::new(&task.state.cgroup.path, task.started_at()));
+        let reader = reader.get_or_insert_with(|| {
+            stats::Reader::new(&task.state.cgroup.path, task.started_at()).excluding(task.state.pid)
+        });
         Ok(reader.sample(self.core_mhz))
     }
 

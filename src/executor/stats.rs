@@ -135,6 +135,8 @@ pub struct Reader {
     /// `/proc/PID/stat` of the processes seen in the last sample. An open file stays bound to
     /// its process: once that process is gone reads fail, so a reused PID is never misread.
     pid_stat: HashMap<i32, StatFile>,
+    /// Our supervisor: in the cgroup, but driver overhead, not the task's usage.
+    supervisor: Option<i32>,
     buf: Vec<u8>,
 }
 
@@ -158,8 +160,16 @@ impl Reader {
             prev: None,
             files: CgroupFiles::default(),
             pid_stat: HashMap::new(),
+            supervisor: None,
             buf: Vec::with_capacity(4096),
         }
+    }
+
+    /// Leaves the supervisor out of the `/proc` fallback: its memory (the driver binary's pages)
+    /// and its CPU are the driver's, not the task's. It still counts in `pids`.
+    pub fn excluding(mut self, supervisor: i32) -> Self {
+        self.supervisor = Some(supervisor);
+        self
     }
 
     fn read(&mut self, which: fn(&mut CgroupFiles) -> &mut StatFile, name: &str) -> Option<String> {
@@ -181,7 +191,7 @@ impl Reader {
     fn proc_usage(&mut self, pids: &[i32]) -> Vec<(u64, u64, u64)> {
         self.pid_stat.retain(|pid, _| pids.contains(pid));
         let mut out = Vec::with_capacity(pids.len());
-        for pid in pids {
+        for pid in pids.iter().filter(|p| Some(**p) != self.supervisor) {
             let file = self.pid_stat.entry(*pid).or_default();
             let path = || PathBuf::from(format!("/proc/{pid}/stat"));
             if file.read(path, &mut self.buf) {
@@ -426,6 +436,15 @@ mod tests {
         assert_eq!(s.memory.measured, vec!["RSS"]);
         assert_eq!(s.pids, 1);
         assert!(!s.cpu.measured.contains(&"Throttled Periods"));
+        let me = std::process::id() as i32;
+        let s = Reader::new(d.path(), SystemTime::now())
+            .excluding(me)
+            .sample(None);
+        assert_eq!(
+            (s.pids, s.memory.rss),
+            (1, 0),
+            "the supervisor is not the task's usage"
+        );
         // A process that left the cgroup is no longer read (its file is closed).
         fs::write(d.path().join("cgroup.procs"), "").unwrap();
         let s = reader.sample(None);
