@@ -10,20 +10,11 @@ use std::time::Duration;
 use common::pb::drivers::{
     exec_task_streaming_request::{Setup, TerminalSize},
     ExecTaskRequest, ExecTaskResponse, ExecTaskStreamingIoOperation, ExecTaskStreamingRequest,
-    ExitResult, StartTaskRequest, WaitTaskRequest,
+    ExitResult,
 };
 use common::tasks::*;
 use common::*;
 use futures::StreamExt;
-
-macro_rules! require_host {
-    () => {
-        if let Some(reason) = tasks::skip_reason() {
-            eprintln!("SKIP: {reason}");
-            return;
-        }
-    };
-}
 
 async fn start_sleeper(plugin: &Plugin, alloc: &Alloc, name: &str, promises: &str) -> String {
     start_unveiling(plugin, alloc, name, promises, &[]).await
@@ -39,17 +30,7 @@ async fn start_unveiling(
 ) -> String {
     let unveil: Vec<&str> = SHELL_TOOLS.iter().chain(extra).copied().collect();
     let task = alloc.task_unveiling(name, "sh", &["-c", "sleep 600"], promises, &unveil);
-    plugin
-        .driver()
-        .start_task(StartTaskRequest { task: Some(task) })
-        .await
-        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
-        .into_inner()
-        .handle
-        .expect("a handle")
-        .config
-        .expect("config")
-        .id
+    start(plugin, task).await.config.expect("config").id
 }
 
 async fn exec(
@@ -172,26 +153,8 @@ async fn exec_in_an_exited_task_is_a_failed_precondition() {
         "stdio rpath exec",
         SHELL_TOOLS,
     );
-    let id = plugin
-        .driver()
-        .start_task(StartTaskRequest { task: Some(task) })
-        .await
-        .expect("StartTask")
-        .into_inner()
-        .handle
-        .unwrap()
-        .config
-        .unwrap()
-        .id;
-    tokio::time::timeout(
-        PATIENCE,
-        plugin.driver().wait_task(WaitTaskRequest {
-            task_id: id.clone(),
-        }),
-    )
-    .await
-    .expect("exits in time")
-    .expect("WaitTask");
+    let id = start(&plugin, task).await.config.unwrap().id;
+    wait(&plugin, &id).await;
     let e = plugin
         .driver()
         .exec_task(ExecTaskRequest {

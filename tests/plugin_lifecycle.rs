@@ -9,65 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::pb::drivers::{
-    ExitResult, InspectTaskRequest, RecoverTaskRequest, SignalTaskRequest, StartTaskRequest,
-    StopTaskRequest, TaskConfig, TaskHandle, TaskState, TaskStatsRequest, WaitTaskRequest,
+    InspectTaskRequest, RecoverTaskRequest, SignalTaskRequest, StartTaskRequest, TaskState,
+    TaskStatsRequest, WaitTaskRequest,
 };
 use common::tasks::*;
 use common::*;
 use futures::StreamExt;
-
-macro_rules! require_host {
-    () => {
-        if let Some(reason) = tasks::skip_reason() {
-            eprintln!("SKIP: {reason}");
-            return;
-        }
-    };
-}
-
-async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
-    plugin
-        .driver()
-        .start_task(StartTaskRequest { task: Some(task) })
-        .await
-        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
-        .into_inner()
-        .handle
-        .expect("a handle")
-}
-
-async fn wait(plugin: &Plugin, id: &str) -> ExitResult {
-    let resp = tokio::time::timeout(
-        PATIENCE,
-        plugin
-            .driver()
-            .wait_task(WaitTaskRequest { task_id: id.into() }),
-    )
-    .await
-    .expect("task exits in time")
-    .expect("WaitTask")
-    .into_inner();
-    resp.result.expect("WaitTask always sets result")
-}
-
-fn pb_duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
-    }
-}
-
-async fn stop(plugin: &Plugin, id: &str, signal: &str, timeout: Duration) {
-    plugin
-        .driver()
-        .stop_task(StopTaskRequest {
-            task_id: id.into(),
-            timeout: Some(pb_duration(timeout)),
-            signal: signal.into(),
-        })
-        .await
-        .expect("StopTask");
-}
 
 #[tokio::test]
 async fn exit_codes_and_signal_deaths() {

@@ -4,8 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::pb::drivers::{DestroyTaskRequest, TaskConfig};
+use super::pb::drivers::{
+    DestroyTaskRequest, ExitResult, StartTaskRequest, StopTaskRequest, TaskConfig, TaskHandle,
+    WaitTaskRequest,
+};
 use super::{msgpack, set_config, Plugin, PATIENCE, V};
+
+/// Returns from the test with a printed reason when this host cannot run tasks.
+#[macro_export]
+macro_rules! require_host {
+    () => {
+        if let Some(reason) = $crate::common::tasks::skip_reason() {
+            eprintln!("SKIP: {reason}");
+            return;
+        }
+    };
+}
 
 /// Why this host cannot run tasks (not root, no cgroup v2), or None.
 pub fn skip_reason() -> Option<&'static str> {
@@ -131,6 +145,51 @@ pub async fn plugin_under(alloc: &Alloc, wrapper: &[&str]) -> Plugin {
         .await
         .expect("SetConfig");
     plugin
+}
+
+pub async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
+    plugin
+        .driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
+        .into_inner()
+        .handle
+        .expect("a handle")
+}
+
+/// WaitTask, bounded by `PATIENCE`.
+pub async fn wait(plugin: &Plugin, id: &str) -> ExitResult {
+    let resp = tokio::time::timeout(
+        PATIENCE,
+        plugin
+            .driver()
+            .wait_task(WaitTaskRequest { task_id: id.into() }),
+    )
+    .await
+    .expect("task exits in time")
+    .expect("WaitTask")
+    .into_inner();
+    resp.result.expect("WaitTask always sets result")
+}
+
+pub fn pb_duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+pub async fn stop(plugin: &Plugin, id: &str, signal: &str, timeout: Duration) {
+    plugin
+        .driver()
+        .stop_task(StopTaskRequest {
+            task_id: id.into(),
+            timeout: Some(pb_duration(timeout)),
+            signal: signal.into(),
+        })
+        .await
+        .expect("StopTask");
 }
 
 pub async fn destroy(plugin: &Plugin, id: &str) {
