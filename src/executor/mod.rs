@@ -650,7 +650,10 @@ impl Executor {
             return Ok(());
         }
         let plan = state_path.join(state::PLAN_FILE);
-        let supervisors = spawn::supervisors_for(&plan);
+        // A scan of all of /proc: off the async runtime.
+        let supervisors = tokio::task::spawn_blocking(move || spawn::supervisors_for(&plan))
+            .await
+            .map_err(|e| ExecError::Internal(e.to_string()))?;
         if !supervisors.is_empty() {
             if !force {
                 return Err(ExecError::Running(id.into()));
