@@ -256,15 +256,7 @@ impl Driver for State {
             // of one wake-up and one socket write per task spread over the second.
             let mut ticker = tokio::time::interval_at(tasks::stats_grid_start(interval), interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut first = true;
             loop {
-                if !std::mem::take(&mut first) {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        _ = shutdown.wait() => break,
-                        _ = tx.closed() => break,
-                    }
-                }
                 let msg = match executor.stats(&req.task_id).await {
                     Ok(s) => Ok(TaskStatsResponse {
                         stats: Some(tasks::task_stats(&req.task_id, &s)),
@@ -276,6 +268,11 @@ impl Driver for State {
                 let stop = msg.is_err();
                 if tx.send(msg).await.is_err() || stop {
                     break;
+                }
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = shutdown.wait() => break,
+                    _ = tx.closed() => break,
                 }
             }
         })))

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 static STARTED_WITH: OnceLock<(u64, u64)> = OnceLock::new();
 
 /// Raises the soft open-file limit to the hard one; returns (old soft, new soft) when it
-/// changed. The original limit is what `task_limit` returns from then on.
+/// changed. The original limit is what `task_nofile` returns from then on.
 pub fn raise_nofile() -> nix::Result<Option<(u64, u64)>> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     if soft >= hard {
