@@ -200,6 +200,22 @@ async fn stats_and_inspect() {
     let plugin = plugin(&alloc).await;
     let h = start(&plugin, alloc.task("idle", "sleep", &["1000"], "stdio")).await;
     let id = h.config.unwrap().id;
+    // StartTask answers once the task's supervisor runs; `sleep` starts a moment later. Until
+    // then the task truly has no memory of its own (the supervisor is driver overhead and is not
+    // counted), so the samples below are taken once it runs.
+    let scope = tasks::cgroup2_mount()
+        .unwrap()
+        .join("nomad-pledge.slice/alloc1.idle.scope");
+    eventually("sleep running in the task's cgroup", || {
+        std::fs::read_to_string(scope.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+                    == "sleep\n"
+            })
+    })
+    .await;
     let mut stream = plugin
         .driver()
         .task_stats(TaskStatsRequest {
@@ -234,9 +250,6 @@ async fn stats_and_inspect() {
     wait(&plugin, &id).await;
     // The stats stream is still open, holding the task's cgroup files: destroy still removes
     // the cgroup.
-    let scope = tasks::cgroup2_mount()
-        .unwrap()
-        .join("nomad-pledge.slice/alloc1.idle.scope");
     assert!(scope.is_dir(), "{scope:?}");
     destroy(&plugin, &id).await;
     assert!(!scope.exists(), "{scope:?} left behind");
