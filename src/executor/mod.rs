@@ -46,6 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
 
 /// How long `start` waits for Nomad's log reader to open the stdout/stderr FIFOs.
 pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -224,6 +225,9 @@ pub struct Executor {
     tasks: Mutex<HashMap<String, Arc<Task>>>,
     events: broadcast::Sender<TaskEvent>,
     core_mhz: Option<f64>,
+    /// One exit monitor per running task. Dropping the executor aborts them: a dropped executor
+    /// no longer owns its tasks (a successor may have recovered them and remove their state).
+    monitors: Mutex<JoinSet<()>>,
 }
 
 impl Executor {
@@ -243,6 +247,7 @@ impl Executor {
             tasks: Mutex::new(HashMap::new()),
             events,
             core_mhz: stats::core_mhz(),
+            monitors: Mutex::new(JoinSet::new()),
         })
     }
 
@@ -475,7 +480,9 @@ impl Executor {
             .insert(task.state.spec.id.clone(), task.clone());
         if task.pidfd.is_some() {
             let events = self.events.clone();
-            tokio::spawn(monitor(task, events));
+            let mut monitors = self.monitors.lock().expect("monitor set lock");
+            while monitors.try_join_next().is_some() {}
+            monitors.spawn(monitor(task, events));
         }
         Ok(())
     }
