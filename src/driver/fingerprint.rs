@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::config::{check_executable, Launcher, PluginConfig};
+use crate::executor::cgroup::find_cgroup2_mount;
 
 /// cgroup v2 controllers whose absence means Nomad's resource limits are not enforced.
 pub const LIMIT_CONTROLLERS: &[&str] = &["cpu", "memory"];
@@ -82,42 +83,6 @@ pub fn seccomp_actions_ok(actions_avail: Option<&str>) -> Option<bool> {
     Some(["errno", "kill_process"].iter().all(|a| words.contains(a)))
 }
 
-/// The mount point of the first cgroup2 mount in a mountinfo text.
-pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let fstype = post.split_whitespace().next()?;
-        if fstype != "cgroup2" {
-            return None;
-        }
-        let mount_point = pre.split_whitespace().nth(4)?;
-        Some(PathBuf::from(unescape_octal(mount_point)))
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-            out.push(v as u8);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Controllers listed in `<mount>/cgroup.controllers`.
 pub fn controllers(mount: &Path) -> std::io::Result<Vec<String>> {
     let text = std::fs::read_to_string(mount.join("cgroup.controllers"))?;
@@ -176,7 +141,7 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
         Some(root) => Some(root.clone()),
         None => std::fs::read_to_string(&probe.mountinfo)
             .ok()
-            .and_then(|m| cgroup2_mount(&m)),
+            .and_then(|m| find_cgroup2_mount(&m)),
     };
     match mount.as_deref().map(|m| (m, controllers(m))) {
         None => problems.push("no cgroup v2 mount found in /proc/self/mountinfo".into()),
@@ -248,13 +213,6 @@ fn launcher_name(l: &Launcher, path: &Path) -> String {
 mod tests {
     use super::*;
 
-    const MOUNTINFO_HYBRID: &str = "\
-25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
-31 25 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-42 31 0:39 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-";
-
     #[test]
     fn parses_seccomp_field() {
         assert!(seccomp_available(
@@ -274,20 +232,6 @@ mod tests {
             seccomp_actions_ok(Some("kill_thread trap allow\n")),
             Some(false)
         );
-    }
-
-    #[test]
-    fn finds_cgroup2_mount() {
-        assert_eq!(
-            cgroup2_mount(MOUNTINFO_HYBRID),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-        let pure =
-            "30 25 0:27 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(cgroup2_mount(pure), Some(PathBuf::from("/sys/fs/cgroup")));
-        let spaced = "30 25 0:27 / /mnt/cg\\040two rw - cgroup2 none rw\n";
-        assert_eq!(cgroup2_mount(spaced), Some(PathBuf::from("/mnt/cg two")));
-        assert_eq!(cgroup2_mount("garbage\n\n1 2 3\n"), None);
     }
 
     struct Fixture {

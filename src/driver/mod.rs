@@ -87,7 +87,7 @@ impl State {
     }
 
     /// Sends a task event to every open TaskEvents stream (none open: dropped).
-    #[allow(dead_code)] // fed by the executor once it lands
+    #[cfg(test)]
     pub fn publish(&self, event: TaskEvent) {
         let _ = self.events.send(event);
     }

@@ -12,17 +12,6 @@ pub use crate::executor::Importance;
 
 impl Importance {
     pub const ACCEPTED: &'static str = "lowest, low, normal, high, highest";
-
-    #[allow(dead_code)] // used by the executor (nice mapping) and in messages
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Importance::Lowest => "lowest",
-            Importance::Low => "low",
-            Importance::Normal => "normal",
-            Importance::High => "high",
-            Importance::Highest => "highest",
-        }
-    }
 }
 
 impl FromStr for Importance {

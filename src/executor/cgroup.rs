@@ -11,8 +11,6 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-/// Controllers Nomad expects on a cgroup v2 host.
-pub const WANTED_CONTROLLERS: [&str; 5] = ["cpu", "cpuset", "io", "memory", "pids"];
 /// Our own parent when Nomad gives us no usable task cgroup.
 pub const OWN_SLICE: &str = "nomad-pledge.slice";
 
@@ -31,17 +29,6 @@ pub struct Resources {
     pub cpu_period_us: Option<u64>,
     /// Reserved cores, e.g. `2,3`; empty = inherit.
     pub cpuset_cpus: String,
-}
-
-/// What the fingerprint reports about cgroups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CgroupInfo {
-    /// The cgroup2 mount point, if any.
-    pub mount: Option<PathBuf>,
-    /// Controllers available at the mount root.
-    pub controllers: Vec<String>,
-    /// Wanted controllers that are not available.
-    pub missing: Vec<String>,
 }
 
 /// The cgroup a task runs in.
@@ -96,11 +83,28 @@ pub fn find_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
     })
 }
 
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|d| (b'0'..=b'7').contains(d)));
+        if let (b'\\', Some(digits)) = (b[i], octal) {
+            out.push(
+                digits
+                    .iter()
+                    .fold(0u8, |acc, d| acc.wrapping_mul(8) + (d - b'0')),
+            );
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The cgroup2 mount of this host.
@@ -110,29 +114,6 @@ pub fn host_cgroup_root() -> Result<PathBuf, CgroupError> {
         source,
     })?;
     find_cgroup2_mount(&text).ok_or(CgroupError::NoMount)
-}
-
-/// Fingerprint data: mount point, available and missing controllers.
-/// `root` = None → the host's cgroup2 mount.
-pub fn probe_cgroups(root: Option<&Path>) -> CgroupInfo {
-    let mount = match root {
-        Some(r) => Some(r.to_path_buf()),
-        None => host_cgroup_root().ok(),
-    };
-    let controllers = mount
-        .as_deref()
-        .map(|m| read_controllers(&m.join("cgroup.controllers")))
-        .unwrap_or_default();
-    let missing = WANTED_CONTROLLERS
-        .iter()
-        .filter(|c| !controllers.iter().any(|have| have == *c))
-        .map(|c| c.to_string())
-        .collect();
-    CgroupInfo {
-        mount,
-        controllers,
-        missing,
-    }
 }
 
 fn read_controllers(file: &Path) -> Vec<String> {
@@ -448,14 +429,12 @@ mod tests {
             find_cgroup2_mount("1 2 0:1 / / rw - ext4 /dev/sda rw\n"),
             None
         );
-    }
-
-    #[test]
-    fn probe_reports_missing_controllers() {
-        let t = fake_tree("cpu pids\n");
-        let info = probe_cgroups(Some(t.path()));
-        assert_eq!(info.controllers, vec!["cpu", "pids"]);
-        assert_eq!(info.missing, vec!["cpuset", "io", "memory"]);
+        let spaced = "30 25 0:27 / /mnt/cg\\040two\\134x rw - cgroup2 none rw\n";
+        assert_eq!(
+            find_cgroup2_mount(spaced),
+            Some(PathBuf::from("/mnt/cg two\\x"))
+        );
+        assert_eq!(find_cgroup2_mount("garbage\n\n1 2 3\n"), None);
     }
 
     #[test]

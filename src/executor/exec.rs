@@ -227,14 +227,6 @@ impl ExecProcess {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }
     }
-
-    /// Sets the terminal size (tty mode only; ignored for pipes).
-    pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
-        match &self.pty {
-            Some(m) => resize_pty(m, rows, cols),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Drop for ExecProcess {

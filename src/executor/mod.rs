@@ -7,10 +7,6 @@
 //! (`state.rs`). The plugin holds a pidfd per supervisor, so `wait` is event-driven, and a new
 //! plugin process reattaches with the serialized [`RecoveryState`].
 
-// The plugin's gRPC handlers (branch `plugin`) are the consumers of this API; until the lead wires
-// them in, parts of it are only used by the tests.
-#![allow(dead_code)]
-
 pub mod cgroup;
 pub mod exec;
 pub mod limits;
@@ -26,7 +22,7 @@ pub mod user;
 mod tests;
 
 #[allow(unused_imports)]
-pub use cgroup::{probe_cgroups, CgroupInfo, Resources};
+pub use cgroup::Resources;
 #[allow(unused_imports)]
 pub use exec::{ExecMode, ExecProcess, EXEC_MODE};
 #[allow(unused_imports)]
@@ -716,21 +712,6 @@ impl Executor {
             stats::Reader::new(&task.state.cgroup.path, task.started_at()).excluding(task.state.pid)
         });
         Ok(reader.sample(self.core_mhz))
-    }
-
-    /// Ids of the tracked tasks.
-    pub fn task_ids(&self) -> Vec<String> {
-        self.tasks
-            .lock()
-            .expect("task table lock")
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    /// The executor's configuration.
-    pub fn config(&self) -> &ExecutorConfig {
-        &self.cfg
     }
 }
 

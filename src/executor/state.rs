@@ -68,6 +68,7 @@ pub enum StateError {
     },
 }
 
+#[cfg(test)]
 impl RecoveryState {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a RecoveryState always serializes")

@@ -1,7 +1,7 @@
 //! Task users: `""` → the configured default user, `nomad-<N>` → uid = gid = N (Nomad dynamic
 //! workload users, no NSS lookup), otherwise a passwd lookup. Root only when allowed.
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, User};
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 
@@ -82,18 +82,10 @@ fn dynamic_id(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Name of a group id, for messages only.
-#[allow(dead_code)]
-pub fn group_name(gid: u32) -> Option<String> {
-    Group::from_gid(Gid::from_raw(gid))
-        .ok()
-        .flatten()
-        .map(|g| g.name)
-}
-
 /// Whether the current process is root (tests skip otherwise).
+#[cfg(test)]
 pub fn is_root() -> bool {
-    Uid::effective().is_root()
+    nix::unistd::Uid::effective().is_root()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use thiserror::Error;
 
-use crate::driver::fingerprint::cgroup2_mount;
+use crate::executor::cgroup::host_cgroup_root;
 
 #[derive(Debug, Error)]
 pub enum ScopeError {
@@ -33,10 +33,7 @@ impl CgroupScope {
         task: &str,
         reserved_cores: bool,
     ) -> Result<Option<Self>, ScopeError> {
-        let Some(mount) = fs::read_to_string("/proc/self/mountinfo")
-            .ok()
-            .and_then(|m| cgroup2_mount(&m))
-        else {
+        let Ok(mount) = host_cgroup_root() else {
             return Ok(None);
         };
         let slice = if reserved_cores {

@@ -31,9 +31,6 @@
 //! in any mode, unrestricted `tkill` in stdio, `kill`/`tgkill` in proc, `dns` allowing read-only
 //! opens of any file) is reproduced for compatibility; unveil (Landlock) is what limits paths.
 
-// Used by the launcher and CLI (sandbox branch) and by the seccomp module.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::str::FromStr;
 
@@ -129,11 +126,6 @@ impl Promise {
         }
     }
 
-    /// The promise's bit number (bit `i` of the granted mask).
-    pub const fn bit(self) -> u32 {
-        self as u32
-    }
-
     /// All accepted names, space separated (for error messages and help text).
     pub fn accepted_names() -> String {
         Promise::ALL.map(Promise::name).join(" ")
@@ -164,6 +156,7 @@ pub enum PromiseError {
 }
 
 impl PromiseError {
+    #[cfg(test)]
     /// The exit status a pledge-compatible CLI uses for this error.
     pub fn exit_status(&self) -> i32 {
         BAD_PROMISES_EXIT_STATUS
@@ -194,11 +187,13 @@ impl PromiseSet {
         PromiseSet { mask: 0 }
     }
 
+    #[cfg(test)]
     /// Every promise.
     pub fn all() -> Self {
         Promise::ALL.into_iter().collect()
     }
 
+    #[cfg(test)]
     /// Build from a granted mask (bit `i` = promise `i`); unknown bits are an error naming them.
     pub fn from_mask(mask: u32) -> Result<Self, PromiseError> {
         let all = PromiseSet::all().mask;
@@ -210,6 +205,7 @@ impl PromiseSet {
         Ok(PromiseSet { mask })
     }
 
+    #[cfg(test)]
     /// The granted mask (bit `i` = promise `i` granted), as in pledge's `_PLEDGE` variable.
     pub const fn mask(self) -> u32 {
         self.mask
@@ -241,6 +237,7 @@ impl PromiseSet {
     }
 
     /// This set plus `p`.
+    #[cfg(test)]
     pub fn with(mut self, p: Promise) -> Self {
         self.insert(p);
         self
@@ -256,6 +253,7 @@ impl PromiseSet {
         self.mask == 0
     }
 
+    #[cfg(test)]
     pub const fn len(self) -> usize {
         self.mask.count_ones() as usize
     }
@@ -311,7 +309,7 @@ mod tests {
     #[test]
     fn every_promise_parses_by_name_and_bit_matches_position() {
         for (i, p) in Promise::ALL.into_iter().enumerate() {
-            assert_eq!(p.bit() as usize, i, "{p}");
+            assert_eq!(p as usize, i, "{p}");
             assert_eq!(p.name().parse::<Promise>().unwrap(), p);
             assert_eq!(p.name().to_uppercase().parse::<Promise>().unwrap(), p);
             assert_eq!(p.to_string(), p.name());

@@ -4,9 +4,6 @@
 //! architectures the table is empty and [`crate::sandbox::seccomp::build_filter`] refuses with
 //! `SeccompError::UnsupportedArch`. Names are the kernel's (`newfstatat`, `pread64`, `rt_sigaction`).
 
-// Used by the launcher and CLI (sandbox branch) and by the seccomp module.
-#![allow(dead_code)]
-
 /// `AUDIT_ARCH_*` value of the architecture this binary runs on (what `seccomp_data.arch` holds).
 #[cfg(target_arch = "x86_64")]
 pub const AUDIT_ARCH: Option<u32> = Some(0xC000_003E); // AUDIT_ARCH_X86_64

@@ -18,7 +18,6 @@ const BPF_AND: u16 = 0x50;
 const BPF_JA: u16 = 0x00;
 const BPF_JEQ: u16 = 0x10;
 const BPF_JGE: u16 = 0x30;
-const BPF_JSET: u16 = 0x40;
 const BPF_K: u16 = 0x00;
 
 /// The kernel's limit on the length of one filter (BPF_MAXINSNS).
@@ -45,12 +44,9 @@ impl BpfProgram {
         &self.insns
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.insns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.insns.is_empty()
     }
 
     /// The program as the bytes the kernel reads (8 bytes per instruction, native endian), e.g.
@@ -162,16 +158,6 @@ impl Asm {
         });
     }
 
-    /// if A & k != 0 goto jt else goto jf
-    pub fn jset(&mut self, k: u32, jt: Target, jf: Target) {
-        self.ops.push(Op::Jmp {
-            op: BPF_JSET,
-            k,
-            jt,
-            jf,
-        });
-    }
-
     /// goto l (32-bit offset)
     pub fn ja(&mut self, l: Label) {
         self.ops.push(Op::Ja(l));
@@ -259,12 +245,14 @@ impl Asm {
     }
 }
 
+#[cfg(test)]
 /// What a program returns for one syscall, computed without the kernel (for tests and for
 /// explaining a filter): a classic-BPF interpreter for the instructions [`Asm`] emits.
 pub fn run(prog: &BpfProgram, data: &SeccompData) -> Result<u32, SeccompError> {
     run_counting(prog, data).map(|(ret, _)| ret)
 }
 
+#[cfg(test)]
 /// [`run`], also returning how many instructions were executed (the filter's cost per syscall).
 pub fn run_counting(prog: &BpfProgram, data: &SeccompData) -> Result<(u32, usize), SeccompError> {
     let bytes = data.to_bytes();
@@ -293,7 +281,6 @@ pub fn run_counting(prog: &BpfProgram, data: &SeccompData) -> Result<(u32, usize
                 let taken = match c & !(BPF_JMP | BPF_K) {
                     BPF_JEQ => a == i.k,
                     BPF_JGE => a >= i.k,
-                    BPF_JSET => a & i.k != 0,
                     _ => {
                         return Err(SeccompError::Internal {
                             what: "unknown instruction",
@@ -307,6 +294,7 @@ pub fn run_counting(prog: &BpfProgram, data: &SeccompData) -> Result<(u32, usize
 }
 
 /// `struct seccomp_data` (linux/seccomp.h): what a filter sees of one syscall.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeccompData {
     pub nr: i32,
@@ -329,6 +317,7 @@ pub const fn off_arg(n: u8, hi: bool) -> u32 {
     }
 }
 
+#[cfg(test)]
 impl SeccompData {
     fn to_bytes(self) -> [u8; 64] {
         let mut b = [0u8; 64];

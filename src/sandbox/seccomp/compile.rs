@@ -236,6 +236,7 @@ fn emit_check(a: &mut Asm, c: &Check, fail: Label, self_pid: i32) {
     }
 }
 
+#[cfg(test)]
 /// What the filter built from (`promises`, `opts`) does with one syscall, computed in Rust from
 /// the same plan (the reference the compiled program is tested against).
 pub fn decide(
@@ -249,6 +250,7 @@ pub fn decide(
 }
 
 impl Plan {
+    #[cfg(test)]
     fn decide(&self, arch: u32, nr: u32, args: &[u64; 6]) -> Action {
         if arch != self.arch || nr & syscalls::X32_SYSCALL_BIT != 0 {
             return Action::KillProcess;

@@ -96,6 +96,7 @@ fn verdict(nr: i64, name: Option<&'static str>, args: &[u64; 6], pid: Option<i32
 
 impl Explanation {
     /// The promises that would allow the call as made (empty if none would).
+    #[cfg(test)]
     pub fn promises(&self) -> Vec<Promise> {
         match &self.verdict {
             Verdict::NeedsPromise(v) => v.iter().map(|(p, _)| *p).collect(),

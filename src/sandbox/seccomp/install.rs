@@ -14,14 +14,14 @@ pub struct InstallFlags(u32);
 
 impl InstallFlags {
     pub const NONE: InstallFlags = InstallFlags(0);
+    #[cfg(test)]
     /// Apply to every thread of the process (not together with NEW_LISTENER).
     pub const TSYNC: InstallFlags = InstallFlags(1);
+    #[cfg(test)]
     /// Log every action except ALLOW (kernel audit log).
     pub const LOG: InstallFlags = InstallFlags(2);
     /// Return a user-notification listener fd (Linux 5.0+).
     pub const NEW_LISTENER: InstallFlags = InstallFlags(8);
-    /// A notified task waits killably once the supervisor has received the notification (5.19+).
-    pub const WAIT_KILLABLE_RECV: InstallFlags = InstallFlags(32);
 
     pub const fn bits(self) -> u32 {
         self.0

@@ -5,7 +5,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use super::{build_filter, install, notify, BpfProgram, FilterOptions, InstallFlags, Penalty};
 use crate::sandbox::promise::PromiseSet;

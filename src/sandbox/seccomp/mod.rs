@@ -42,10 +42,6 @@
 //! If `exec` is promised, execve is simply allowed; the file-backed mmap rule still applies (so
 //! dynamic programs exec'd later load without `prot_exec`).
 
-// The API is consumed by the launcher (`launch.rs`, sandbox branch) and the tests; until that
-// branch is merged, the binary itself does not call it.
-#![allow(dead_code, unused_imports)]
-
 pub mod bpf;
 mod compile;
 mod explain;
@@ -57,8 +53,10 @@ pub mod policy;
 mod kernel_tests;
 
 pub use bpf::BpfProgram;
-pub use compile::{build_filter, decide};
-pub use explain::{explain, explain_with_pid, Explanation, Verdict};
+pub use compile::build_filter;
+pub use explain::explain;
+#[cfg(test)]
+pub use explain::explain_with_pid;
 pub use install::{install, InstallFlags};
 
 /// What a denied syscall gets (the filter's default action).
@@ -121,6 +119,7 @@ impl Action {
     }
 
     /// Inverse of [`Action::ret`] for the values our filters return.
+    #[cfg(test)]
     pub fn from_ret(ret: u32) -> Option<Action> {
         Some(match ret & 0xffff_0000 {
             SECCOMP_RET_ALLOW => Action::Allow,

@@ -17,7 +17,9 @@
 //! Nothing but the launcher runs under the filter before that first execve completes, so the
 //! continued call is the launcher's own (its arguments live in memory only it controls).
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
+#[cfg(test)]
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::SeccompError;
 
@@ -35,8 +37,9 @@ pub struct Notification {
 }
 
 impl Notification {
+    #[cfg(test)]
     /// Which promise would allow this call; `self_pid` is the PID the filter treats as "self".
-    pub fn explain(&self, self_pid: Option<i32>) -> super::Explanation {
+    pub fn explain(&self, self_pid: Option<i32>) -> super::explain::Explanation {
         super::explain_with_pid(i64::from(self.nr), &self.args, self_pid)
     }
 }
@@ -126,9 +129,11 @@ fn ioctl(fd: BorrowedFd<'_>, request: libc::Ioctl, arg: *mut libc::c_void) -> st
     }
 }
 
+#[cfg(test)]
 /// What `/proc/PID/fd/N` points to for a seccomp listener.
 const LISTENER_LINK: &str = "anon_inode:seccomp notify";
 
+#[cfg(test)]
 /// The fd number of a seccomp listener held by process `pid`, if it has one yet (lowest first).
 pub fn find_listener(pid: i32) -> Result<Option<i32>, SeccompError> {
     let dir = format!("/proc/{pid}/fd");
@@ -148,6 +153,7 @@ pub fn find_listener(pid: i32) -> Result<Option<i32>, SeccompError> {
     Ok(found)
 }
 
+#[cfg(test)]
 /// Duplicate fd `fd` of process `pid` into this process (`pidfd_open` + `pidfd_getfd`, Linux
 /// 5.6; needs ptrace access to `pid`, e.g. being its parent with the same uid, or root).
 pub fn take_listener(pid: i32, fd: i32) -> Result<OwnedFd, SeccompError> {
@@ -156,6 +162,7 @@ pub fn take_listener(pid: i32, fd: i32) -> Result<OwnedFd, SeccompError> {
     raw_fd_syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd).map_err(err("pidfd_getfd"))
 }
 
+#[cfg(test)]
 /// A syscall with two int arguments that returns a new fd (pidfd_open, pidfd_getfd).
 fn raw_fd_syscall(nr: libc::c_long, a: i32, b: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: both syscalls take integers only (the third argument, flags, is 0).

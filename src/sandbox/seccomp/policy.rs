@@ -120,7 +120,6 @@ const fn none_of_bits(arg: u8, bits: u32) -> Check {
 // ---- constants (x86-64 / asm-generic values) ----------------------------------------------------
 
 const O_ACCMODE: u32 = 0o3;
-const O_RDONLY: u32 = 0o0;
 const O_WRONLY: u32 = 0o1;
 const O_RDWR: u32 = 0o2;
 const O_CREAT: u32 = 0o100;
