@@ -654,7 +654,8 @@ impl Executor {
         }
         let plan = state_path.join(state::PLAN_FILE);
         // A scan of all of /proc: off the async runtime.
-        let supervisors = tokio::task::spawn_blocking(move || spawn::supervisors_for(&plan))
+        let scan = plan.clone();
+        let supervisors = tokio::task::spawn_blocking(move || spawn::supervisors_for(&scan))
             .await
             .map_err(|e| ExecError::Internal(e.to_string()))?;
         if !supervisors.is_empty() {
@@ -662,10 +663,13 @@ impl Executor {
                 return Err(ExecError::Running(id.into()));
             }
             for pid in &supervisors {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                // Through a pidfd taken before re-checking the process: a pid reused since the
+                // scan is never signalled.
+                if let Ok(fd) = sys::pidfd_open(*pid) {
+                    if spawn::is_supervisor_for(*pid, &plan) {
+                        let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
+                    }
+                }
             }
             tracing::warn!(task_id = %id, ?supervisors, "killed the supervisor of a task this plugin was not tracking (DestroyTask with force)");
         }
