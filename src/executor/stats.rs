@@ -105,10 +105,16 @@ impl StatFile {
                 }
             }
         }
-        match self {
-            StatFile::Open(f) => pread_all(f, buf).is_ok(),
-            _ => false,
+        let StatFile::Open(f) = self else {
+            return false;
+        };
+        if pread_all(f, buf).is_ok() {
+            return true;
         }
+        // Its process is gone (or the cgroup was removed): opened afresh next time, so a
+        // process that reuses the pid is read, not skipped.
+        *self = StatFile::Unopened;
+        false
     }
 }
 
@@ -133,7 +139,8 @@ pub struct Reader {
     prev: Option<CpuSample>,
     files: CgroupFiles,
     /// `/proc/PID/stat` of the processes seen in the last sample. An open file stays bound to
-    /// its process: once that process is gone reads fail, so a reused PID is never misread.
+    /// its process: once that process is gone reads fail (and the file is reopened next
+    /// time), so a reused PID is never misread as the old process.
     pid_stat: HashMap<i32, StatFile>,
     /// Our supervisor: in the cgroup, but driver overhead, not the task's usage.
     supervisor: Option<i32>,
@@ -401,6 +408,45 @@ mod tests {
         assert_eq!((s.cpu.usage_usec, s.memory.usage), (1_500_000, 12288));
         assert!(s.cpu.percent > 0.0);
         assert!(!s.cpu.measured.contains(&"Throttled Periods"));
+    }
+
+    #[test]
+    fn a_file_whose_process_died_is_reopened() {
+        /// A `sleep` killed when dropped, even when an assertion fails.
+        struct Sleeper(std::process::Child);
+        impl Drop for Sleeper {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        impl Sleeper {
+            fn id(&self) -> u32 {
+                self.0.id()
+            }
+        }
+        let spawn = || {
+            Sleeper(
+                std::process::Command::new("sleep")
+                    .arg("1000")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        };
+        let (old, new) = (spawn(), spawn());
+        let path = |pid: u32| PathBuf::from(format!("/proc/{pid}/stat"));
+        let mut file = StatFile::default();
+        let mut buf = Vec::new();
+        assert!(file.read(|| path(old.id()), &mut buf));
+        drop(old);
+        // The process behind the open file is gone: the read fails ...
+        assert!(!file.read(|| path(new.id()), &mut buf));
+        // ... and the next one opens the path again (here: another process, as with a reused
+        // pid), instead of failing for good.
+        assert!(file.read(|| path(new.id()), &mut buf));
+        let text = String::from_utf8(buf).unwrap();
+        assert!(text.starts_with(&format!("{} (sleep)", new.id())), "{text}");
     }
 
     #[test]
