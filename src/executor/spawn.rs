@@ -41,7 +41,7 @@ pub enum SpawnError {
     NoCommand,
     #[error("task {field} contains a NUL byte: remove it")]
     Nul { field: &'static str },
-    #[error("cannot open {field} `{path}` for writing: {source}: it must be the FIFO Nomad created (not a symlink)")]
+    #[error("cannot open {field} `{path}`: {source}: it must be the log FIFO Nomad created for the task (check that the allocation directory still exists), /dev/null, or a file inside the allocation directory")]
     OpenLog {
         field: &'static str,
         path: PathBuf,
