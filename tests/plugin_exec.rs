@@ -153,8 +153,7 @@ async fn exec_in_an_exited_task_is_a_failed_precondition() {
         "stdio rpath exec",
         SHELL_TOOLS,
     );
-    let id = start(&plugin, task).await.config.unwrap().id;
-    wait(&plugin, &id).await;
+    let (id, _) = run_to_exit(&plugin, task).await;
     let e = plugin
         .driver()
         .exec_task(ExecTaskRequest {

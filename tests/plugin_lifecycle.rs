@@ -37,13 +37,11 @@ async fn exit_codes_and_signal_deaths() {
     assert_eq!(alloc.out("three"), "hi\n");
     destroy(&plugin, &id).await;
 
-    let h = start(
+    let (id, r) = run_to_exit(
         &plugin,
         alloc.task("killed", "sh", &["-c", "kill -KILL $$"], "stdio rpath proc"),
     )
     .await;
-    let id = h.config.unwrap().id;
-    let r = wait(&plugin, &id).await;
     assert_eq!((r.exit_code, r.signal), (137, 9));
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
@@ -54,7 +52,7 @@ async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
     require_host!();
     let alloc = Alloc::new("lifecycle");
     let plugin = plugin(&alloc).await;
-    let h = start(
+    let (id, r) = run_to_exit(
         &plugin,
         alloc.task_unveiling(
             "who",
@@ -68,8 +66,6 @@ async fn runs_as_nobody_in_its_own_pid_namespace_and_cgroup() {
         ),
     )
     .await;
-    let id = h.config.unwrap().id;
-    let r = wait(&plugin, &id).await;
     let out = alloc.out("who");
     assert_eq!(r.exit_code, 0, "stdout {out:?}");
     let lines: Vec<&str> = out.lines().collect();
@@ -457,7 +453,7 @@ async fn open_file_limit_is_raised_for_the_plugin_and_restored_for_tasks() {
         ["4096", "4096"],
         "{line}"
     );
-    let h = start(
+    let (id, r) = run_to_exit(
         &plugin,
         alloc.task_unveiling(
             "nofile",
@@ -468,8 +464,6 @@ async fn open_file_limit_is_raised_for_the_plugin_and_restored_for_tasks() {
         ),
     )
     .await;
-    let id = h.config.unwrap().id;
-    let r = wait(&plugin, &id).await;
     let out = alloc.out("nofile");
     assert_eq!(r.exit_code, 0, "{out}");
     assert_eq!(out.lines().collect::<Vec<_>>(), ["512", "4096"]);
@@ -550,9 +544,7 @@ async fn a_task_restarted_in_its_killed_scope_runs() {
     let h = start(&plugin, in_scope("first", &["1000"])).await;
     destroy(&plugin, &h.config.unwrap().id).await;
     // ... and the restart in the same scope must run, not die at birth.
-    let h = start(&plugin, in_scope("again", &["0.2"])).await;
-    let id = h.config.unwrap().id;
-    let r = wait(&plugin, &id).await;
+    let (id, r) = run_to_exit(&plugin, in_scope("again", &["0.2"])).await;
     assert_eq!(
         (r.exit_code, r.signal),
         (0, 0),

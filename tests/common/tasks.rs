@@ -158,6 +158,13 @@ pub async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
         .expect("a handle")
 }
 
+/// StartTask, then WaitTask: the task's id and how it ended.
+pub async fn run_to_exit(plugin: &Plugin, task: TaskConfig) -> (String, ExitResult) {
+    let id = start(plugin, task).await.config.expect("a task config").id;
+    let r = wait(plugin, &id).await;
+    (id, r)
+}
+
 /// WaitTask, bounded by `PATIENCE`.
 pub async fn wait(plugin: &Plugin, id: &str) -> ExitResult {
     let resp = tokio::time::timeout(
