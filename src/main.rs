@@ -11,6 +11,7 @@
 mod driver;
 mod executor;
 mod plugin;
+mod policy;
 mod proto;
 mod runner;
 mod sandbox;

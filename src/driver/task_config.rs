@@ -1,10 +1,12 @@
 //! The job's task configuration (`config { ... }` of a `driver = "pledge"` task): typed,
 //! decoded from `TaskConfig.msgpack_driver_config`, validated field by field.
 
-use std::fmt;
+use std::ffi::OsStr;
 use std::str::FromStr;
 
 use super::msgpack::{ConfigDecodeError, Object};
+use crate::sandbox::promise::{Promise, PromiseError, PromiseSet};
+use crate::sandbox::unveil::{UnveilError, UnveilRule};
 
 /// Scheduling importance, mapped to a nice value by the executor.
 /// Scheduling importance (`importance` in the task config); the executor maps it to nice.
@@ -28,76 +30,30 @@ impl FromStr for Importance {
     }
 }
 
-/// Unveil permissions: a subset of `rwxc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UnveilPerms {
-    pub read: bool,
-    pub write: bool,
-    pub exec: bool,
-    pub create: bool,
-}
-
-impl fmt::Display for UnveilPerms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (on, c) in [
-            (self.read, 'r'),
-            (self.write, 'w'),
-            (self.exec, 'x'),
-            (self.create, 'c'),
-        ] {
-            if on {
-                write!(f, "{c}")?;
-            }
+/// One `[PERM:]PATH` entry of `unveil`, parsed by the launcher's own parser (split at the first
+/// `:`, no colon = `r`); the path is absolute or relative to the task directory. The problems are
+/// worded for the task config (the entry is named by [`TaskConfigError::Unveil`]).
+fn unveil_entry(entry: &str) -> Result<UnveilRule, String> {
+    let rule = UnveilRule::parse_os(OsStr::new(entry)).map_err(|e| match e {
+        UnveilError::BadPermLetter { letter, .. } => {
+            format!("unknown permission `{letter}` (use letters from r, w, x, c)")
         }
-        Ok(())
+        UnveilError::EmptyPerms => {
+            "empty permission before `:` (use letters from r, w, x, c)".to_string()
+        }
+        UnveilError::EmptyPath { .. } => "empty path after the permissions".to_string(),
+        other => other.to_string(),
+    })?;
+    let path = rule.path.to_string_lossy();
+    if path.contains("${") {
+        return Err(format!(
+            "path `{path}` contains an uninterpolated `${{...}}` variable"
+        ));
     }
-}
-
-/// One `[PERM:]PATH` unveil entry. PATH is absolute, or relative to the task directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnveilRule {
-    pub perms: UnveilPerms,
-    pub path: String,
-}
-
-impl FromStr for UnveilRule {
-    type Err = String;
-    /// Split at the first `:` like pledge.com; without a colon the permission is `r`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (perm, path) = s.split_once(':').unwrap_or(("r", s));
-        let mut perms = UnveilPerms::default();
-        for c in perm.chars() {
-            match c {
-                'r' => perms.read = true,
-                'w' => perms.write = true,
-                'x' => perms.exec = true,
-                'c' => perms.create = true,
-                other => {
-                    return Err(format!(
-                        "unknown permission `{other}` (use letters from r, w, x, c)"
-                    ))
-                }
-            }
-        }
-        if perm.is_empty() {
-            return Err("empty permission before `:` (use letters from r, w, x, c)".into());
-        }
-        if path.is_empty() {
-            return Err("empty path after the permissions".into());
-        }
-        if path.contains("${") {
-            return Err(format!(
-                "path `{path}` contains an uninterpolated `${{...}}` variable"
-            ));
-        }
-        if path.contains('\0') {
-            return Err("path contains a NUL byte".into());
-        }
-        Ok(UnveilRule {
-            perms,
-            path: path.to_string(),
-        })
+    if path.contains('\0') {
+        return Err("path contains a NUL byte".into());
     }
+    Ok(rule)
 }
 
 /// Validated task configuration.
@@ -105,8 +61,8 @@ impl FromStr for UnveilRule {
 pub struct TaskDriverConfig {
     pub command: String,
     pub args: Vec<String>,
-    /// Space-separated pledge promises; None = the launcher's default.
-    pub promises: Option<String>,
+    /// `promises`; None (absent or blank) = the launcher's default.
+    pub promises: Option<PromiseSet>,
     pub unveil: Vec<UnveilRule>,
     pub importance: Importance,
     /// Working directory (absolute, or relative to the task dir); None = the task dir.
@@ -152,10 +108,10 @@ impl TaskDriverConfig {
         for (i, a) in args.iter().enumerate() {
             no_nul(&format!("args[{i}]"), a)?;
         }
-        let promises = obj.string("promises").map_err(field)?;
-        if let Some(p) = &promises {
-            validate_promises(p)?;
-        }
+        let promises = match obj.string("promises").map_err(field)? {
+            Some(p) => parse_promises(&p)?,
+            None => None,
+        };
         let unveil = obj
             .string_list("unveil")
             .map_err(field)?
@@ -163,7 +119,7 @@ impl TaskDriverConfig {
             .iter()
             .enumerate()
             .map(|(index, entry)| {
-                entry.parse().map_err(|problem| TaskConfigError::Unveil {
+                unveil_entry(entry).map_err(|problem| TaskConfigError::Unveil {
                     index,
                     entry: entry.clone(),
                     problem,
@@ -205,12 +161,15 @@ fn no_nul(field: &str, v: &str) -> Result<(), TaskConfigError> {
     Ok(())
 }
 
-/// Checks a promise string exactly as the launcher will parse it, so that a typo fails the task
-/// at StartTask with a message naming the field instead of inside the sandbox.
-pub fn validate_promises(promises: &str) -> Result<(), TaskConfigError> {
-    use crate::sandbox::promise::{Promise, PromiseError, PromiseSet};
+/// Parses a promise string exactly as the launcher would, so that a typo fails the task at
+/// StartTask with a message naming the field instead of inside the sandbox. Blank = None (the
+/// launcher's default), as the original driver passes no `-p` then.
+fn parse_promises(promises: &str) -> Result<Option<PromiseSet>, TaskConfigError> {
+    if promises.trim().is_empty() {
+        return Ok(None);
+    }
     PromiseSet::parse(promises)
-        .map(drop)
+        .map(Some)
         .map_err(|e| TaskConfigError::Promises {
             promises: promises.to_string(),
             problem: match e {
@@ -226,6 +185,7 @@ pub fn validate_promises(promises: &str) -> Result<(), TaskConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn hex(s: &str) -> Vec<u8> {
         s.split_whitespace()
@@ -262,7 +222,7 @@ mod tests {
         let c = TaskDriverConfig::from_msgpack(&b).unwrap();
         assert_eq!(c.command, "sleep");
         assert_eq!(c.args, vec!["1"]);
-        assert_eq!(c.promises.as_deref(), Some("stdio"));
+        assert_eq!(c.promises.unwrap().to_string(), "stdio");
         assert!(c.unveil.is_empty());
         assert_eq!(c.importance, Importance::Normal);
         assert_eq!(c.work_dir, None);
@@ -283,8 +243,8 @@ mod tests {
         assert_eq!(c.args[0], "-n");
         assert!(c.args[1].ends_with("/full/local/x"), "{}", c.args[1]);
         assert_eq!(&c.args[2..], ["5", "1.1"]);
-        assert_eq!(c.promises.as_deref(), Some("stdio rpath"));
-        assert_eq!(c.unveil[0].path, "/etc");
+        assert_eq!(c.promises.unwrap().to_string(), "stdio rpath");
+        assert_eq!(c.unveil[0].path, Path::new("/etc"));
         assert_eq!(c.unveil[1].perms.to_string(), "rwc");
         assert_eq!(c.importance, Importance::High);
         assert_eq!(c.work_dir.as_deref(), Some("local"));
@@ -303,7 +263,7 @@ mod tests {
         let c = TaskDriverConfig::from_msgpack(&b).unwrap();
         assert_eq!(c.unveil.len(), 3);
         assert_eq!(c.unveil[1].perms.to_string(), "rwc");
-        assert_eq!(c.unveil[1].path, "local/out");
+        assert_eq!(c.unveil[1].path, Path::new("local/out"));
         assert_eq!(c.unveil[2].perms.to_string(), "r");
         assert_eq!(c.importance, Importance::High);
         assert_eq!(c.work_dir.as_deref(), Some("local"));
@@ -331,6 +291,22 @@ mod tests {
                 "empty path",
             ),
             (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["rq:/etc"]))]),
+                "`unveil[0]` `rq:/etc`: unknown permission `q` (use letters from r, w, x, c); entries look like",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&[":/etc"]))]),
+                "empty permission before `:` (use letters from r, w, x, c)",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["r:"]))]),
+                "empty path after the permissions",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("unveil", Err(&["r:/a\0b"]))]),
+                "path contains a NUL byte",
+            ),
+            (
                 encode(&[
                     ("command", Ok("x")),
                     ("unveil", Err(&["r:${NOMAD_TASK_DIR}/x"])),
@@ -356,6 +332,15 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
+        // A blank promise list is the launcher's default, as in the original driver.
+        let blank = encode(&[("command", Ok("x")), ("promises", Ok("  "))]);
+        assert_eq!(
+            TaskDriverConfig::from_msgpack(&blank).unwrap().promises,
+            None
+        );
+        let upper = encode(&[("command", Ok("x")), ("promises", Ok("RPATH stdio"))]);
+        let p = TaskDriverConfig::from_msgpack(&upper).unwrap().promises;
+        assert_eq!(p.unwrap().to_string(), "stdio rpath");
         let e = TaskDriverConfig::from_msgpack(&[0xc1])
             .unwrap_err()
             .to_string();

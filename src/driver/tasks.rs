@@ -2,7 +2,6 @@
 //! Each function decodes, calls the executor, encodes; the executor owns the processes.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,6 +14,7 @@ use super::{State, TaskEvent};
 use crate::executor::{
     self, ExecError, Executor, ExecutorConfig, ExitStatus, RecoveryState, Resources, TaskSpec,
 };
+use crate::policy::{self, Policy, UnveilRule};
 use crate::proto::drivers::{
     cpu_usage, memory_usage, network_isolation_spec::NetworkIsolationMode, CpuUsage, ExitResult,
     MemoryUsage, TaskConfig, TaskHandle, TaskResourceUsage, TaskState, TaskStats, TaskStatus,
@@ -76,19 +76,30 @@ fn self_exe() -> Result<PathBuf, DriverError> {
     std::env::current_exe().map_err(|source| DriverError::SelfExe { source })
 }
 
-/// The launcher's argv prefix.
-fn launcher(config: &PluginConfig) -> Result<Vec<OsString>, DriverError> {
-    Ok(match &config.launcher {
-        Launcher::BuiltIn => {
-            let mut argv = vec![self_exe()?.into_os_string(), "pledge".into()];
-            if config.unveil_best_effort {
-                argv.push("--unveil-best-effort".into());
-            }
-            argv
-        }
-        // pledge.com has no such switch: it never refuses unveil rules it cannot enforce.
-        Launcher::External(path) => vec![path.clone().into_os_string()],
-    })
+/// The launcher the plugin config names, as the policy carries it.
+fn launcher(config: &PluginConfig) -> policy::Launcher {
+    match &config.launcher {
+        Launcher::BuiltIn => policy::Launcher::BuiltIn {
+            unveil_best_effort: config.unveil_best_effort,
+        },
+        Launcher::External(path) => policy::Launcher::External(path.clone()),
+    }
+}
+
+/// The task's [`Policy`]: its promises (the launcher's default when it names none), its unveil
+/// rules with relative paths resolved against the task directory, the plugin's launcher.
+pub fn task_policy(
+    cfg: &TaskDriverConfig,
+    task_dir: &Path,
+    plugin: &PluginConfig,
+) -> Result<Policy, DriverError> {
+    let unveil = cfg
+        .unveil
+        .iter()
+        .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
+        .collect();
+    let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
+    Ok(Policy::new(promises, unveil, launcher(plugin))?)
 }
 
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
@@ -106,11 +117,7 @@ pub fn task_spec(
             task_dir.join(p)
         }
     };
-    let unveil = cfg
-        .unveil
-        .iter()
-        .map(|r| format!("{}:{}", r.perms, resolve(&r.path).display()))
-        .collect();
+    let policy = task_policy(cfg, &task_dir, plugin)?;
     let res = task.resources.clone().unwrap_or_default();
     let alloc = res.allocated_resources.unwrap_or_default();
     let linux = res.linux_resources.unwrap_or_default();
@@ -123,9 +130,7 @@ pub fn task_spec(
         id: task.id.clone(),
         alloc_id: task.alloc_id.clone(),
         task_name: task.name.clone(),
-        launcher: launcher(plugin)?,
-        promises: cfg.promises.clone().unwrap_or_default(),
-        unveil,
+        policy,
         command: cfg.command.clone(),
         args: cfg.args.clone(),
         env: task
@@ -162,6 +167,15 @@ pub fn task_spec(
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
     let spec = task_spec(&task, &cfg, &state.config())?;
+    let policy = &spec.policy;
+    tracing::debug!(
+        task_id = %spec.id,
+        promises = %policy.promises(),
+        unveil_rules = policy.unveil().len(),
+        no_unveil = policy.no_unveil(),
+        launcher = ?policy.launcher(),
+        "starting task"
+    );
     let recovery = state.executor()?.start(spec).await?;
     let driver_state = serde_json::to_vec(&recovery)
         .map_err(|e| DriverError::Exec(ExecError::Internal(format!("encode handle: {e}"))))?;
@@ -336,7 +350,7 @@ mod tests {
         let cfg = TaskDriverConfig {
             command: "python3".into(),
             args: vec!["-m".into(), "http.server".into()],
-            promises: Some("stdio rpath inet".into()),
+            promises: Some("stdio rpath inet".parse().unwrap()),
             unveil: vec![
                 "r:/etc/mime.types".parse().unwrap(),
                 "rwc:local".parse().unwrap(),
@@ -350,12 +364,15 @@ mod tests {
             spec.work_dir,
             Some(PathBuf::from("/data/alloc/a1/web/local"))
         );
+        let rules: Vec<String> = spec.policy.unveil().iter().map(|r| r.to_string()).collect();
+        assert_eq!(rules, ["r:/etc/mime.types", "rwc:/data/alloc/a1/web/local"]);
+        assert_eq!(spec.policy.promises().to_string(), "stdio rpath inet");
         assert_eq!(
-            spec.unveil,
-            ["r:/etc/mime.types", "rwc:/data/alloc/a1/web/local"]
+            *spec.policy.launcher(),
+            policy::Launcher::BuiltIn {
+                unveil_best_effort: false
+            }
         );
-        assert_eq!(spec.launcher.len(), 2);
-        assert_eq!(spec.launcher[1], "pledge");
         assert_eq!(spec.resources.memory_mb, 128);
         assert_eq!(spec.resources.memory_max_mb, 256);
         assert_eq!(spec.resources.cpu_shares, 500);
@@ -376,13 +393,42 @@ mod tests {
             ..Default::default()
         };
         let spec = task_spec(&task, &cfg, &external).unwrap();
-        assert_eq!(spec.launcher, [OsString::from("/opt/pledge.com")]);
+        assert_eq!(
+            *spec.policy.launcher(),
+            policy::Launcher::External("/opt/pledge.com".into())
+        );
         let best_effort = PluginConfig {
             unveil_best_effort: true,
             ..Default::default()
         };
         let spec = task_spec(&task, &cfg, &best_effort).unwrap();
-        assert_eq!(spec.launcher[1..], ["pledge", "--unveil-best-effort"]);
+        assert_eq!(
+            *spec.policy.launcher(),
+            policy::Launcher::BuiltIn {
+                unveil_best_effort: true
+            }
+        );
+
+        // No promises in the config: the launcher's default, written out.
+        let spec = task_spec(
+            &task,
+            &TaskDriverConfig {
+                promises: None,
+                ..cfg.clone()
+            },
+            &PluginConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(spec.policy.promises().to_string(), "stdio rpath");
+
+        // A relative allocation directory cannot anchor relative unveil paths.
+        let relative = TaskConfig {
+            alloc_dir: "data/alloc/a1".into(),
+            ..task.clone()
+        };
+        let e = task_spec(&relative, &cfg, &PluginConfig::default()).unwrap_err();
+        assert!(matches!(e, DriverError::Policy(_)), "{e}");
+        assert_eq!(e.recoverable(), Some(false));
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use serde::{Deserialize, Serialize};
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Internal mode of our binary that runs one exec'd command (dispatched in `main.rs`).
@@ -130,14 +130,6 @@ fn run(plan_path: &Path) -> Result<i32, ExecHelperError> {
         source: e.into(),
     })?;
 
-    let to_c = |v: &[Vec<u8>], step| {
-        v.iter()
-            .map(|a| CString::new(a.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| setup(step)(nix::Error::EINVAL))
-    };
-    let argv = to_c(&ep.plan.argv, "encode argv")?;
-    let env = to_c(&ep.plan.env, "encode env")?;
     let argv0 = ep
         .plan
         .argv
@@ -153,7 +145,7 @@ fn run(plan_path: &Path) -> Result<i32, ExecHelperError> {
     })? {
         ForkResult::Child => {
             drop(err_r);
-            let (step, e) = task_child(&ep.plan, &argv, &env, ep.tty);
+            let (step, e) = task_child(&ep.plan, &ep.plan.argv, &ep.plan.env, ep.tty);
             let msg = format!("{step}\0{}", e as i32);
             let _ = nix::unistd::write(&err_w, msg.as_bytes());
             sys::exit_now(127);
@@ -265,7 +257,7 @@ impl super::Executor {
         spec.args = args.to_vec();
         let user =
             super::user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
-        let plan = super::spawn::build_plan(&spec, user, &st.state_path)?;
+        let plan = super::spawn::build_plan(&spec, &self.cfg.self_exe, user, &st.state_path)?;
         let ep = ExecPlan {
             plan,
             supervisor_pid: st.pid,

@@ -32,6 +32,7 @@ pub use state::{ExitStatus, RecoveryState};
 #[allow(unused_imports)]
 pub use stats::TaskStats;
 
+use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -73,12 +74,9 @@ pub struct TaskSpec {
     pub id: String,
     pub alloc_id: String,
     pub task_name: String,
-    /// argv prefix of the launcher: `[self_exe, "pledge"]` or `[/path/pledge.com]` (absolute path).
-    pub launcher: Vec<OsString>,
-    /// Space-separated promises; empty → no `-p` (pledge's default applies).
-    pub promises: String,
-    /// `PERM:PATH` entries, passed as `-v` verbatim.
-    pub unveil: Vec<String>,
+    /// The sandbox: promises, unveil rules (absolute), the launcher that applies them.
+    pub policy: Policy,
+    /// The program (never empty: StartTask and exec refuse an empty one) and its arguments.
     pub command: String,
     pub args: Vec<String>,
     /// The complete task environment (`USER`/`HOME` are set for the task user).
@@ -310,7 +308,7 @@ impl Executor {
         }
         let user = user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
         let state_path = self.task_state_path(&spec.id);
-        let plan = spawn::build_plan(&spec, user, &state_path)?;
+        let plan = spawn::build_plan(&spec, &self.cfg.self_exe, user, &state_path)?;
         let root = self.cgroup_root()?;
         self.kill_interrupted_start(&spec, &root, &state_path)
             .await?;

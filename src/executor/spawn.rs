@@ -6,8 +6,9 @@ use super::state::{self, StateError};
 use super::sys;
 use super::user::TaskUser;
 use super::{Importance, TaskSpec};
+use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -17,10 +18,13 @@ use std::path::{Path, PathBuf};
 /// What the supervisor needs; written to `<state_path>/plan.json` (0600 in a 0700 dir).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupervisorPlan {
-    /// Task argv: launcher prefix, pledge flags, `--`, command, args.
-    pub argv: Vec<Vec<u8>>,
+    /// Task argv, rendered from `policy` by [`Policy::launcher_argv`]: launcher, pledge flags,
+    /// `--`, command, args.
+    pub argv: Vec<CString>,
     /// `KEY=VALUE` entries, exactly the task environment.
-    pub env: Vec<Vec<u8>>,
+    pub env: Vec<CString>,
+    /// The task's sandbox (which launcher `argv` starts, among others).
+    pub policy: Policy,
     pub cwd: PathBuf,
     pub user: TaskUser,
     pub nice: i32,
@@ -35,10 +39,6 @@ pub struct SupervisorPlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("task `launcher` is empty: give the pledge launcher path (or [self_exe, \"pledge\"])")]
-    NoLauncher,
-    #[error("task `command` is empty: set the program to run")]
-    NoCommand,
     #[error("task {field} contains a NUL byte: remove it")]
     Nul { field: &'static str },
     #[error("cannot open {field} `{path}`: {source}: it must be the log FIFO Nomad created for the task (check that the allocation directory still exists), /dev/null, or a file inside the allocation directory")]
@@ -70,29 +70,6 @@ pub enum SpawnError {
     State(#[from] StateError),
 }
 
-/// The argv pledge.com expects: `launcher... [-p PROMISES] [-v PERM:PATH]... -- command args...`.
-pub fn task_argv(spec: &TaskSpec) -> Result<Vec<OsString>, SpawnError> {
-    if spec.launcher.is_empty() {
-        return Err(SpawnError::NoLauncher);
-    }
-    if spec.command.is_empty() {
-        return Err(SpawnError::NoCommand);
-    }
-    let mut argv = spec.launcher.clone();
-    if !spec.promises.trim().is_empty() {
-        argv.push("-p".into());
-        argv.push(spec.promises.trim().into());
-    }
-    for u in &spec.unveil {
-        argv.push("-v".into());
-        argv.push(u.into());
-    }
-    argv.push("--".into());
-    argv.push(spec.command.clone().into());
-    argv.extend(spec.args.iter().map(OsString::from));
-    Ok(argv)
-}
-
 /// The task environment: exactly `spec.env`, with `USER`/`HOME` set for the task user.
 pub fn task_env(spec: &TaskSpec, user: &TaskUser) -> Vec<Vec<u8>> {
     let mut env = spec.env.clone();
@@ -114,24 +91,29 @@ pub fn nice_for(importance: Importance) -> i32 {
     }
 }
 
+/// The supervisor's plan for `spec`: the launcher argv rendered from the task's policy and the
+/// environment, as the C strings execve takes. This is the one place where the task's strings
+/// (and the paths Nomad gave) become C strings, so the one place that refuses a NUL byte.
 pub fn build_plan(
     spec: &TaskSpec,
+    self_exe: &Path,
     user: TaskUser,
     state_path: &Path,
 ) -> Result<SupervisorPlan, SpawnError> {
-    let argv: Vec<Vec<u8>> = task_argv(spec)?
+    let argv = spec
+        .policy
+        .launcher_argv(self_exe, &spec.command, &spec.args)
         .into_iter()
-        .map(OsString::into_vec)
-        .collect();
-    if argv.iter().any(|a| a.contains(&0)) {
-        return Err(SpawnError::Nul {
-            field: "launcher/command/args/promises/unveil",
-        });
-    }
-    let env = task_env(spec, &user);
-    if env.iter().any(|e| e.contains(&0)) {
-        return Err(SpawnError::Nul { field: "env" });
-    }
+        .map(|a| CString::new(a.into_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SpawnError::Nul {
+            field: "command/args/unveil",
+        })?;
+    let env = task_env(spec, &user)
+        .into_iter()
+        .map(CString::new)
+        .collect::<Result<_, _>>()
+        .map_err(|_| SpawnError::Nul { field: "env" })?;
     let cwd = spec
         .work_dir
         .clone()
@@ -139,6 +121,7 @@ pub fn build_plan(
     Ok(SupervisorPlan {
         argv,
         env,
+        policy: spec.policy.clone(),
         cwd,
         user,
         nice: nice_for(spec.importance),
@@ -290,9 +273,9 @@ pub fn spawn_supervisor(
     })
 }
 
-/// `OsStr` of a plan argv entry (for messages).
-pub fn display_arg(a: &[u8]) -> String {
-    OsStr::from_bytes(a).to_string_lossy().into_owned()
+/// A plan argv entry, for messages.
+pub fn display_arg(a: &CStr) -> String {
+    a.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -300,55 +283,56 @@ mod tests {
     use super::*;
 
     fn spec() -> TaskSpec {
+        let policy = Policy::new(
+            "stdio rpath".parse().unwrap(),
+            vec!["r:/etc".parse().unwrap(), "rwc:/tmp".parse().unwrap()],
+            crate::policy::Launcher::External("/opt/pledge.com".into()),
+        )
+        .unwrap();
         TaskSpec {
             id: "a/t/1".into(),
-            launcher: vec!["/opt/pledge.com".into()],
-            promises: "stdio rpath".into(),
-            unveil: vec!["r:/etc".into(), "rwc:/tmp".into()],
+            policy,
             command: "/bin/cat".into(),
             args: vec!["-n".into(), "/etc/hostname".into()],
             ..Default::default()
         }
     }
 
+    fn nobody() -> TaskUser {
+        TaskUser {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            home: "/nonexistent".into(),
+        }
+    }
+
     #[test]
-    fn argv_has_pledge_com_form() {
-        let argv: Vec<String> = task_argv(&spec())
-            .unwrap()
+    fn plan_argv_is_rendered_from_the_policy() {
+        let s = spec();
+        let dir = tempfile::tempdir().unwrap();
+        let plan = build_plan(&s, Path::new("/self"), nobody(), dir.path()).unwrap();
+        let want: Vec<CString> = s
+            .policy
+            .launcher_argv(Path::new("/self"), &s.command, &s.args)
             .into_iter()
-            .map(|a| a.into_string().unwrap())
+            .map(|a| CString::new(a.into_vec()).unwrap())
             .collect();
+        assert_eq!(plan.argv, want);
+        assert_eq!(display_arg(&plan.argv[0]), "/opt/pledge.com");
+        assert_eq!(plan.policy, s.policy);
+        // The plan file round-trips, C strings and policy included.
+        let json = serde_json::to_vec(&plan).unwrap();
         assert_eq!(
-            argv,
-            [
-                "/opt/pledge.com",
-                "-p",
-                "stdio rpath",
-                "-v",
-                "r:/etc",
-                "-v",
-                "rwc:/tmp",
-                "--",
-                "/bin/cat",
-                "-n",
-                "/etc/hostname"
-            ]
+            serde_json::from_slice::<SupervisorPlan>(&json).unwrap(),
+            plan
         );
-        let mut s = spec();
-        s.promises = " ".into();
-        s.unveil.clear();
-        let argv = task_argv(&s).unwrap();
-        assert_eq!(
-            argv[1], "--",
-            "no -p when promises are empty (pledge's default applies)"
-        );
-        s.command.clear();
-        assert!(task_argv(&s).unwrap_err().to_string().contains("`command`"));
-        s.launcher.clear();
-        assert!(task_argv(&s)
-            .unwrap_err()
-            .to_string()
-            .contains("`launcher`"));
+
+        let mut bad = spec();
+        bad.args.push("a\0b".into());
+        let e = build_plan(&bad, Path::new("/self"), nobody(), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
     }
 
     #[test]
@@ -356,13 +340,7 @@ mod tests {
         let mut s = spec();
         s.env.insert("A".into(), "1".into());
         s.env.insert("USER".into(), "root".into());
-        let user = TaskUser {
-            name: "nobody".into(),
-            uid: 65534,
-            gid: 65534,
-            groups: vec![],
-            home: "/nonexistent".into(),
-        };
+        let user = nobody();
         let env: Vec<String> = task_env(&s, &user)
             .into_iter()
             .map(|e| String::from_utf8(e).unwrap())
@@ -370,7 +348,7 @@ mod tests {
         assert_eq!(env, ["A=1", "HOME=/nonexistent", "USER=nobody"]);
         s.env.insert("B".into(), "x\0y".into());
         let p = tempfile::tempdir().unwrap();
-        assert!(build_plan(&s, user, p.path()).is_err());
+        assert!(build_plan(&s, Path::new("/self"), user, p.path()).is_err());
     }
 
     #[test]

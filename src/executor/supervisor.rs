@@ -128,20 +128,8 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     )
     .map_err(SupervisorError::Proc)?;
 
-    // Prepare everything the child needs before forking.
-    let to_c = |b: &[u8]| CString::new(b.to_vec());
-    let argv: Vec<CString> = plan
-        .argv
-        .iter()
-        .map(|a| to_c(a))
-        .collect::<Result<_, _>>()
-        .map_err(|_| setup_err("encode argv")(nix::Error::EINVAL))?;
-    let env: Vec<CString> = plan
-        .env
-        .iter()
-        .map(|e| to_c(e))
-        .collect::<Result<_, _>>()
-        .map_err(|_| setup_err("encode env")(nix::Error::EINVAL))?;
+    // Prepare everything the child needs before forking (the plan's argv and env are already
+    // the C strings execve takes).
     let argv0 = plan
         .argv
         .first()
@@ -154,15 +142,15 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     let (report_r, report_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(setup_err("create a pipe"))?;
-    let mut env = env;
-    let reports = launcher_is_ours(plan);
+    let mut env = plan.env.clone();
+    let reports = plan.policy.launcher().is_built_in();
     if reports {
         let var = format!(
             "{}={}",
             crate::sandbox::launch::REPORT_FD_ENV,
             report_w.as_raw_fd()
         );
-        env.push(to_c(var.as_bytes()).map_err(|_| setup_err("encode env")(nix::Error::EINVAL))?);
+        env.push(CString::new(var).expect("a variable name and a number hold no NUL"));
     }
 
     let child = match sys::fork_single_threaded().map_err(|source| SupervisorError::Setup {
@@ -178,7 +166,7 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
                     nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
                 );
             }
-            let (step, e) = task_child(plan, &argv, &env, false);
+            let (step, e) = task_child(plan, &plan.argv, &env, false);
             let msg = format!("{step}\0{}", e as i32);
             let _ = nix::unistd::write(&err_w, msg.as_bytes());
             sys::exit_now(127);
@@ -212,17 +200,6 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         status.err = Some(format!("the sandbox could not start the task: {msg}"));
     }
     Ok(status)
-}
-
-/// Whether the launcher is this binary (`self_exe pledge ...`), which understands the report pipe.
-fn launcher_is_ours(plan: &SupervisorPlan) -> bool {
-    let (Some(exe), Some(mode)) = (plan.argv.first(), plan.argv.get(1)) else {
-        return false;
-    };
-    mode.as_slice() == b"pledge"
-        && std::env::current_exe()
-            .map(|me| me.as_os_str().as_bytes() == exe.as_slice())
-            .unwrap_or(false)
 }
 
 /// What the launcher wrote to the report pipe (nothing when it exec'd the program).

@@ -7,6 +7,16 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
+/// `promises` and `r:/`, applied by `launcher`.
+fn test_policy(promises: &str, launcher: crate::policy::Launcher) -> crate::policy::Policy {
+    crate::policy::Policy::new(
+        promises.parse().unwrap(),
+        vec!["r:/".parse().unwrap()],
+        launcher,
+    )
+    .unwrap()
+}
+
 struct Env {
     dir: tempfile::TempDir,
     exe: PathBuf,
@@ -75,9 +85,10 @@ impl Env {
             id: format!("{alloc}/{name}/0000abcd"),
             alloc_id: alloc,
             task_name: name.into(),
-            launcher: vec![self.dir.path().join("launcher").into()],
-            promises: "stdio rpath proc".into(),
-            unveil: vec!["r:/".into()],
+            policy: test_policy(
+                "stdio rpath proc",
+                crate::policy::Launcher::External(self.dir.path().join("launcher")),
+            ),
             command: command.into(),
             args: args.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::from([("A".to_string(), "1".to_string())]),
@@ -465,7 +476,10 @@ async fn bad_input_is_an_error_and_leaks_nothing() {
 
     // A launcher that cannot be executed is reported through wait().
     let mut spec = env.sh("noexec", "true");
-    spec.launcher = vec!["/nonexistent/pledge.com".into()];
+    spec.policy = test_policy(
+        "stdio",
+        crate::policy::Launcher::External("/nonexistent/pledge.com".into()),
+    );
     let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert!(
@@ -647,23 +661,28 @@ async fn task_joins_the_network_namespace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_pledge_launcher_runs_the_task() {
     let Some(env) = setup() else { return };
-    let launcher: Vec<OsString> = match std::env::var_os("NPD_PLEDGE_LAUNCHER") {
-        Some(l) => vec![l],
-        None => vec![env.exe.clone().into(), "pledge".into()],
+    use crate::policy::{Launcher, Policy};
+    let launcher = match std::env::var_os("NPD_PLEDGE_LAUNCHER") {
+        Some(l) => Launcher::External(l.into()),
+        None => Launcher::default(),
     };
-    let probe = std::process::Command::new(&launcher[0])
-        .args(&launcher[1..])
-        .args(["-p", "stdio rpath", "--", "/bin/true"])
+    let policy = Policy::new(
+        "stdio rpath".parse().unwrap(),
+        vec!["r:/etc".parse().unwrap()],
+        launcher,
+    )
+    .unwrap();
+    let probe_argv = policy.launcher_argv(&env.exe, "/bin/true", &[]);
+    let probe = std::process::Command::new(&probe_argv[0])
+        .args(&probe_argv[1..])
         .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        println!("SKIP: the pledge launcher {launcher:?} is not available in this build");
+        println!("SKIP: the pledge launcher {probe_argv:?} is not available in this build");
         return;
     }
     let ex = env.executor();
     let mut spec = env.spec("real", "/bin/cat", &["/etc/hostname"]);
-    spec.launcher = launcher;
-    spec.promises = "stdio rpath".into();
-    spec.unveil = vec!["r:/etc".into()];
+    spec.policy = policy.clone();
     let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     let stderr = fs::read_to_string(env.dir.path().join("real.stderr")).unwrap();
@@ -680,9 +699,7 @@ async fn real_pledge_launcher_runs_the_task() {
     fs::write(&secret, "s3cret").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
     let mut spec = env.spec("veiled", "/bin/cat", &[secret.to_str().unwrap()]);
-    spec.launcher = st.spec.launcher.clone();
-    spec.promises = "stdio rpath".into();
-    spec.unveil = vec!["r:/etc".into()];
+    spec.policy = policy;
     let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();
     assert_ne!(e.exit_code, 0, "{e:?}");

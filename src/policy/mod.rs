@@ -1,0 +1,266 @@
+//! A task's sandbox, typed: the promises, the unveil rules and the launcher that applies them.
+//!
+//! StartTask builds one [`Policy`] from the task config and the plugin config (`driver::tasks`);
+//! the executor carries it in its `TaskSpec` and in the supervisor plan, exec sessions reuse the
+//! task's, and the launcher's command line is rendered from it by one function
+//! ([`Policy::launcher_argv`], in `argv.rs`). Nothing downstream parses promise strings or
+//! unveil entries again, and nothing guesses the launcher from an argv.
+//!
+//! Invariants, checked by [`Policy::new`] and again when a policy is deserialized (it travels in
+//! Nomad's `driver_state`): every unveil path and the external launcher's path are absolute.
+
+mod argv;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::launch::DEFAULT_PROMISES;
+use crate::sandbox::promise::PromiseError;
+pub use crate::sandbox::promise::PromiseSet;
+use crate::sandbox::unveil::UnveilError;
+pub use crate::sandbox::unveil::UnveilRule;
+
+/// Which program installs the sandbox around the task's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Launcher {
+    /// This binary's own `pledge` mode.
+    BuiltIn {
+        /// Run tasks with unveil rules even where Landlock cannot enforce them
+        /// (`--unveil-best-effort`; plugin option `unveil_best_effort`).
+        unveil_best_effort: bool,
+    },
+    /// An operator-supplied pledge.com-compatible executable (`pledge_executable`), absolute.
+    External(PathBuf),
+}
+
+impl Launcher {
+    pub fn is_built_in(&self) -> bool {
+        matches!(self, Launcher::BuiltIn { .. })
+    }
+}
+
+impl Default for Launcher {
+    fn default() -> Self {
+        Launcher::BuiltIn {
+            unveil_best_effort: false,
+        }
+    }
+}
+
+/// The sandbox of one task: built once, validated once, consumed by every later stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PolicyRepr", into = "PolicyRepr")]
+pub struct Policy {
+    promises: PromiseSet,
+    unveil: Vec<UnveilRule>,
+    no_unveil: bool,
+    launcher: Launcher,
+}
+
+/// Why a [`Policy`] cannot be built (or read back from a recovery state).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("unveil path `{}` is relative: resolve it against the task directory first (is the allocation directory absolute?)", path.display())]
+    RelativeUnveil { path: PathBuf },
+    #[error("launcher `{}` is not an absolute path: set `pledge_executable` to an absolute path", path.display())]
+    RelativeLauncher { path: PathBuf },
+    #[error("stored promises `{promises}`")]
+    Promises {
+        promises: String,
+        source: PromiseError,
+    },
+    #[error("stored unveil permissions `{perms}`")]
+    Perms { perms: String, source: UnveilError },
+}
+
+impl Default for Policy {
+    /// The launcher's defaults: built-in, `stdio rpath`, no unveil rules beyond the implicit ones.
+    fn default() -> Self {
+        Policy {
+            promises: Policy::default_promises(),
+            unveil: Vec::new(),
+            no_unveil: false,
+            launcher: Launcher::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// A policy granting `promises`, with `unveil` (absolute paths) on top of the launcher's
+    /// implicit rules, applied by `launcher`.
+    pub fn new(
+        promises: PromiseSet,
+        unveil: Vec<UnveilRule>,
+        launcher: Launcher,
+    ) -> Result<Self, PolicyError> {
+        if let Some(r) = unveil.iter().find(|r| !r.path.is_absolute()) {
+            return Err(PolicyError::RelativeUnveil {
+                path: r.path.clone(),
+            });
+        }
+        if let Launcher::External(path) = &launcher {
+            if !path.is_absolute() {
+                return Err(PolicyError::RelativeLauncher { path: path.clone() });
+            }
+        }
+        Ok(Policy {
+            promises,
+            unveil,
+            no_unveil: false,
+            launcher,
+        })
+    }
+
+    /// The promises a task gets when its config names none (pledge.com's default).
+    pub fn default_promises() -> PromiseSet {
+        PromiseSet::parse(DEFAULT_PROMISES).expect("the default promise list parses")
+    }
+
+    /// This policy without Landlock at all (`-V`: seccomp only, not even the implicit rules).
+    pub fn without_unveil(mut self) -> Self {
+        self.no_unveil = true;
+        self
+    }
+
+    pub fn promises(&self) -> PromiseSet {
+        self.promises
+    }
+
+    /// The task's own rules, in config order (the launcher adds its implicit ones).
+    pub fn unveil(&self) -> &[UnveilRule] {
+        &self.unveil
+    }
+
+    /// `-V`: no Landlock domain at all.
+    pub fn no_unveil(&self) -> bool {
+        self.no_unveil
+    }
+
+    pub fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+}
+
+/// The serialized form: promises and permissions as the strings a user writes.
+#[derive(Serialize, Deserialize)]
+struct PolicyRepr {
+    promises: String,
+    unveil: Vec<RuleRepr>,
+    #[serde(default)]
+    no_unveil: bool,
+    launcher: Launcher,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RuleRepr {
+    perms: String,
+    path: PathBuf,
+}
+
+impl From<Policy> for PolicyRepr {
+    fn from(p: Policy) -> Self {
+        PolicyRepr {
+            promises: p.promises.to_string(),
+            unveil: p
+                .unveil
+                .into_iter()
+                .map(|r| RuleRepr {
+                    perms: r.perms.to_string(),
+                    path: r.path,
+                })
+                .collect(),
+            no_unveil: p.no_unveil,
+            launcher: p.launcher,
+        }
+    }
+}
+
+impl TryFrom<PolicyRepr> for Policy {
+    type Error = PolicyError;
+    fn try_from(r: PolicyRepr) -> Result<Self, PolicyError> {
+        let promises = PromiseSet::parse(&r.promises).map_err(|source| PolicyError::Promises {
+            promises: r.promises.clone(),
+            source,
+        })?;
+        let unveil = r
+            .unveil
+            .into_iter()
+            .map(|u| {
+                let perms = u.perms.parse().map_err(|source| PolicyError::Perms {
+                    perms: u.perms.clone(),
+                    source,
+                })?;
+                Ok(UnveilRule::new(perms, u.path))
+            })
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        let policy = Policy::new(promises, unveil, r.launcher)?;
+        Ok(if r.no_unveil {
+            policy.without_unveil()
+        } else {
+            policy
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> UnveilRule {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn paths_must_be_absolute() {
+        let p = PromiseSet::parse("stdio").unwrap();
+        let e = Policy::new(p, vec![rule("r:etc")], Launcher::default()).unwrap_err();
+        assert!(matches!(e, PolicyError::RelativeUnveil { .. }), "{e}");
+        let e = Policy::new(p, vec![], Launcher::External("pledge.com".into())).unwrap_err();
+        assert!(e.to_string().contains("`pledge_executable`"), "{e}");
+        Policy::new(p, vec![rule("rwc:/tmp/a b:c")], Launcher::default()).unwrap();
+    }
+
+    #[test]
+    fn serde_keeps_every_field_and_revalidates() {
+        let policy = Policy::new(
+            PromiseSet::parse("stdio inet rpath").unwrap(),
+            vec![rule("rx:/usr/bin"), rule("rwc:/alloc/x:y z")],
+            Launcher::External("/opt/pledge.com".into()),
+        )
+        .unwrap()
+        .without_unveil();
+        let json = serde_json::to_string(&policy).unwrap();
+        assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), policy);
+        let built_in = Policy::new(
+            PromiseSet::empty(),
+            vec![],
+            Launcher::BuiltIn {
+                unveil_best_effort: true,
+            },
+        )
+        .unwrap();
+        let json = serde_json::to_string(&built_in).unwrap();
+        assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), built_in);
+
+        // A stored policy goes through the same checks as a new one.
+        let tampered = json.replace(
+            "\"unveil\":[]",
+            "\"unveil\":[{\"perms\":\"r\",\"path\":\"etc\"}]",
+        );
+        assert_ne!(tampered, json);
+        let e = serde_json::from_str::<Policy>(&tampered).unwrap_err();
+        assert!(e.to_string().contains("relative"), "{e}");
+        let bad = json.replace("\"promises\":\"\"", "\"promises\":\"stdio rpth\"");
+        assert_ne!(bad, json);
+        assert!(serde_json::from_str::<Policy>(&bad).is_err());
+    }
+
+    #[test]
+    fn default_is_the_launchers_default() {
+        let d = Policy::default();
+        assert_eq!(d.promises().to_string(), "stdio rpath");
+        assert!(d.launcher().is_built_in() && d.unveil().is_empty() && !d.no_unveil());
+    }
+}
