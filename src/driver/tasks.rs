@@ -196,7 +196,7 @@ pub async fn recover(state: &State, handle: Option<TaskHandle>) -> Result<(), Dr
             handle.version
         )));
     }
-    let recovery: RecoveryState = serde_json::from_slice(&handle.driver_state)
+    let recovery = RecoveryState::from_json(&handle.driver_state)
         .map_err(|e| DriverError::BadHandle(format!("driver_state is not ours: {e}")))?;
     if let Some(id) = handle.config.as_ref().map(|c| c.id.as_str()) {
         if !id.is_empty() && id != recovery.spec.id {

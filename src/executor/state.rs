@@ -3,14 +3,17 @@
 
 use super::cgroup::TaskCgroup;
 use super::TaskSpec;
+use crate::policy::{Launcher, Policy, PromiseSet, UnveilRule};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Version of the [`RecoveryState`] format.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the [`RecoveryState`] format. Version 1 (its spec held the launcher argv prefix and
+/// the promise and unveil strings instead of a `Policy`) is still read, see
+/// [`RecoveryState::from_json`].
+pub const STATE_VERSION: u32 = 2;
 /// File name of the exit record inside a task's state directory.
 pub const EXIT_FILE: &str = "exit.json";
 /// File name of the supervisor plan inside a task's state directory.
@@ -61,6 +64,10 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "task recovery state of version 1 cannot be converted: {0}; let Nomad restart the task"
+    )]
+    Legacy(String),
     #[error("exit record {path} is corrupt: {source}: remove it and restart the task")]
     Corrupt {
         path: PathBuf,
@@ -75,11 +82,82 @@ impl RecoveryState {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
-        let s: RecoveryState = serde_json::from_slice(bytes).map_err(StateError::Decode)?;
+        let s = RecoveryState::from_json(bytes)?;
         if s.version != STATE_VERSION {
             return Err(StateError::Version(s.version));
         }
         Ok(s)
+    }
+}
+
+impl RecoveryState {
+    /// Decodes Nomad's `driver_state`. A version-1 state (written by a plugin before the typed
+    /// policy, for a task that still runs across a plugin upgrade) is converted: its sandbox
+    /// strings become the [`Policy`] they stood for. Other versions decode as they are and are
+    /// refused by the executor's version check.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, StateError> {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(StateError::Decode)?;
+        if v.get("version").and_then(serde_json::Value::as_u64) == Some(1) {
+            let spec = v
+                .get_mut("spec")
+                .and_then(serde_json::Value::as_object_mut)
+                .ok_or_else(|| StateError::Legacy("it has no task spec".into()))?;
+            let mut legacy = serde_json::Map::new();
+            for key in ["launcher", "promises", "unveil"] {
+                if let Some(val) = spec.remove(key) {
+                    legacy.insert(key.into(), val);
+                }
+            }
+            let legacy: LegacySandboxV1 = serde_json::from_value(legacy.into())
+                .map_err(|e| StateError::Legacy(e.to_string()))?;
+            let policy = serde_json::to_value(legacy.into_policy()?)
+                .map_err(|e| StateError::Legacy(e.to_string()))?;
+            spec.insert("policy".into(), policy);
+            v["version"] = STATE_VERSION.into();
+        }
+        serde_json::from_value(v).map_err(StateError::Decode)
+    }
+}
+
+/// The sandbox fields of a version-1 task spec.
+#[derive(Deserialize)]
+struct LegacySandboxV1 {
+    /// `[self_exe, "pledge", flags...]` (built-in) or `[pledge.com]`.
+    launcher: Vec<std::ffi::OsString>,
+    /// Empty = the launcher's default.
+    promises: String,
+    /// `PERM:PATH`, absolute.
+    unveil: Vec<String>,
+}
+
+impl LegacySandboxV1 {
+    /// Version 1 wrote exactly these two launcher shapes; this reads them back (it is the
+    /// only place a launcher kind is taken from an argv, and only for states of that version).
+    fn into_policy(self) -> Result<Policy, StateError> {
+        let err = |what: String| StateError::Legacy(what);
+        let launcher = match self.launcher.as_slice() {
+            [_, mode, flags @ ..] if mode == "pledge" => Launcher::BuiltIn {
+                unveil_best_effort: flags.iter().any(|f| f == "--unveil-best-effort"),
+            },
+            [path] => Launcher::External(path.into()),
+            other => {
+                return Err(err(format!(
+                    "launcher {other:?} is neither ours nor one path"
+                )))
+            }
+        };
+        let promises = if self.promises.trim().is_empty() {
+            Policy::default_promises()
+        } else {
+            PromiseSet::parse(&self.promises)
+                .map_err(|e| err(format!("promises `{}`: {e}", self.promises)))?
+        };
+        let unveil = self
+            .unveil
+            .iter()
+            .map(|u| u.parse().map_err(|e| err(format!("unveil `{u}`: {e}"))))
+            .collect::<Result<Vec<UnveilRule>, _>>()?;
+        Policy::new(promises, unveil, launcher).map_err(|e| err(e.to_string()))
     }
 }
 
@@ -178,5 +256,80 @@ mod tests {
     fn garbage_recovery_state_is_an_error() {
         let e = RecoveryState::from_bytes(b"\x00garbage").unwrap_err();
         assert!(e.to_string().contains("driver_state"), "{e}");
+    }
+
+    /// A version-1 `driver_state` as that plugin wrote it: `spec.launcher` an argv prefix of
+    /// OsStrings (serde's `{"Unix": [bytes]}`), `spec.promises` and `spec.unveil` strings.
+    fn v1_state(launcher: &[&str], promises: &str, unveil: &[&str]) -> Vec<u8> {
+        let current = RecoveryState {
+            version: STATE_VERSION,
+            pid: 42,
+            start_time: 7,
+            cgroup: TaskCgroup {
+                path: "/sys/fs/cgroup/x.scope".into(),
+                created: true,
+            },
+            state_path: "/run/npd/tasks/x".into(),
+            oom_kills_before: None,
+            started_at_ms: 1,
+            spec: TaskSpec {
+                id: "a/t/1".into(),
+                command: "/bin/cat".into(),
+                ..Default::default()
+            },
+        };
+        let mut v = serde_json::to_value(&current).unwrap();
+        v["version"] = 1.into();
+        let spec = v["spec"].as_object_mut().unwrap();
+        assert!(spec.remove("policy").is_some());
+        let os = |s: &&str| serde_json::json!({ "Unix": s.as_bytes() });
+        spec.insert("launcher".into(), launcher.iter().map(os).collect());
+        spec.insert("promises".into(), promises.into());
+        spec.insert("unveil".into(), unveil.to_vec().into());
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn version_1_states_are_converted_to_a_policy() {
+        let st = RecoveryState::from_bytes(&v1_state(
+            &[
+                "/usr/bin/nomad-pledge-driver",
+                "pledge",
+                "--unveil-best-effort",
+            ],
+            "stdio rpath inet",
+            &["r:/etc", "rwc:/alloc/a:b c"],
+        ))
+        .unwrap();
+        assert_eq!(st.version, STATE_VERSION);
+        assert_eq!((st.pid, st.start_time), (42, 7));
+        assert_eq!(st.spec.command, "/bin/cat");
+        let p = &st.spec.policy;
+        assert_eq!(
+            *p.launcher(),
+            Launcher::BuiltIn {
+                unveil_best_effort: true
+            }
+        );
+        assert_eq!(p.promises().to_string(), "stdio rpath inet");
+        let rules: Vec<String> = p.unveil().iter().map(|r| r.to_string()).collect();
+        assert_eq!(rules, ["r:/etc", "rwc:/alloc/a:b c"]);
+
+        let st = RecoveryState::from_bytes(&v1_state(&["/opt/pledge.com"], "", &[])).unwrap();
+        let p = &st.spec.policy;
+        assert_eq!(*p.launcher(), Launcher::External("/opt/pledge.com".into()));
+        assert_eq!(p.promises(), Policy::default_promises());
+
+        for (launcher, promises, unveil) in [
+            (&[][..], "stdio", &[][..]),
+            (&["/opt/pledge.com"][..], "stdio rpth", &[][..]),
+            (&["/opt/pledge.com"][..], "stdio", &["q:/etc"][..]),
+        ] {
+            let e = RecoveryState::from_bytes(&v1_state(launcher, promises, unveil)).unwrap_err();
+            assert!(matches!(e, StateError::Legacy(_)), "{e}");
+        }
+        // The current version round-trips as it is.
+        let st2 = RecoveryState::from_bytes(&st.to_bytes()).unwrap();
+        assert_eq!(st2, st);
     }
 }
