@@ -656,6 +656,35 @@ async fn task_joins_the_network_namespace() {
     assert_clean(&st);
 }
 
+/// The supervisor knows from the task's policy that the launcher is the built-in one, and hands
+/// it the report pipe, even when the executor's path to the binary is not the supervisor's own
+/// `/proc/self/exe` (a symlink here; a binary replaced by an upgrade does the same): guessing
+/// the kind by comparing argv[0] with that path took the built-in launcher for pledge.com, and
+/// its failure reached WaitTask with no message (`err: None`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_launcher_failures_are_reported_through_a_symlinked_self_exe() {
+    let Some(env) = setup() else { return };
+    let link = env.dir.path().join("npd-link");
+    std::os::unix::fs::symlink(&env.exe, &link).unwrap();
+    let ex = Executor::new(ExecutorConfig {
+        self_exe: link,
+        ..env.executor().cfg.clone()
+    })
+    .unwrap();
+    let mut spec = env.spec("reported", "/nonexistent/prog-xyz", &[]);
+    spec.policy = test_policy("stdio rpath", crate::policy::Launcher::default());
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_ne!(e.exit_code, 0, "{e:?}");
+    let err = e.err.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("the sandbox could not start the task") && err.contains("prog-xyz"),
+        "{e:?}"
+    );
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}
+
 /// With the real launcher (`self_exe pledge`, or `$NPD_PLEDGE_LAUNCHER`): the argv the executor
 /// builds is accepted and the task runs sandboxed. Skips while the launcher is not built in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
