@@ -66,12 +66,12 @@ pub enum PolicyError {
     RelativeUnveil { path: PathBuf },
     #[error("launcher `{}` is not an absolute path: set `pledge_executable` to an absolute path", path.display())]
     RelativeLauncher { path: PathBuf },
-    #[error("stored promises `{promises}`")]
+    #[error("the stored policy's promises `{promises}` do not parse")]
     Promises {
         promises: String,
         source: PromiseError,
     },
-    #[error("stored unveil permissions `{perms}`")]
+    #[error("the stored policy's unveil permissions `{perms}` do not parse")]
     Perms { perms: String, source: UnveilError },
 }
 
