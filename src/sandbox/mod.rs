@@ -6,6 +6,6 @@ mod gate;
 pub mod launch;
 pub mod promise;
 pub mod seccomp;
-mod sys;
+pub(crate) mod sys;
 pub mod syscalls;
 pub mod unveil;

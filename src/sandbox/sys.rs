@@ -332,3 +332,10 @@ pub fn set_ptracer(pid: libc::pid_t) {
     // SAFETY: integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
 }
+
+/// `signal(SIGPIPE, SIG_DFL)`. Rust's runtime ignores SIGPIPE before `main`, which would turn a
+/// closed stdout into a panic in `println!` and hand PROG an ignored SIGPIPE across execve.
+pub fn default_sigpipe() {
+    // SAFETY: setting SIG_DFL installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
