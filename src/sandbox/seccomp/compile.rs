@@ -233,6 +233,13 @@ fn emit_check(a: &mut Asm, c: &Check, fail: Label, self_pid: i32) {
             a.ld(bpf::off_arg(arg, false));
             a.jeq(self_pid as u32, Target::Next, fail_t);
         }
+        Check::SelfOrZero { arg } => {
+            let pass = a.label();
+            a.ld(bpf::off_arg(arg, false));
+            a.jeq(0, Target::Label(pass), Target::Next);
+            a.jeq(self_pid as u32, Target::Next, fail_t);
+            a.bind(pass);
+        }
     }
 }
 
