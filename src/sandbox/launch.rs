@@ -221,6 +221,7 @@ impl FilterPlan {
             penalty: self.penalty,
             exec_gate: true,
             self_pid: None,
+            unveiled,
         };
         let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
         let f1 = gate::defer_exec_to_gate(&f1)?;
@@ -228,11 +229,15 @@ impl FilterPlan {
     }
 
     /// The promise filter for the live explainer: gated execve and the penalty both notify.
-    fn build_explaining(&self) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
+    fn build_explaining(
+        &self,
+        unveiled: bool,
+    ) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
         let opts = FilterOptions {
             penalty: self.penalty,
             exec_gate: true,
             self_pid: None,
+            unveiled,
         };
         let f1 = seccomp::build_filter(&self.effective, &opts)?;
         gate::penalty_to_notify(&f1)
@@ -608,7 +613,7 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
         }
         apply_nproc(prog, opts);
         let f1 = fplan
-            .build_explaining()
+            .build_explaining(landlock_active)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
         x.install_promise_filter(&f1)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;

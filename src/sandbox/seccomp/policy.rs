@@ -400,6 +400,31 @@ pub const FORCED_ENOSYS: &[(&str, &str)] = &[
 /// unknown to the policy, and libcs fall back (fchmodat2 → fchmodat).
 pub const ENOSYS_FROM: u32 = 447;
 
+/// Path-based metadata changes when unveil (Landlock) is active (issue 12 item 5). Landlock has
+/// no access right for chmod, chown or utimes, so by path they would reach files outside the
+/// unveiled set. Each listed syscall's rules are dropped (`None`) or replaced by the condition
+/// given, which selects the descriptor form; descriptor calls (`fchmod`, `fchown`, futimens)
+/// act on files the program could open under Landlock, or inherited. `fchownat` and `fchmodat`
+/// go: their `AT_EMPTY_PATH` form cannot be told from a path by seccomp (it cannot read the
+/// path), and `fchownat(AT_EMPTY_PATH)` would reach any file through an `O_PATH` descriptor.
+/// The xattr setters are in no promise at all.
+pub const UNVEILED_METADATA: &[(&str, Option<Cond>)] = &[
+    ("chmod", None),
+    ("fchmodat", None),
+    ("chown", None),
+    ("lchown", None),
+    ("fchownat", None),
+    ("utime", None),
+    ("utimes", None),
+    ("futimesat", Some(PATH_IS_NULL)),
+    ("utimensat", Some(PATH_IS_NULL)),
+];
+
+const PATH_IS_NULL: Cond = when(
+    &[Check::Null { arg: 1 }],
+    "the path is NULL: the descriptor itself (futimens); by path only without unveil",
+);
+
 // ---- per-promise rule tables (§2.2) -----------------------------------------------------------------
 
 const STDIO: &[Rule] = &[
