@@ -259,6 +259,10 @@ impl FilterPlan {
         } else {
             s += "exec: allowed (promise exec); file-backed mmap(PROT_EXEC) allowed for the loader\n";
         }
+        if !self.user.contains(Promise::ProtExec) {
+            s += "memory: PR_SET_MDWE refuse-exec-gain where the kernel has it (Linux 6.3+); \
+                  no unveil may make /proc/PID/mem writable\n";
+        }
         s
     }
 }
@@ -472,6 +476,10 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
             .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
         user_rules.push((r, Origin::User));
     }
+    if !opts.no_unveil {
+        super::procmem::check(&user_rules, user)
+            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
+    }
 
     // 4. fd normalization.
     if !opts.no_normalize {
@@ -595,6 +603,12 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     if let Some(n) = opts.nofile {
         set_limit(prog, Resource::RLIMIT_NOFILE, "RLIMIT_NOFILE", n, n)
             .map_err(|m| (m, status::RLIMIT))?;
+    }
+    // Kernel W^X (PR_SET_MDWE) when code may not be made executable; see procmem.rs.
+    if !user.contains(Promise::ProtExec) {
+        if let Err(e) = sys::set_mdwe_refuse_exec_gain() {
+            eprintln!("{prog}: warning: prctl(PR_SET_MDWE) failed: {e}");
+        }
     }
     // 19. the gate (and unveil extras), then the promise filter.
     // Live explanations (--explain with the EPERM penalty): the promise filter carries the only

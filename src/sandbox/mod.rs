@@ -4,6 +4,7 @@ pub mod cli;
 mod exe;
 mod gate;
 pub mod launch;
+mod procmem;
 pub mod promise;
 pub mod seccomp;
 pub(crate) mod sys;
