@@ -801,6 +801,16 @@ const PROC: &[Rule] = &[
     allow_if("clone", CLONE_RESTRICT, "create processes and threads"),
     allow("kill", "signal any process the uid may signal"),
     allow("tgkill", "signal any thread the uid may signal"),
+    allow(
+        "tkill",
+        "signal any thread (stdio's tkill reaches only the main thread; musl's raise and pthread_kill use tkill)",
+    ),
+    allow(
+        "sched_setaffinity",
+        "pin any thread (stdio: only the caller or the main thread)",
+    ),
+    allow("migrate_pages", "NUMA page placement of any process"),
+    allow("get_robust_list", "thread bookkeeping of any thread"),
     allow("setsid", "new session"),
     allow("setpgid", "process groups"),
     allow("prlimit64", "set resource limits"),
@@ -1005,6 +1015,14 @@ mod tests {
         }
         assert!(!uncond(Promise::Id, "prlimit64") && !uncond(Promise::Id, "setpriority"));
         assert!(uncond(Promise::Proc, "prlimit64") && uncond(Promise::Proc, "setpriority"));
+        for s in [
+            "tkill",
+            "sched_setaffinity",
+            "migrate_pages",
+            "get_robust_list",
+        ] {
+            assert!(uncond(Promise::Proc, s), "{s}");
+        }
         assert!(!uncond(Promise::Stdio, "kill") && has(Promise::Stdio, "kill"));
         assert!(uncond(Promise::Proc, "kill"));
         assert!(!has(Promise::Stdio, "newfstatat"));
