@@ -159,3 +159,55 @@ fn a_task_with_proc_cannot_reach_a_host_process_of_its_own_uid() {
         assert!(line.ends_with("ESRCH"), "{line}");
     }
 }
+
+/// Under the driver, too, a task starts with SIGPIPE at its default disposition (issue 12
+/// item 9: the launcher restores it, and the supervisor resets every signal before it).
+#[test]
+fn a_task_starts_with_sigpipe_at_its_default() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("sigpipe.hcl");
+    std::fs::write(
+        &job,
+        r#"job "sigpipe" {
+  type = "batch"
+  group "group" {
+    task "sigpipe" {
+      driver = "pledge"
+      config {
+        command  = "/bin/grep"
+        args     = ["^SigIgn:", "/proc/self/status"]
+        promises = "stdio rpath"
+      }
+    }
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&job)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nomad-pledge-driver run");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let ign = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap_or_else(|| panic!("no SigIgn line\nstdout: {out}\nstderr: {err}"));
+    assert_eq!(
+        ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {ign:#x}"
+    );
+}

@@ -42,6 +42,13 @@ fn unveils_that_make_proc_mem_writable_are_refused_without_prot_exec() {
         assert!(e.contains(&format!("unveil `{entry}`")), "{e}");
         assert!(e.contains("prot_exec"), "{e}");
     }
+    // -T unveil shows the refusal instead of a plan.
+    let o = pledge(&["-T", "unveil", "-p", "stdio wpath", "-v", "rw:/proc", "cat"]);
+    assert!(
+        stdout(&o).contains("error: unveil `rw:/proc`"),
+        "{}",
+        stdout(&o)
+    );
     // Read-only /proc is fine (and the write then fails).
     let got = probe("stdio rpath wpath", &["-v", "r:/proc"], &["selfmem-patch"]);
     assert_eq!(got, "EACCES");

@@ -165,6 +165,7 @@ fn unveil_rules(
         let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
         rules.push((r, Origin::User));
     }
+    super::procmem::check(&rules, promises).map_err(|e| e.to_string())?;
     Ok(rules)
 }
 
