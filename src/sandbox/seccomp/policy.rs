@@ -422,7 +422,7 @@ pub const UNVEILED_METADATA: &[(&str, Option<Cond>)] = &[
 
 const PATH_IS_NULL: Cond = when(
     &[Check::Null { arg: 1 }],
-    "the path is NULL: the descriptor itself (futimens); by path only without unveil",
+    "the path is NULL (futimens: the descriptor itself)",
 );
 
 // ---- per-promise rule tables (§2.2) -----------------------------------------------------------------
