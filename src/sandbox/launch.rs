@@ -477,10 +477,6 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
             .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
         user_rules.push((r, Origin::User));
     }
-    if !opts.no_unveil {
-        super::procmem::check(&user_rules, user)
-            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
-    }
 
     // 4. fd normalization.
     if !opts.no_normalize {
@@ -538,6 +534,9 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     let landlock_plan = if opts.no_unveil {
         None
     } else {
+        // Inside the chroot and as the final user, like the rules themselves.
+        super::procmem::check(&user_rules, user)
+            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
         let facts = ProgramFacts {
             path: path.clone(),
             interpreter,
