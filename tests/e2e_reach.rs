@@ -200,6 +200,21 @@ fn a_task_starts_with_sigpipe_at_its_default() {
         .expect("run nomad-pledge-driver run");
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
+
+    // `run ... | head -0`: the task's output meets a closed pipe; run neither panics nor dies.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let closed = Command::new(BIN)
+        .arg("run")
+        .arg(&job)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(w))
+        .output()
+        .expect("run nomad-pledge-driver run");
+    let closed_err = String::from_utf8_lossy(&closed.stderr);
+    assert_eq!(closed.status.code(), Some(0), "{closed_err}");
+    assert!(!closed_err.contains("panicked"), "{closed_err}");
+
     let ign = out
         .lines()
         .find_map(|l| l.strip_prefix("SigIgn:"))
