@@ -69,6 +69,9 @@ fn every_subcommand_exits_quietly_on_a_closed_stdout_or_stderr() {
         vec!["run"],
         vec!["run", "/nonexistent/job.hcl"],
         vec!["run", "--bogus"],
+        // Plugin mode without Nomad's cookie: explains itself on stderr, keeps its own SIGPIPE
+        // handling (ignored), exits 1.
+        vec![],
     ];
     for args in &commands {
         for both in [false, true] {
