@@ -29,10 +29,22 @@ fn main() {
 
     // Invoked through a link named `pledge` (or `pledge.com`): behave exactly like the launcher.
     if argv0 == "pledge" || argv0 == "pledge.com" {
+        sandbox::sys::default_sigpipe();
         std::process::exit(sandbox::cli::main(&args));
     }
 
     let mode = args.get(1).map(|a| a.to_string_lossy().into_owned());
+    // Command-line modes die by SIGPIPE on a closed stdout/stderr, as Unix tools do (and PROG
+    // starts with SIGPIPE at its default). The plugin ignores SIGPIPE (its own handler), the
+    // internal supervisor/exec modes keep the executor's handling, and `run` stays alive to stop
+    // its tasks (its messages never panic on EPIPE).
+    let cli_mode = !matches!(
+        mode.as_deref(),
+        None | Some(executor::SUPERVISOR_MODE) | Some(executor::EXEC_MODE) | Some("run")
+    );
+    if cli_mode {
+        sandbox::sys::default_sigpipe();
+    }
     let code = match mode.as_deref() {
         Some("pledge") => sandbox::cli::main(&args[1..]),
         Some(executor::SUPERVISOR_MODE) => executor::supervisor_main(&args[2..]),

@@ -38,6 +38,33 @@ chmod PATH MODE         chmod(2), MODE in octal
 setxattr PATH           setxattr(user.probe)
 tcgets                  ioctl(0, TCGETS)
 getpid                  getpid(2) (always allowed by stdio)
+prlimit PID             prlimit64(PID, RLIMIT_NOFILE, {77, 77})
+setpriority PID NICE    setpriority(PRIO_PROCESS, PID, NICE)
+setpriority-pgrp NICE   setpriority(PRIO_PGRP, 0, NICE) (own process group)
+setaffinity PID         sched_setaffinity(PID) to CPU 0 only
+setscheduler PID        sched_setscheduler(PID, SCHED_BATCH)
+setparam PID PRIO       sched_setparam(PID, PRIO)
+ioprio PID              ioprio_set(IOPRIO_WHO_PROCESS, PID, IOPRIO_CLASS_IDLE)
+migrate-pages PID       migrate_pages(PID, node 0 -> node 0)
+robust-list PID         get_robust_list(PID)
+kill PID SIG            kill(2)
+tkill TID SIG           tkill(2)
+tgkill TGID TID SIG     tgkill(2)
+sigqueue PID SIG        rt_sigqueueinfo(2)
+tgsigqueue TGID TID SIG rt_tgsigqueueinfo(2)
+pidfd-signal PID SIG    pidfd_open(PID) then pidfd_send_signal(2)
+chown PATH UID GID      chown(2)
+lchown PATH UID GID     lchown(2)
+fchownat PATH UID GID   fchownat(AT_FDCWD, PATH, UID, GID, 0)
+fchown PATH UID GID     open O_RDONLY, then fchown(2)
+fchmod PATH MODE        open O_RDONLY, then fchmod(2)
+fchmodat PATH MODE      fchmodat(AT_FDCWD, PATH, MODE)
+utimensat PATH          utimensat(AT_FDCWD, PATH, {1, 1}) (atime and mtime = 1 s)
+utimes PATH             utimes(2) to 1 s
+utime PATH              utime(2) to 1 s
+futimesat PATH          futimesat(AT_FDCWD, PATH, 1 s)
+futimens PATH           open O_RDONLY, then futimens (utimensat(fd, NULL, ...)) to 1 s
+selfmem-patch           write a function's code through /proc/self/mem, call it, OK if patched
 ";
 
 fn errno_name(e: i32) -> String {
@@ -232,11 +259,285 @@ fn run(op: &str, args: &[String]) -> Result<(), i32> {
             let mut t: libc::termios = unsafe { std::mem::zeroed() };
             ret(unsafe { libc::ioctl(0, libc::TCGETS, &mut t) } as libc::c_long).map(drop)
         }
+        "prlimit" => {
+            let lim = libc::rlimit {
+                rlim_cur: 77,
+                rlim_max: 77,
+            };
+            // SAFETY: `lim` is a live rlimit; the old-limit pointer is NULL.
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    num(arg(0)),
+                    libc::RLIMIT_NOFILE,
+                    &lim as *const libc::rlimit,
+                    std::ptr::null_mut::<libc::rlimit>(),
+                )
+            })
+            .map(drop)
+        }
+        // SAFETY (the raw calls below): integer arguments, or pointers to live local buffers.
+        "setpriority" => ret(unsafe {
+            libc::syscall(
+                libc::SYS_setpriority,
+                libc::PRIO_PROCESS,
+                num(arg(0)),
+                num(arg(1)),
+            )
+        })
+        .map(drop),
+        "setpriority-pgrp" => {
+            ret(unsafe { libc::syscall(libc::SYS_setpriority, libc::PRIO_PGRP, 0, num(arg(0))) })
+                .map(drop)
+        }
+        "setaffinity" => {
+            let mask: u64 = 1;
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_sched_setaffinity,
+                    num(arg(0)),
+                    std::mem::size_of::<u64>(),
+                    &mask as *const u64,
+                )
+            })
+            .map(drop)
+        }
+        "setscheduler" => {
+            let p = libc::sched_param { sched_priority: 0 };
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_sched_setscheduler,
+                    num(arg(0)),
+                    libc::SCHED_BATCH,
+                    &p as *const libc::sched_param,
+                )
+            })
+            .map(drop)
+        }
+        "setparam" => {
+            let p = libc::sched_param {
+                sched_priority: num(arg(1)) as i32,
+            };
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_sched_setparam,
+                    num(arg(0)),
+                    &p as *const libc::sched_param,
+                )
+            })
+            .map(drop)
+        }
+        "ioprio" => {
+            const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+            const IDLE: libc::c_long = 3 << 13;
+            ret(unsafe {
+                libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, num(arg(0)), IDLE)
+            })
+            .map(drop)
+        }
+        "migrate-pages" => {
+            let nodes: u64 = 1;
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_migrate_pages,
+                    num(arg(0)),
+                    64 as libc::c_long,
+                    &nodes as *const u64,
+                    &nodes as *const u64,
+                )
+            })
+            .map(drop)
+        }
+        "robust-list" => {
+            let mut head: usize = 0;
+            let mut len: usize = 0;
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_get_robust_list,
+                    num(arg(0)),
+                    &mut head as *mut usize,
+                    &mut len as *mut usize,
+                )
+            })
+            .map(drop)
+        }
+        "kill" => ret(unsafe { libc::syscall(libc::SYS_kill, num(arg(0)), num(arg(1))) }).map(drop),
+        "tkill" => {
+            ret(unsafe { libc::syscall(libc::SYS_tkill, num(arg(0)), num(arg(1))) }).map(drop)
+        }
+        "tgkill" => {
+            ret(unsafe { libc::syscall(libc::SYS_tgkill, num(arg(0)), num(arg(1)), num(arg(2))) })
+                .map(drop)
+        }
+        "sigqueue" | "tgsigqueue" => {
+            // SAFETY: a zeroed siginfo is a valid buffer; si_code SI_QUEUE as sigqueue(3) sends.
+            let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            si.si_code = -1; // SI_QUEUE
+            if op == "sigqueue" {
+                si.si_signo = num(arg(1)) as i32;
+                ret(unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigqueueinfo,
+                        num(arg(0)),
+                        num(arg(1)),
+                        &si as *const libc::siginfo_t,
+                    )
+                })
+                .map(drop)
+            } else {
+                si.si_signo = num(arg(2)) as i32;
+                ret(unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_tgsigqueueinfo,
+                        num(arg(0)),
+                        num(arg(1)),
+                        num(arg(2)),
+                        &si as *const libc::siginfo_t,
+                    )
+                })
+                .map(drop)
+            }
+        }
+        "pidfd-signal" => {
+            let fd = ret(unsafe { libc::syscall(libc::SYS_pidfd_open, num(arg(0)), 0) })?;
+            ret(unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd,
+                    num(arg(1)),
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            })
+            .map(drop)
+        }
+        "chown" | "lchown" | "fchownat" | "fchown" => {
+            let (u, g) = (num(arg(1)) as u32, num(arg(2)) as u32);
+            match op {
+                "chown" => path_call(arg(0), |p| unsafe { libc::chown(p, u, g) }),
+                "lchown" => path_call(arg(0), |p| unsafe { libc::lchown(p, u, g) }),
+                "fchownat" => path_call(arg(0), |p| unsafe {
+                    libc::syscall(libc::SYS_fchownat, libc::AT_FDCWD, p, u, g, 0) as libc::c_int
+                }),
+                _ => {
+                    let fd = open(arg(0), libc::O_RDONLY)?;
+                    ret(unsafe { libc::fchown(fd, u, g) } as libc::c_long).map(drop)
+                }
+            }
+        }
+        "fchmod" => {
+            let mode = u32::from_str_radix(arg(1), 8).unwrap_or_else(|_| usage("bad mode"));
+            let fd = open(arg(0), libc::O_RDONLY)?;
+            ret(unsafe { libc::fchmod(fd, mode) } as libc::c_long).map(drop)
+        }
+        "fchmodat" => {
+            let mode = u32::from_str_radix(arg(1), 8).unwrap_or_else(|_| usage("bad mode"));
+            path_call(arg(0), |p| unsafe {
+                libc::syscall(libc::SYS_fchmodat, libc::AT_FDCWD, p, mode) as libc::c_int
+            })
+        }
+        "utimensat" | "futimens" => {
+            let ts = [
+                libc::timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                },
+                libc::timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                },
+            ];
+            if op == "utimensat" {
+                path_call(arg(0), |p| unsafe {
+                    libc::syscall(libc::SYS_utimensat, libc::AT_FDCWD, p, ts.as_ptr(), 0)
+                        as libc::c_int
+                })
+            } else {
+                let fd = open(arg(0), libc::O_RDONLY)?;
+                ret(unsafe {
+                    libc::syscall(
+                        libc::SYS_utimensat,
+                        fd,
+                        std::ptr::null::<libc::c_char>(),
+                        ts.as_ptr(),
+                        0,
+                    )
+                })
+                .map(drop)
+            }
+        }
+        "utimes" | "futimesat" => {
+            let tv = [
+                libc::timeval {
+                    tv_sec: 1,
+                    tv_usec: 0,
+                },
+                libc::timeval {
+                    tv_sec: 1,
+                    tv_usec: 0,
+                },
+            ];
+            path_call(arg(0), |p| unsafe {
+                if op == "utimes" {
+                    libc::syscall(libc::SYS_utimes, p, tv.as_ptr()) as libc::c_int
+                } else {
+                    libc::syscall(libc::SYS_futimesat, libc::AT_FDCWD, p, tv.as_ptr())
+                        as libc::c_int
+                }
+            })
+        }
+        "utime" => {
+            let t = libc::utimbuf {
+                actime: 1,
+                modtime: 1,
+            };
+            path_call(arg(0), |p| unsafe {
+                libc::syscall(libc::SYS_utime, p, &t as *const libc::utimbuf) as libc::c_int
+            })
+        }
+        "selfmem-patch" => selfmem_patch(),
         "help" => {
             print!("{OPS}");
             std::process::exit(0)
         }
         other => usage(&format!("unknown operation `{other}`")),
+    }
+}
+
+/// A number argument (decimal, or negative; `self` = our own pid).
+fn num(s: &str) -> libc::c_long {
+    if s == "self" {
+        // SAFETY: getpid has no arguments.
+        return libc::c_long::from(unsafe { libc::getpid() });
+    }
+    s.parse()
+        .unwrap_or_else(|_| usage(&format!("bad number `{s}`")))
+}
+
+/// The function `selfmem-patch` rewrites: returns 1 unless its code was changed.
+#[inline(never)]
+extern "C" fn patch_target() -> u32 {
+    std::hint::black_box(1)
+}
+
+/// Overwrite `patch_target`'s (read-only, executable) code with `mov eax, 42; ret` through
+/// /proc/self/mem and call it: Ok when the patched code ran (self-modifying code without
+/// `prot_exec`), the errno of the open or write otherwise; EFAULT if the write "succeeded" but
+/// the old code still runs.
+fn selfmem_patch() -> Result<(), i32> {
+    const CODE: [u8; 6] = [0xb8, 42, 0, 0, 0, 0xc3];
+    let fd = open("/proc/self/mem", libc::O_RDWR)?;
+    let addr = patch_target as extern "C" fn() -> u32 as usize;
+    // SAFETY: pwrite from a live 6-byte buffer; the kernel writes into our own code page.
+    ret(
+        unsafe { libc::pwrite(fd, CODE.as_ptr().cast(), CODE.len(), addr as libc::off_t) }
+            as libc::c_long,
+    )?;
+    let f: extern "C" fn() -> u32 = std::hint::black_box(patch_target);
+    if f() == 42 {
+        Ok(())
+    } else {
+        Err(libc::EFAULT)
     }
 }
 

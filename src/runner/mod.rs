@@ -17,12 +17,22 @@ mod spec;
 
 use std::ffi::OsString;
 
+/// `eprintln!` that never panics: `run` keeps going (and stops its tasks) when its stderr is a
+/// closed pipe, instead of dying in the middle (issue 12 item 9).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Entry point of `nomad-pledge-driver run`.
 pub fn main(raw: &[OsString]) -> i32 {
     let args = match args::Args::parse(raw) {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("nomad-pledge-driver run: {e}\n\n{}", args::USAGE);
+            say!("nomad-pledge-driver run: {e}\n\n{}", args::USAGE);
             return 2;
         }
     };
@@ -33,14 +43,14 @@ pub fn main(raw: &[OsString]) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("nomad-pledge-driver run: cannot start the async runtime: {e}");
+            say!("nomad-pledge-driver run: cannot start the async runtime: {e}");
             return 1;
         }
     };
     match runtime.block_on(session::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nomad-pledge-driver run: {e}");
+            say!("nomad-pledge-driver run: {e}");
             1
         }
     }

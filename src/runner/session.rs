@@ -166,7 +166,7 @@ async fn configure_and_run(
     };
     let names: Vec<&str> = selected.iter().map(|(_, t)| t.name.as_str()).collect();
     let alloc = AllocDir::create(&base, &alloc_id, &names)?;
-    eprintln!("==> allocation {alloc_id} in {}", alloc.path.display());
+    super::say!("==> allocation {alloc_id} in {}", alloc.path.display());
 
     let netns = if selected
         .iter()
@@ -187,7 +187,7 @@ async fn configure_and_run(
             r = tokio::signal::ctrl_c() => if r.is_err() { return },
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
-        eprintln!("==> interrupted: stopping the tasks");
+        super::say!("==> interrupted: stopping the tasks");
         let _ = stop_tx.send(true);
     });
     let ctxs: Vec<TaskCtx> = selected
@@ -212,7 +212,7 @@ async fn configure_and_run(
     for (ctx, result) in ctxs.iter().zip(&results) {
         let failed = match result {
             None => {
-                eprintln!("==> task \"{}\" did not run", ctx.task.name);
+                super::say!("==> task \"{}\" did not run", ctx.task.name);
                 0
             }
             Some(Ok(end)) if !end.stopped => end.exit.exit_code,
@@ -224,11 +224,11 @@ async fn configure_and_run(
         }
     }
     if interrupted {
-        eprintln!("==> stopped on request");
+        super::say!("==> stopped on request");
     }
     drop(netns);
     if args.keep {
-        eprintln!("==> kept {}", alloc.path.display());
+        super::say!("==> kept {}", alloc.path.display());
     } else {
         let _ = alloc.remove();
         if args.alloc_dir.is_none() {
@@ -387,7 +387,7 @@ struct Running {
 async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
     let started = try_start_task(ctx, plugin).await;
     if let Err(e) = &started {
-        eprintln!("==> task \"{}\" failed: {e}", ctx.task.name);
+        super::say!("==> task \"{}\" failed: {e}", ctx.task.name);
     }
     started
 }
@@ -488,7 +488,7 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
     let pipes = [out_pipe, err_pipe];
     match started {
         Ok(_) => {
-            eprintln!("==> task \"{}\" started", task.name);
+            super::say!("==> task \"{}\" started", task.name);
             Ok(Running {
                 task_id: task_config.id,
                 pipes,
@@ -549,18 +549,21 @@ async fn wait_task(
     match result {
         Err(status) => {
             let e = rpc("WaitTask")(status);
-            eprintln!("==> task \"{}\" failed: {e}", task.name);
+            super::say!("==> task \"{}\" failed: {e}", task.name);
             Err(e)
         }
         Ok(resp) => {
             let resp = resp.into_inner();
             if !resp.err.is_empty() {
-                eprintln!("==> task \"{}\": {}", task.name, resp.err);
+                super::say!("==> task \"{}\": {}", task.name, resp.err);
             }
             let exit = resp.result.unwrap_or_default();
-            eprintln!(
+            super::say!(
                 "==> task \"{}\" exited: exit_code={} signal={} oom_killed={}",
-                task.name, exit.exit_code, exit.signal, exit.oom_killed
+                task.name,
+                exit.exit_code,
+                exit.signal,
+                exit.oom_killed
             );
             Ok(Ended {
                 exit,

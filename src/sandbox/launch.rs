@@ -165,6 +165,7 @@ fn unveil_rules(
         let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
         rules.push((r, Origin::User));
     }
+    super::procmem::check(&rules, promises).map_err(|e| e.to_string())?;
     Ok(rules)
 }
 
@@ -221,6 +222,7 @@ impl FilterPlan {
             penalty: self.penalty,
             exec_gate: true,
             self_pid: None,
+            unveiled,
         };
         let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
         let f1 = gate::defer_exec_to_gate(&f1)?;
@@ -228,11 +230,15 @@ impl FilterPlan {
     }
 
     /// The promise filter for the live explainer: gated execve and the penalty both notify.
-    fn build_explaining(&self) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
+    fn build_explaining(
+        &self,
+        unveiled: bool,
+    ) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
         let opts = FilterOptions {
             penalty: self.penalty,
             exec_gate: true,
             self_pid: None,
+            unveiled,
         };
         let f1 = seccomp::build_filter(&self.effective, &opts)?;
         gate::penalty_to_notify(&f1)
@@ -253,6 +259,10 @@ impl FilterPlan {
                   file-backed mmap(PROT_EXEC) allowed for the loader\n";
         } else {
             s += "exec: allowed (promise exec); file-backed mmap(PROT_EXEC) allowed for the loader\n";
+        }
+        if !self.user.contains(Promise::ProtExec) {
+            s += "memory: PR_SET_MDWE refuse-exec-gain where the kernel has it (Linux 6.3+); \
+                  no unveil may make /proc/PID/mem writable\n";
         }
         s
     }
@@ -524,6 +534,9 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     let landlock_plan = if opts.no_unveil {
         None
     } else {
+        // Inside the chroot and as the final user, like the rules themselves.
+        super::procmem::check(&user_rules, user)
+            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
         let facts = ProgramFacts {
             path: path.clone(),
             interpreter,
@@ -591,6 +604,12 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
         set_limit(prog, Resource::RLIMIT_NOFILE, "RLIMIT_NOFILE", n, n)
             .map_err(|m| (m, status::RLIMIT))?;
     }
+    // Kernel W^X (PR_SET_MDWE) when code may not be made executable; see procmem.rs.
+    if !user.contains(Promise::ProtExec) {
+        if let Err(e) = sys::set_mdwe_refuse_exec_gain() {
+            eprintln!("{prog}: warning: prctl(PR_SET_MDWE) failed: {e}");
+        }
+    }
     // 19. the gate (and unveil extras), then the promise filter.
     // Live explanations (--explain with the EPERM penalty): the promise filter carries the only
     // listener (the kernel allows one per filter chain), see gate::Explainer.
@@ -608,7 +627,7 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
         }
         apply_nproc(prog, opts);
         let f1 = fplan
-            .build_explaining()
+            .build_explaining(landlock_active)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
         x.install_promise_filter(&f1)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;

@@ -27,8 +27,15 @@
 //! * **x86-64 only**, like pledge.com's Linux policy: on other architectures `build_filter`
 //!   returns `SeccompError::UnsupportedArch` instead of a filter with the wrong numbers.
 //!
-//! Everything that pledge.com permits and is arguably a footgun (cpath allowing non-creating opens
-//! in any mode, unrestricted `tkill` in stdio, `kill`/`tgkill` in proc, `dns` allowing read-only
+//! * **Process-targeting calls reach only the process itself without `proc`** (issue 12):
+//!   `tkill`, `sched_setaffinity`, `migrate_pages`, `get_robust_list` (stdio) and `prlimit64`,
+//!   `setpriority` (id) take 0 or the sandboxed process's own pid; `proc` grants the any-pid forms.
+//! * **With unveil active, metadata changes by path are refused** (chmod, chown, utimes and
+//!   their `*at` forms; Landlock cannot confine them); descriptor forms stay
+//!   ([`crate::sandbox::seccomp::policy::UNVEILED_METADATA`]).
+//!
+//! Everything else that pledge.com permits and is arguably a footgun (cpath allowing
+//! non-creating opens in any mode, `kill`/`tgkill` of any pid in proc, `dns` allowing read-only
 //! opens of any file) is reproduced for compatibility; unveil (Landlock) is what limits paths.
 
 use std::fmt;

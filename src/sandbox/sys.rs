@@ -332,3 +332,37 @@ pub fn set_ptracer(pid: libc::pid_t) {
     // SAFETY: integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, pid as libc::c_ulong, 0, 0, 0) };
 }
+
+/// `signal(SIGPIPE, SIG_DFL)`. Rust's runtime ignores SIGPIPE before `main`, which would turn a
+/// closed stdout into a panic in `println!` and hand PROG an ignored SIGPIPE across execve.
+pub fn default_sigpipe() {
+    // SAFETY: setting SIG_DFL installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// `prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN)` (Linux 6.3): from now on, and across fork and
+/// execve, no mapping may be writable and executable at once or become executable later.
+/// `Ok(false)`: the kernel does not know the prctl (EINVAL), nothing changed.
+pub fn set_mdwe_refuse_exec_gain() -> io::Result<bool> {
+    const PR_SET_MDWE: libc::c_int = 65;
+    const PR_MDWE_REFUSE_EXEC_GAIN: libc::c_ulong = 1;
+    // SAFETY: integer arguments only; the prctl changes a flag of our own mm.
+    let r = unsafe {
+        libc::prctl(
+            PR_SET_MDWE,
+            PR_MDWE_REFUSE_EXEC_GAIN,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}

@@ -64,7 +64,15 @@ fn plan(promises: &PromiseSet, opts: &FilterOptions) -> Result<Plan, SeccompErro
     }
     for p in promises.iter() {
         for r in p.rules() {
-            add(r.syscall, r.when, Action::Allow)?;
+            let when = if opts.unveiled {
+                match unveiled_form(r.syscall, r.when) {
+                    Some(when) => when,
+                    None => continue,
+                }
+            } else {
+                r.when
+            };
+            add(r.syscall, when, Action::Allow)?;
         }
     }
     if opts.exec_gate && !promises.contains(Promise::Exec) {
@@ -99,6 +107,20 @@ fn plan(promises: &PromiseSet, opts: &FilterOptions) -> Result<Plan, SeccompErro
         syscalls,
         enosys,
     })
+}
+
+/// A rule's condition when unveil is active: unchanged, replaced by the descriptor form of a
+/// path-based metadata call, or `None` (dropped). A conditional rule for a listed syscall is
+/// dropped (no such rule has a descriptor form today; a unit test keeps it so).
+fn unveiled_form(syscall: &str, when: Cond) -> Option<Cond> {
+    match policy::UNVEILED_METADATA
+        .iter()
+        .find(|(name, _)| *name == syscall)
+    {
+        None => Some(when),
+        Some((_, Some(fd_form))) if when == Cond::Always => Some(*fd_form),
+        Some(_) => None,
+    }
 }
 
 /// Compile the policy for `promises` into a complete seccomp program for the running arch.
@@ -233,6 +255,13 @@ fn emit_check(a: &mut Asm, c: &Check, fail: Label, self_pid: i32) {
             a.ld(bpf::off_arg(arg, false));
             a.jeq(self_pid as u32, Target::Next, fail_t);
         }
+        Check::SelfOrZero { arg } => {
+            let pass = a.label();
+            a.ld(bpf::off_arg(arg, false));
+            a.jeq(0, Target::Label(pass), Target::Next);
+            a.jeq(self_pid as u32, Target::Next, fail_t);
+            a.bind(pass);
+        }
     }
 }
 
@@ -364,6 +393,11 @@ mod tests {
                 exec_gate: true,
                 ..opts()
             },
+            FilterOptions {
+                unveiled: true,
+                exec_gate: true,
+                ..opts()
+            },
         ];
         let vals = arg_values();
         let mut checked = 0u64;
@@ -426,6 +460,70 @@ mod tests {
             }
         }
         assert!(checked > 100_000, "{checked}");
+    }
+
+    /// With unveil active, metadata changes keep only their descriptor forms (issue 12 item 5);
+    /// without, they are pledge.com's.
+    #[test]
+    fn unveil_confines_metadata_changes_to_descriptors() {
+        let ps = set("stdio rpath wpath fattr chown");
+        let u = FilterOptions {
+            unveiled: true,
+            ..opts()
+        };
+        let eperm = Action::Errno(libc::EPERM as u16);
+        let d = |o: &FilterOptions, name: &str, args: [u64; 6]| {
+            let nr = syscalls::number(name).unwrap() as u32;
+            decide(&ps, o, X86_64, nr, &args).unwrap()
+        };
+        let path = 0x7fff_0000_1000u64;
+        for (name, args) in [
+            ("chmod", [path, 0o644, 0, 0, 0, 0]),
+            ("fchmodat", [3, path, 0o644, 0, 0, 0]),
+            ("chown", [path, 0, 0, 0, 0, 0]),
+            ("lchown", [path, 0, 0, 0, 0, 0]),
+            ("fchownat", [3, path, 0, 0, 0x1000, 0]),
+            ("utime", [path, 0, 0, 0, 0, 0]),
+            ("utimes", [path, 0, 0, 0, 0, 0]),
+            ("futimesat", [3, path, 0, 0, 0, 0]),
+            ("utimensat", [3, path, 0, 0, 0, 0]),
+        ] {
+            assert_eq!(d(&u, name, args), eperm, "{name} with unveil");
+            assert_eq!(
+                d(&opts(), name, args),
+                Action::Allow,
+                "{name} without unveil"
+            );
+        }
+        for (name, args) in [
+            ("fchmod", [3, 0o644, 0, 0, 0, 0]),
+            ("fchown", [3, 0, 0, 0, 0, 0]),
+            ("utimensat", [3, 0, 0, 0, 0, 0]),
+            ("futimesat", [3, 0, 0, 0, 0, 0]),
+        ] {
+            assert_eq!(d(&u, name, args), Action::Allow, "{name} with unveil");
+        }
+        // setid bits stay refused on the descriptor form too.
+        assert_eq!(d(&u, "fchmod", [3, 0o4755, 0, 0, 0, 0]), eperm);
+        // A path in the high half only is still a path.
+        assert_eq!(d(&u, "utimensat", [3, 1 << 32, 0, 0, 0, 0]), eperm);
+    }
+
+    /// Every descriptor form in UNVEILED_METADATA replaces unconditional rules only (a
+    /// conditional rule would lose its condition).
+    #[test]
+    fn unveiled_metadata_replacements_only_replace_unconditional_rules() {
+        for (name, fd_form) in policy::UNVEILED_METADATA {
+            assert!(syscalls::number(name).is_some(), "{name}");
+            if fd_form.is_none() {
+                continue;
+            }
+            for p in Promise::ALL {
+                for r in p.rules().iter().filter(|r| r.syscall == *name) {
+                    assert_eq!(r.when, Cond::Always, "{p} {name}");
+                }
+            }
+        }
     }
 
     #[test]

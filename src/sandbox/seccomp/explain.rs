@@ -167,6 +167,29 @@ impl fmt::Display for Explanation {
             }
         }
         f.write_str(", …)")?;
+        self.fmt_verdict(f)?;
+        let confined = self.syscall.and_then(|n| {
+            policy::UNVEILED_METADATA
+                .iter()
+                .find(|(name, _)| *name == n)
+        });
+        match confined {
+            Some((_, Some(Cond::When { text, .. })))
+                if matches!(self.verdict, Verdict::NeedsPromise(_)) =>
+            {
+                write!(f, "; with unveil active only when {text}")?;
+            }
+            Some((_, None)) if matches!(self.verdict, Verdict::NeedsPromise(_)) => f.write_str(
+                "; with unveil active never by path (Landlock cannot confine metadata): use the descriptor form",
+            )?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Explanation {
+    fn fmt_verdict(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.verdict {
             Verdict::AlwaysAllowed { reason } => write!(f, " is always allowed ({reason})"),
             Verdict::ForcedEnosys { reason } => {
@@ -197,6 +220,23 @@ impl fmt::Display for Explanation {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    #[test]
+    fn metadata_calls_say_what_unveil_leaves() {
+        let chmod = syscalls::number("chmod").unwrap();
+        let text = explain(chmod, &[0x1000, 0o644, 0, 0, 0, 0]).to_string();
+        assert!(text.contains("needs promise `wpath` or `fattr`"), "{text}");
+        assert!(text.contains("with unveil active never by path"), "{text}");
+        let ut = syscalls::number("utimensat").unwrap();
+        let text = explain(ut, &[3, 0x1000, 0, 0, 0, 0]).to_string();
+        assert!(
+            text.contains("with unveil active only when the path is NULL"),
+            "{text}"
+        );
+        let fchmod = syscalls::number("fchmod").unwrap();
+        let text = explain(fchmod, &[3, 0o644, 0, 0, 0, 0]).to_string();
+        assert!(!text.contains("unveil"), "{text}");
+    }
+
     use super::*;
 
     fn ex(name: &str, args: [u64; 6]) -> Explanation {

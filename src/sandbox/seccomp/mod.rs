@@ -88,6 +88,10 @@ pub struct FilterOptions {
     /// filter and then execs in place (the pledge CLI). A caller that builds the filter for a
     /// child must pass the child's PID.
     pub self_pid: Option<i32>,
+    /// Landlock filesystem rules (unveil) are enforced. Landlock has no right for metadata, so
+    /// then the path-based mode, owner and timestamp changes are refused whatever the promises
+    /// and only their descriptor forms stay ([`policy::UNVEILED_METADATA`]).
+    pub unveiled: bool,
 }
 
 /// A filter action (`SECCOMP_RET_*`).

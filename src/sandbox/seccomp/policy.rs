@@ -29,6 +29,9 @@ pub enum Check {
     Null { arg: u8 },
     /// the argument is the PID of the sandboxed process (fixed when the filter is built)
     SelfPid { arg: u8 },
+    /// the argument is 0 ("the caller", for the scheduler, priority and limit calls) or the PID
+    /// of the sandboxed process
+    SelfOrZero { arg: u8 },
 }
 
 impl Check {
@@ -41,6 +44,9 @@ impl Check {
             Check::MaskedIn { arg, mask, values } => values.contains(&(lo(arg) & mask)),
             Check::Null { arg } => args[arg as usize] == 0,
             Check::SelfPid { arg } => self_pid.is_some_and(|p| lo(arg) == p as u32),
+            Check::SelfOrZero { arg } => {
+                lo(arg) == 0 || self_pid.is_some_and(|p| lo(arg) == p as u32)
+            }
         }
     }
 }
@@ -280,6 +286,18 @@ const PID_IS_SELF: Cond = when(
     &[Check::SelfPid { arg: 0 }],
     "the target is the sandboxed process itself",
 );
+// Process-targeting calls without `proc` (issue 12): only the caller. A pid of 0 means the
+// calling thread (affinity, robust list) or process (prlimit, migrate_pages, setpriority); the
+// sandboxed process's own pid is its main thread. Other threads of the program are addressed
+// by tid, which seccomp cannot tell from a foreign pid: they are refused (README).
+const TARGET_IS_SELF: Cond = when(
+    &[Check::SelfOrZero { arg: 0 }],
+    "the target (pid argument) is 0 or the sandboxed process itself; other processes need proc",
+);
+const PRIO_SELF: Cond = when(
+    &[eq(0, 0), Check::SelfOrZero { arg: 1 }],
+    "which is PRIO_PROCESS and who is 0 or the sandboxed process itself (process groups, users and other processes need proc)",
+);
 const PRCTL_STDIO: Cond = when(
     &[any_of(0, &[15, 16, 21, 22, 23, 24, 38])],
     "option is PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_SET_SECCOMP, PR_CAPBSET_READ, PR_CAPBSET_DROP or PR_SET_NO_NEW_PRIVS",
@@ -382,6 +400,31 @@ pub const FORCED_ENOSYS: &[(&str, &str)] = &[
 /// unknown to the policy, and libcs fall back (fchmodat2 → fchmodat).
 pub const ENOSYS_FROM: u32 = 447;
 
+/// Path-based metadata changes when unveil (Landlock) is active (issue 12 item 5). Landlock has
+/// no access right for chmod, chown or utimes, so by path they would reach files outside the
+/// unveiled set. Each listed syscall's rules are dropped (`None`) or replaced by the condition
+/// given, which selects the descriptor form; descriptor calls (`fchmod`, `fchown`, futimens)
+/// act on files the program could open under Landlock, or inherited. `fchownat` and `fchmodat`
+/// go: their `AT_EMPTY_PATH` form cannot be told from a path by seccomp (it cannot read the
+/// path), and `fchownat(AT_EMPTY_PATH)` would reach any file through an `O_PATH` descriptor.
+/// The xattr setters are in no promise at all.
+pub const UNVEILED_METADATA: &[(&str, Option<Cond>)] = &[
+    ("chmod", None),
+    ("fchmodat", None),
+    ("chown", None),
+    ("lchown", None),
+    ("fchownat", None),
+    ("utime", None),
+    ("utimes", None),
+    ("futimesat", Some(PATH_IS_NULL)),
+    ("utimensat", Some(PATH_IS_NULL)),
+];
+
+const PATH_IS_NULL: Cond = when(
+    &[Check::Null { arg: 1 }],
+    "the path is NULL (futimens: the descriptor itself)",
+);
+
 // ---- per-promise rule tables (§2.2) -----------------------------------------------------------------
 
 const STDIO: &[Rule] = &[
@@ -393,7 +436,11 @@ const STDIO: &[Rule] = &[
     allow("exit_group", "end the process"),
     allow("sched_yield", "give up the CPU"),
     allow("sched_getaffinity", "read which CPUs the thread may use"),
-    allow("sched_setaffinity", "pin threads to CPUs"),
+    allow_if(
+        "sched_setaffinity",
+        TARGET_IS_SELF,
+        "pin the calling thread (or the main thread) to CPUs",
+    ),
     allow("clock_getres", "clock resolution"),
     allow("clock_gettime", "read clocks"),
     allow("clock_nanosleep", "sleep"),
@@ -466,7 +513,11 @@ const STDIO: &[Rule] = &[
     allow("madvise", "memory usage hints"),
     allow("fadvise64", "file access hints"),
     allow("arch_prctl", "thread-local storage setup"),
-    allow("migrate_pages", "NUMA page placement (as pledge.com)"),
+    allow_if(
+        "migrate_pages",
+        TARGET_IS_SELF,
+        "NUMA page placement of the process itself",
+    ),
     allow("sync_file_range", "flush part of a file"),
     allow("set_tid_address", "thread start-up"),
     allow("membarrier", "memory barriers across threads"),
@@ -506,9 +557,10 @@ const STDIO: &[Rule] = &[
         PID_IS_SELF,
         "signal oneself (raise); other processes need proc",
     ),
-    allow(
+    allow_if(
         "tkill",
-        "signal a thread (unrestricted, as pledge.com: seccomp cannot tell own threads)",
+        PID_IS_SELF,
+        "signal the main thread (tid = own pid); other threads: tgkill, other processes: proc",
     ),
     allow_if(
         "tgkill",
@@ -528,7 +580,11 @@ const STDIO: &[Rule] = &[
     allow_if("clone", CLONE_THREAD, "create threads; processes need proc"),
     allow("futex", "thread synchronisation"),
     allow("set_robust_list", "thread start-up"),
-    allow("get_robust_list", "thread bookkeeping"),
+    allow_if(
+        "get_robust_list",
+        TARGET_IS_SELF,
+        "thread bookkeeping of the process itself",
+    ),
     allow_if(
         "prlimit64",
         PRLIMIT_GET,
@@ -745,6 +801,16 @@ const PROC: &[Rule] = &[
     allow_if("clone", CLONE_RESTRICT, "create processes and threads"),
     allow("kill", "signal any process the uid may signal"),
     allow("tgkill", "signal any thread the uid may signal"),
+    allow(
+        "tkill",
+        "signal any thread (stdio's tkill reaches only the main thread; musl's raise and pthread_kill use tkill)",
+    ),
+    allow(
+        "sched_setaffinity",
+        "pin any thread (stdio: only the caller or the main thread)",
+    ),
+    allow("migrate_pages", "NUMA page placement of any process"),
+    allow("get_robust_list", "thread bookkeeping of any thread"),
     allow("setsid", "new session"),
     allow("setpgid", "process groups"),
     allow("prlimit64", "set resource limits"),
@@ -771,10 +837,18 @@ const ID: &[Rule] = &[
     allow("setgroups", "change supplementary groups"),
     allow("setfsuid", "change file system uid"),
     allow("setfsgid", "change file system gid"),
-    allow("prlimit64", "set resource limits"),
+    allow_if(
+        "prlimit64",
+        TARGET_IS_SELF,
+        "set own resource limits (other processes need proc)",
+    ),
     allow("setrlimit", "set resource limits"),
     allow("getpriority", "scheduling priority"),
-    allow("setpriority", "scheduling priority"),
+    allow_if(
+        "setpriority",
+        PRIO_SELF,
+        "own scheduling priority (other processes need proc)",
+    ),
 ];
 
 const SETTIME: &[Rule] = &[
@@ -890,7 +964,8 @@ mod tests {
                     | Check::MaskedNe { arg, .. }
                     | Check::MaskedIn { arg, .. }
                     | Check::Null { arg }
-                    | Check::SelfPid { arg }) = *c;
+                    | Check::SelfPid { arg }
+                    | Check::SelfOrZero { arg }) = *c;
                     assert!(arg < 6, "{p:?} {}", r.syscall);
                     if let Check::MaskedIn { values, .. } = c {
                         assert!(!values.is_empty(), "{p:?} {}", r.syscall);
@@ -934,7 +1009,20 @@ mod tests {
                 .iter()
                 .any(|r| r.syscall == s && r.when == Cond::Always)
         };
-        assert!(uncond(Promise::Stdio, "tkill"));
+        assert!(!uncond(Promise::Stdio, "tkill") && has(Promise::Stdio, "tkill"));
+        for s in ["sched_setaffinity", "migrate_pages", "get_robust_list"] {
+            assert!(!uncond(Promise::Stdio, s) && has(Promise::Stdio, s), "{s}");
+        }
+        assert!(!uncond(Promise::Id, "prlimit64") && !uncond(Promise::Id, "setpriority"));
+        assert!(uncond(Promise::Proc, "prlimit64") && uncond(Promise::Proc, "setpriority"));
+        for s in [
+            "tkill",
+            "sched_setaffinity",
+            "migrate_pages",
+            "get_robust_list",
+        ] {
+            assert!(uncond(Promise::Proc, s), "{s}");
+        }
         assert!(!uncond(Promise::Stdio, "kill") && has(Promise::Stdio, "kill"));
         assert!(uncond(Promise::Proc, "kill"));
         assert!(!has(Promise::Stdio, "newfstatat"));
