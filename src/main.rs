@@ -10,6 +10,8 @@
 
 mod driver;
 mod executor;
+#[cfg(test)]
+mod fuzz;
 mod plugin;
 mod proto;
 mod runner;
