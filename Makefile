@@ -9,7 +9,8 @@ build:
 	@echo "built $(BIN)"
 
 # Unit, sandbox, plugin and end-to-end tests, then the VM suite. Tests that need root or a
-# kernel feature this machine lacks skip with a printed reason.
+# kernel feature this machine lacks skip with a printed reason, or fail when the feature is
+# listed in NOMAD_PLEDGE_TEST_REQUIRE (as .ci/run does; README "Testing").
 test: lint
 	$(CARGO) test --locked --all-targets -- --test-threads=2
 	$(MAKE) --no-print-directory vmtest

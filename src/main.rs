@@ -12,6 +12,8 @@ mod driver;
 mod executor;
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod host_features;
 mod plugin;
 mod proto;
 mod runner;
