@@ -44,14 +44,16 @@ fn setup() -> Option<Env> {
     if crate::host_features::skip_unless("binary", exe.is_file(), &reason) {
         return None;
     }
-    let dir = tempfile::tempdir().ok()?;
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).ok()?;
+    // Past the feature checks a failure is a failure, not a silent skip.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(dir.path(), 0o755);
     let launcher = dir.path().join("launcher");
-    fs::write(&launcher, LAUNCHER).ok()?;
-    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).ok()?;
+    fs::write(&launcher, LAUNCHER).unwrap();
+    mode(&launcher, 0o755);
     let task = dir.path().join("task");
-    fs::create_dir(&task).ok()?;
-    fs::set_permissions(&task, fs::Permissions::from_mode(0o777)).ok()?;
+    fs::create_dir(&task).unwrap();
+    mode(&task, 0o777);
     Some(Env { dir, exe, root })
 }
 
