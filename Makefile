@@ -2,14 +2,15 @@
 CARGO ?= cargo
 BIN := target/release/nomad-pledge-driver
 
-.PHONY: build test lint fmt bench vmtest clean
+.PHONY: build test lint fmt bench fuzz vmtest clean
 
 build:
 	$(CARGO) build --release --locked
 	@echo "built $(BIN)"
 
 # Unit, sandbox, plugin and end-to-end tests, then the VM suite. Tests that need root or a
-# kernel feature this machine lacks skip with a printed reason.
+# kernel feature this machine lacks skip with a printed reason, or fail when the feature is
+# listed in NOMAD_PLEDGE_TEST_REQUIRE (as .ci/run does; README "Testing").
 test: lint
 	$(CARGO) test --locked --all-targets -- --test-threads=2
 	$(MAKE) --no-print-directory vmtest
@@ -25,6 +26,13 @@ fmt:
 # 1,000-task row and longer windows. Prints a markdown table and writes target/bench-results.md.
 bench:
 	$(CARGO) bench --locked --bench driver
+
+# Fuzzing (not part of `make test`, which runs a 2,000-input smoke of the same targets): each
+# parser of untrusted bytes gets FUZZ_CASES inputs; FUZZ_SEED explores other inputs (README
+# "Fuzzing"). A debug build on purpose: integer overflow checks are on.
+FUZZ_CASES ?= 1000000
+fuzz:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --locked --bin nomad-pledge-driver fuzz:: -- --test-threads=2
 
 # Pure cgroup-v2 VM suite (e2e/vm/README.md): boots Debian's kernel once under QEMU (TCG, no
 # network) with our debug binary in a busybox initramfs. Root only; installs its apt packages

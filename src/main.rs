@@ -10,6 +10,10 @@
 
 mod driver;
 mod executor;
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod host_features;
 mod plugin;
 mod policy;
 mod proto;

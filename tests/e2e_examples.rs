@@ -13,12 +13,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 /// Only a guard against hanging forever; never a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(120);
 
+/// Which host features this machine must have (`NOMAD_PLEDGE_TEST_REQUIRE`).
+#[path = "../src/host_features.rs"]
+mod host_features;
+
 fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (the driver switches users and creates namespaces)".into());
+    let root = "needs root (the driver switches users and creates namespaces)";
+    if !host_features::present("root", nix::unistd::geteuid().is_root(), root) {
+        return Some(root.into());
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if !mountinfo.lines().any(|l| l.contains(" - cgroup2 ")) {
+    let cgroup2 = mountinfo.lines().any(|l| l.contains(" - cgroup2 "));
+    if !host_features::present("cgroup2", cgroup2, "no cgroup v2 mount") {
         return Some("no cgroup v2 mount".into());
     }
     None
@@ -292,8 +298,10 @@ fn http_serves_on_loopback() {
 #[test]
 fn bridge_tasks_share_the_group_netns() {
     require_host!();
-    if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("SKIP: iproute2 (`ip`) is not installed");
+    let ip = Command::new("ip").arg("-V").output().is_ok();
+    let reason = "iproute2 (`ip`) is not installed";
+    if !host_features::present("netns", ip, reason) {
+        eprintln!("SKIP: {reason}");
         return;
     }
     let run = Run::start("bridge");

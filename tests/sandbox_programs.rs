@@ -112,9 +112,11 @@ fn script_with_shebang_gets_its_interpreter_unveiled() {
 }
 
 fn python() -> Option<&'static str> {
-    ["/usr/bin/python3", "/usr/local/bin/python3"]
+    let py = ["/usr/bin/python3", "/usr/local/bin/python3"]
         .into_iter()
-        .find(|p| Path::new(p).exists())
+        .find(|p| Path::new(p).exists());
+    let reason = "python3 not installed in /usr/bin or /usr/local/bin";
+    host_features::present("python3", py.is_some(), reason).then_some(py?)
 }
 
 #[test]
@@ -198,7 +200,14 @@ fn python_without_inet_cannot_listen() {
 #[test]
 fn curl_fetches_from_loopback_by_name() {
     skip_unless!(seccomp_available(), "kernel without seccomp filters");
-    skip_unless!(Path::new("/usr/bin/curl").exists(), "curl not installed");
+    skip_unless!(
+        host_features::present(
+            "curl",
+            Path::new("/usr/bin/curl").exists(),
+            "curl not installed"
+        ),
+        "curl not installed"
+    );
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {

@@ -226,7 +226,11 @@ fn setxattr_is_denied_when_unveiled() {
 fn fail_closed_without_landlock() {
     // Debug builds honour PLEDGE_TEST_LANDLOCK_ABI to simulate an older or absent Landlock.
     skip_unless!(
-        cfg!(debug_assertions),
+        host_features::present(
+            "debug-build",
+            cfg!(debug_assertions),
+            "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
+        ),
         "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
     );
     skip_unless!(seccomp_available(), "kernel without seccomp filters");
@@ -275,7 +279,11 @@ fn fail_closed_without_landlock() {
 #[test]
 fn old_abi_without_truncate_control_denies_truncate_with_seccomp() {
     skip_unless!(
-        cfg!(debug_assertions),
+        host_features::present(
+            "debug-build",
+            cfg!(debug_assertions),
+            "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
+        ),
         "release build ignores PLEDGE_TEST_LANDLOCK_ABI"
     );
     let abi = ready();

@@ -17,8 +17,10 @@
 #   --keep            keep the work directory (initramfs tree, console log)
 #   --no-install      never run apt-get (fail if a package or the kernel is missing)
 #
-# Exit status: 0 when every selected test passed or skipped; 1 when a test failed, the guest
-# did not finish the suite (boot failure, panic, timeout) or no test ran; 2 on usage errors.
+# Exit status: 0 when every selected test passed or skipped (and when the suite cannot run here,
+# e.g. not root: "SKIP: reason"); 1 when a test failed, the guest did not finish the suite (boot
+# failure, panic, timeout) or no test ran, or when NOMAD_PLEDGE_TEST_REQUIRE lists `vm` and the
+# suite could not run or a test skipped; 2 on usage errors.
 #
 # First run on a fresh Debian 12 machine (root): installs qemu-system-x86, busybox-static,
 # cpio, gcc and libc6-dev (for the static vmprobe helper) with apt, downloads the kernel
@@ -45,6 +47,21 @@ INSTALL=1
 
 log() { echo "vmtest: $*" >&2; }
 die() { echo "vmtest: error: $*" >&2; exit 1; }
+# NOMAD_PLEDGE_TEST_REQUIRE (README "Testing") lists what this machine must have; with `vm` in it
+# the suite must run, and run without skips: what would be a skip is a failure.
+vm_required() {
+  local w list="${NOMAD_PLEDGE_TEST_REQUIRE:-}"
+  for w in ${list//,/ }; do
+    [ "$w" = vm ] && return 0
+  done
+  return 1
+}
+# The suite cannot run here: skip (exit 0) with the reason, or fail where `vm` is required.
+skip_suite() {
+  vm_required && die "NOMAD_PLEDGE_TEST_REQUIRE lists \`vm\` but the VM suite cannot run: $*"
+  echo "vmtest: SKIP: $*" >&2
+  exit 0
+}
 usage_error() { echo "vmtest: $*" >&2; sed -n '7,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -68,7 +85,7 @@ for n in "$TIMEOUT" "$TEST_TIMEOUT" "$MEM" "$SMP"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout, --test-timeout, --mem and --smp take positive integers, got \`$n\`"
 done
 [ -f "$BINARY" ] || die "binary $BINARY not found: build it first (\`cargo build\`) or pass --binary PATH"
-[ "$(id -u)" = 0 ] || die "must run as root (apt-get, and device nodes in the initramfs)"
+[ "$(id -u)" = 0 ] || skip_suite "must run as root (apt-get, and device nodes in the initramfs)"
 
 # --------------------------------------------------------------------------- host packages
 APT_UPDATED=0
@@ -311,6 +328,10 @@ if [ -n "$problem" ]; then
   tail -n 30 "$CONSOLE_LOG" | sed 's/^/     | /'
 fi
 
+if [ "$skipped" -gt 0 ] && vm_required; then
+  echo "FAIL $skipped test(s) skipped, but NOMAD_PLEDGE_TEST_REQUIRE lists \`vm\`: every test must run"
+  failed=$((failed + skipped))
+fi
 [ "$skipped" -eq 0 ] || echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

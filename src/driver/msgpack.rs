@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 /// Nesting limit: deeper input is rejected instead of risking the stack.
 const MAX_DEPTH: usize = 64;
+/// Most values one config may hold. A decoded value takes about 32 bytes for one byte on the
+/// wire, so without a cap a 64 MiB message of nils would cost 2 GiB; real configs hold a few
+/// hundred values.
+const MAX_VALUES: usize = 1 << 20;
 
 /// A decoded cty value.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,13 +48,19 @@ pub enum MsgpackError {
     BadKey { offset: usize },
     #[error("config nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("config holds more than {MAX_VALUES} values")]
+    TooMany,
     #[error("{count} unexpected trailing bytes after the config value")]
     Trailing { count: usize },
 }
 
 /// Decodes one complete value; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Value, MsgpackError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        values: 0,
+    };
     let v = r.value(0)?;
     if r.pos != bytes.len() {
         return Err(MsgpackError::Trailing {
@@ -63,6 +73,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, MsgpackError> {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Values read so far (see [`MAX_VALUES`]).
+    values: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -153,6 +165,10 @@ impl<'a> Reader<'a> {
     fn value(&mut self, depth: usize) -> Result<Value, MsgpackError> {
         if depth > MAX_DEPTH {
             return Err(MsgpackError::TooDeep);
+        }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(MsgpackError::TooMany);
         }
         let offset = self.pos;
         let b = self.byte()?;
@@ -569,6 +585,35 @@ mod tests {
         assert_eq!(o.string("a").unwrap().as_deref(), Some("x"));
         assert_eq!(o.string("zzz").unwrap(), None);
         assert_eq!(Object::from_bytes(&[]).unwrap().bool("x").unwrap(), None);
+    }
+
+    /// Found while fuzzing (memory, not a panic): every element costs a `Value` (≈ 32 bytes) for
+    /// one byte of input, so a large list of nils made the plugin allocate 32× the message.
+    #[test]
+    fn value_count_is_capped() {
+        let list = |n: usize| {
+            let mut b = vec![0xdd];
+            b.extend((n as u32).to_be_bytes());
+            b.resize(5 + n, 0xc0);
+            b
+        };
+        // The list itself is one value.
+        assert!(decode(&list(MAX_VALUES - 1)).is_ok());
+        // (matches!, not assert_eq!: a failure must not print a million nulls)
+        assert!(matches!(
+            decode(&list(MAX_VALUES)),
+            Err(MsgpackError::TooMany)
+        ));
+        assert!(matches!(decode(&list(4 << 20)), Err(MsgpackError::TooMany)));
+        // Maps count keys and values.
+        let mut m = vec![0xdf];
+        m.extend(((MAX_VALUES / 2) as u32).to_be_bytes());
+        for i in 0..MAX_VALUES / 2 {
+            m.extend([0xa1, b'a' + (i % 26) as u8, 0xc0]);
+        }
+        assert!(matches!(decode(&m), Err(MsgpackError::TooMany)));
+        let e = Object::from_bytes(&list(MAX_VALUES)).unwrap_err();
+        assert!(e.to_string().contains("more than 1048576 values"), "{e}");
     }
 
     #[test]

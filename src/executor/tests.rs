@@ -26,16 +26,18 @@ struct Env {
 const LAUNCHER: &str = "#!/bin/sh\n# test launcher: drop pledge flags up to `--`, then exec the command\nwhile [ $# -gt 0 ]; do a=$1; shift; [ \"$a\" = -- ] && break; done\nexec \"$@\"\n";
 
 fn setup() -> Option<Env> {
-    if !user::is_root() {
-        println!("SKIP: executor tests need root");
+    use crate::host_features::skip_unless;
+    if skip_unless("root", user::is_root(), "executor tests need root") {
         return None;
     }
-    let Ok(root) = cgroup::host_cgroup_root() else {
-        println!("SKIP: no cgroup2 mount");
+    let root = cgroup::host_cgroup_root();
+    if skip_unless("cgroup2", root.is_ok(), "no cgroup2 mount") {
         return None;
-    };
-    if !root.join("cgroup.kill").exists() && !root.join("cgroup.procs").exists() {
-        println!("SKIP: cgroup2 at {} is not usable", root.display());
+    }
+    let root = root.ok()?;
+    let usable = root.join("cgroup.kill").exists() || root.join("cgroup.procs").exists();
+    let reason = format!("cgroup2 at {} is not usable", root.display());
+    if skip_unless("cgroup2", usable, &reason) {
         return None;
     }
     // The unit-test binary lives in target/<profile>/deps; the real binary one level up (cargo
@@ -45,21 +47,23 @@ fn setup() -> Option<Env> {
         .parent()?
         .parent()?
         .join("nomad-pledge-driver");
-    if !exe.is_file() {
-        println!(
-            "SKIP: {} is not built (run `cargo build` or `cargo test --all-targets`)",
-            exe.display()
-        );
+    let reason = format!(
+        "{} is not built (run `cargo build` or `cargo test --all-targets`)",
+        exe.display()
+    );
+    if crate::host_features::skip_unless("binary", exe.is_file(), &reason) {
         return None;
     }
-    let dir = tempfile::tempdir().ok()?;
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).ok()?;
+    // Past the feature checks a failure is a failure, not a silent skip.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(dir.path(), 0o755);
     let launcher = dir.path().join("launcher");
-    fs::write(&launcher, LAUNCHER).ok()?;
-    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).ok()?;
+    fs::write(&launcher, LAUNCHER).unwrap();
+    mode(&launcher, 0o755);
     let task = dir.path().join("task");
-    fs::create_dir(&task).ok()?;
-    fs::set_permissions(&task, fs::Permissions::from_mode(0o777)).ok()?;
+    fs::create_dir(&task).unwrap();
+    mode(&task, 0o777);
     Some(Env { dir, exe, root })
 }
 
@@ -627,8 +631,7 @@ async fn task_joins_the_network_namespace() {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !ok {
-        println!("SKIP: `ip netns add` is not available");
+    if crate::host_features::skip_unless("netns", ok, "`ip netns add` is not available") {
         return;
     }
     let ex = env.executor();
@@ -705,8 +708,9 @@ async fn real_pledge_launcher_runs_the_task() {
     let probe = std::process::Command::new(&probe_argv[0])
         .args(&probe_argv[1..])
         .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        println!("SKIP: the pledge launcher {probe_argv:?} is not available in this build");
+    let ok = probe.map(|o| o.status.success()).unwrap_or(false);
+    let reason = format!("the pledge launcher {probe_argv:?} cannot run /bin/true sandboxed");
+    if crate::host_features::skip_unless("seccomp", ok, &reason) {
         return;
     }
     let ex = env.executor();

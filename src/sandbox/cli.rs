@@ -255,8 +255,13 @@ pub fn parse_int(prog: &str, s: &str) -> Result<i64, String> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(err());
     }
-    let v = i64::from_str_radix(digits, radix).map_err(|_| err())?;
-    Ok(if neg { -v } else { v })
+    // The magnitude as u64, so that the most negative long (`-9223372036854775808`) fits.
+    let m = u64::from_str_radix(digits, radix).map_err(|_| err())?;
+    if neg {
+        0i64.checked_sub_unsigned(m).ok_or_else(err)
+    } else {
+        i64::try_from(m).map_err(|_| err())
+    }
 }
 
 /// `sizetol` with base 1024 (v1.9): blanks, digits, then an optional unit `k m g t p e` (any
@@ -450,6 +455,27 @@ mod tests {
         assert!(parse_size("p", "k").is_err());
         assert!(parse_size("p", "5q").is_err());
         assert_eq!(run(&["-u", "0", "x"]).uid, None);
+    }
+
+    /// Found by `make fuzz` (pledge_cli): strtol takes every long, the most negative included,
+    /// in each base; the magnitude was parsed as a positive i64 and overflowed.
+    #[test]
+    fn parse_int_takes_the_whole_i64_range() {
+        for s in [
+            "-9223372036854775808",
+            "-0x8000000000000000",
+            "-01000000000000000000000",
+        ] {
+            assert_eq!(parse_int("p", s), Ok(i64::MIN), "{s}");
+        }
+        assert_eq!(parse_int("p", "9223372036854775807"), Ok(i64::MAX));
+        assert!(parse_int("p", "9223372036854775808").is_err());
+        assert!(parse_int("p", "-9223372036854775809").is_err());
+        assert!(parse_int("p", "-0x8000000000000001").is_err());
+        assert_eq!(
+            run(&["-C", "-9223372036854775808", "x"]).cpu,
+            Some(i64::MIN)
+        );
     }
 
     #[test]

@@ -15,6 +15,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 pub mod tasks;
 
+/// Which host features this machine must have (`NOMAD_PLEDGE_TEST_REQUIRE`); see `require_host!`.
+#[path = "../../src/host_features.rs"]
+pub mod host_features;
+
 /// Generated protocol types and clients (the same protos the binary is built from).
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/protos.rs"));

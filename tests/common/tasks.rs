@@ -21,12 +21,15 @@ macro_rules! require_host {
     };
 }
 
-/// Why this host cannot run tasks (not root, no cgroup v2), or None.
+/// Why this host cannot run tasks (not root, no cgroup v2), or None. A reason for a feature
+/// that `NOMAD_PLEDGE_TEST_REQUIRE` lists is a failure instead (`host_features`).
 pub fn skip_reason() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (users, namespaces, cgroups)");
+    use super::host_features::present;
+    let root = "needs root (users, namespaces, cgroups)";
+    if !present("root", nix::unistd::geteuid().is_root(), root) {
+        return Some(root);
     }
-    if cgroup2_mount().is_none() {
+    if !present("cgroup2", cgroup2_mount().is_some(), "no cgroup v2 mount") {
         return Some("no cgroup v2 mount");
     }
     None

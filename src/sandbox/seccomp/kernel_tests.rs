@@ -51,8 +51,11 @@ fn seccomp_available() -> bool {
 
 macro_rules! require_seccomp {
     () => {
-        if !seccomp_available() {
-            eprintln!("SKIP: kernel without seccomp filter support (/proc/self/status has no Seccomp line)");
+        if crate::host_features::skip_unless(
+            "seccomp",
+            seccomp_available(),
+            "kernel without seccomp filter support (/proc/self/status has no Seccomp line)",
+        ) {
             return;
         }
     };
@@ -470,8 +473,9 @@ fn kill_and_tgkill_reach_only_self_under_stdio() {
     let probe = in_child(&prog, InstallFlags::NONE, true, || {
         sys(libc::SYS_getpid, [0; 6])
     });
-    if probe == Err(libc::EPERM) || probe == Err(libc::EINVAL) {
-        eprintln!("SKIP: cannot create a PID namespace here (needs root / CAP_SYS_ADMIN)");
+    let pidns = probe != Err(libc::EPERM) && probe != Err(libc::EINVAL);
+    let reason = "cannot create a PID namespace here (needs root / CAP_SYS_ADMIN)";
+    if crate::host_features::skip_unless("pidns", pidns, reason) {
         return;
     }
     assert_eq!(probe, Ok(OK));
@@ -617,9 +621,10 @@ fn exec_gate_lets_exactly_the_supervised_execve_through() {
         Ok(fd) => fd,
         Err(e) => {
             kill_child();
-            eprintln!(
-                "SKIP: cannot take the child's listener ({e}); needs Linux 5.6 and ptrace access"
+            let reason = format!(
+                "cannot take the child's listener ({e}); needs Linux 5.6 and ptrace access"
             );
+            crate::host_features::skip_unless("seccomp-notify", false, &reason);
             return;
         }
     };
@@ -684,7 +689,8 @@ fn exec_gate_denies_execs_after_the_first() {
             // SAFETY: kill our own child.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait(pid);
-            eprintln!("SKIP: cannot take the child's listener ({other:?})");
+            let reason = format!("cannot take the child's listener ({other:?})");
+            crate::host_features::skip_unless("seccomp-notify", false, &reason);
             return;
         }
     };
