@@ -396,3 +396,171 @@ fn tcp_port_allow_lists() {
     let o = pledge(&["-V", "--tcp-bind", &f, "--", PROBE, "noop"]);
     assert_eq!(o.status.code(), Some(20));
 }
+
+/// `pledge ... -- PROBE op` with the given stdin and stdout (stderr captured).
+fn probe_redirected(
+    promises: &str,
+    extra: &[&str],
+    op: &[&str],
+    stdin: std::process::Stdio,
+    stdout: std::process::Stdio,
+) -> std::process::Output {
+    let mut args = vec!["pledge", "-p", promises];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.push(PROBE);
+    args.extend_from_slice(op);
+    std::process::Command::new(BIN)
+        .args(&args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn stdin_redirected_from_a_file_is_not_writable() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let file = t.p("ro/f");
+    for path in ["/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"] {
+        for op in ["trunc", "write", "append"] {
+            let o = probe_redirected(
+                "stdio rpath wpath cpath",
+                &[],
+                &[op, path],
+                std::fs::File::open(&file).unwrap().into(),
+                std::process::Stdio::piped(),
+            );
+            assert_eq!(stdout(&o), "EACCES", "{op} {path}: {}", stderr(&o));
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap(),
+                "ro",
+                "{op} {path} changed the file behind stdin"
+            );
+        }
+    }
+    // Reading it again through /dev/stdin is what the descriptor allows anyway.
+    let o = probe_redirected(
+        "stdio rpath",
+        &[],
+        &["readback", "/dev/stdin"],
+        std::fs::File::open(&file).unwrap().into(),
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(stdout(&o), "OK", "{}", stderr(&o));
+    assert_eq!(stderr(&o), "ro");
+    // ... but nothing else in its directory.
+    let o = probe_redirected(
+        "stdio rpath",
+        &[],
+        &["read", &t.p("secret")],
+        std::fs::File::open(&file).unwrap().into(),
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(stdout(&o), "EACCES", "{}", stderr(&o));
+}
+
+#[test]
+fn stdin_redirected_from_a_directory_gives_no_access_to_the_tree() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let dir = t.p("rw");
+    let new = t.p("rw/new");
+    let o = probe_redirected(
+        "stdio rpath wpath cpath",
+        &[],
+        &["create", &new],
+        std::fs::File::open(&dir).unwrap().into(),
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(stdout(&o), "EACCES", "{}", stderr(&o));
+    assert!(!std::path::Path::new(&new).exists(), "created {new}");
+    let f = t.p("rw/f");
+    let o = probe_redirected(
+        "stdio rpath wpath cpath",
+        &[],
+        &["trunc", &f],
+        std::fs::File::open(&dir).unwrap().into(),
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(stdout(&o), "EACCES", "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "rw");
+    let o = probe_redirected(
+        "stdio rpath",
+        &[],
+        &["readdir", "/dev/stdin"],
+        std::fs::File::open(&dir).unwrap().into(),
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(stdout(&o), "EACCES", "{}", stderr(&o));
+}
+
+#[test]
+fn stdout_appended_to_a_log_cannot_be_read_back() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    let t = Tree::new();
+    let log = t.p("app.log");
+    std::fs::write(&log, "SECRET-LOG-LINE\n").unwrap();
+    let append = || std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for path in ["/dev/stdout", "/dev/stderr", "/proc/self/fd/1", "/dev/fd/2"] {
+        // `>> app.log 2>&1`: the probe would copy what it read back to stderr, i.e. the log.
+        let o = std::process::Command::new(BIN)
+            .args(["pledge", "-p", "stdio rpath", "--", PROBE, "readback", path])
+            .stdin(std::process::Stdio::null())
+            .stdout(append())
+            .stderr(append())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{path}: {:?}", o.status);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text.matches("SECRET-LOG-LINE").count(),
+            1,
+            "{path}: read the log back: {text}"
+        );
+        assert!(text.ends_with("EACCES\n"), "{path}: {text}");
+        // Nor can it be overwritten from the start through a new descriptor.
+        let o = std::process::Command::new(BIN)
+            .args([
+                "pledge",
+                "-p",
+                "stdio rpath wpath",
+                "--",
+                PROBE,
+                "write",
+                path,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(append())
+            .stderr(append())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{path}: {:?}", o.status);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.starts_with("SECRET-LOG-LINE\n"),
+            "{path}: overwrote the log: {text}"
+        );
+    }
+    // The program's own output still reaches the log.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("EACCES"), "{text}");
+}
+
+#[test]
+fn stdio_rules_keep_pipes_and_dev_null_usable() {
+    let abi = ready();
+    skip_unless!(abi.is_some(), "seccomp or landlock missing");
+    // stdout is a pipe (captured): reopening it for writing works, for reading does not.
+    assert_eq!(
+        probe("stdio rpath wpath", &[], &["write", "/dev/stdout"]),
+        "xOK"
+    );
+    // stdin is /dev/null.
+    assert_eq!(probe("stdio rpath", &[], &["read", "/dev/stdin"]), "OK");
+}

@@ -292,9 +292,6 @@ const STDIO_PATHS: &[(&str, &str)] = &[
     ("/dev/zero", "r"),
     ("/dev/null", "rw"),
     ("/dev/full", "rw"),
-    ("/dev/stdin", "rw"),
-    ("/dev/stdout", "rw"),
-    ("/dev/stderr", "rw"),
     ("/dev/urandom", "r"),
     ("/etc/localtime", "r"),
     ("/proc/self/fd", "rw"),
@@ -326,12 +323,97 @@ const VMINFO_PATHS: &[&str] = &[
     "/sys/devices/system/cpu",
 ];
 
+/// What a standard descriptor (0–2) refers to, for its implicit `/dev/std*` rule. pledge.com
+/// unveils `/dev/stdin`, `/dev/stdout` and `/dev/stderr` `rw`, and the rule lands on whatever the
+/// descriptor points at: `< file` made the file writable, `< dir` the whole tree, `>> log`
+/// readable. We add the rule only for what these descriptors are meant to be, with the
+/// descriptor's direction (read for stdin, write for stdout/stderr). A regular file on stdin
+/// gets a read-only file rule (what the descriptor already allows: `cat /dev/stdin < file`
+/// keeps working); a regular file on stdout/stderr gets none (reopening it would allow
+/// overwriting or truncating what was opened for appending); a directory never gets one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdioKind {
+    Terminal,
+    /// A pipe or a FIFO.
+    Pipe,
+    Socket,
+    /// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`.
+    NullDevice,
+    /// A regular file: a read-only rule on stdin, none on stdout/stderr.
+    File,
+    /// A directory, any other device, or a closed descriptor: no rule.
+    Other,
+}
+
+impl StdioKind {
+    /// Classify what `fd` refers to.
+    pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> StdioKind {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            return StdioKind::Other;
+        };
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => StdioKind::Pipe,
+            libc::S_IFSOCK => StdioKind::Socket,
+            libc::S_IFREG => StdioKind::File,
+            libc::S_IFCHR => {
+                let (maj, min) = (
+                    nix::sys::stat::major(st.st_rdev),
+                    nix::sys::stat::minor(st.st_rdev),
+                );
+                // Memory devices (major 1): null 3, zero 5, full 7, random 8, urandom 9
+                // (devices.txt); never mem, kmem or port.
+                if maj == 1 && [3, 5, 7, 8, 9].contains(&min) {
+                    StdioKind::NullDevice
+                } else if nix::unistd::isatty(fd).unwrap_or(false) {
+                    StdioKind::Terminal
+                } else {
+                    StdioKind::Other
+                }
+            }
+            _ => StdioKind::Other,
+        }
+    }
+
+    /// The kinds of this process's descriptors 0, 1 and 2.
+    pub fn current() -> [StdioKind; 3] {
+        use std::os::fd::AsFd;
+        [
+            StdioKind::of(std::io::stdin().as_fd()),
+            StdioKind::of(std::io::stdout().as_fd()),
+            StdioKind::of(std::io::stderr().as_fd()),
+        ]
+    }
+}
+
+/// The implicit rules for `/dev/stdin`, `/dev/stdout`, `/dev/stderr` given what descriptors
+/// 0–2 are (see [`StdioKind`]).
+pub fn stdio_fd_rules(kinds: [StdioKind; 3]) -> Vec<(UnveilRule, Origin)> {
+    let names = [
+        ("/dev/stdin", "r"),
+        ("/dev/stdout", "w"),
+        ("/dev/stderr", "w"),
+    ];
+    names
+        .iter()
+        .zip(kinds)
+        .enumerate()
+        .filter(|(i, (_, k))| match k {
+            StdioKind::Other => false,
+            StdioKind::File => *i == 0,
+            _ => true,
+        })
+        .map(|(_, r)| r)
+        .map(|((path, p), _)| (UnveilRule::new(perms(p), *path), Origin::Implicit("stdio")))
+        .collect()
+}
+
 fn perms(s: &str) -> Perms {
     s.parse().expect("static permission strings are valid")
 }
 
 /// The paths pledge.com unveils by itself (§4.5), in its order, before the `-v` rules.
-/// `tty` is the terminal on stdin, if any.
+/// `tty` is the terminal on stdin, if any. The `/dev/std*` rules depend on what this process's
+/// descriptors 0–2 are ([`stdio_fd_rules`]).
 pub fn implicit_rules(
     promises: PromiseSet,
     prog: &ProgramFacts,
@@ -359,6 +441,9 @@ pub fn implicit_rules(
     if promises.contains(Promise::Stdio) {
         for (p, m) in STDIO_PATHS {
             add(m, Path::new(p), Origin::Implicit("stdio"));
+        }
+        for (r, o) in stdio_fd_rules(StdioKind::current()) {
+            add(&r.perms.to_string(), &r.path, o);
         }
     }
     if promises.contains(Promise::Inet) {
@@ -794,5 +879,32 @@ mod tests {
         assert!(!has("/etc/ssl/certs/ca-certificates.crt", "r"));
         let none = implicit_rules(PromiseSet::empty(), &ProgramFacts::default(), None);
         assert_eq!(none.len(), 1, "only the program itself");
+    }
+
+    #[test]
+    fn stdio_rules_follow_what_the_descriptors_are() {
+        use StdioKind::*;
+        let show = |k| {
+            stdio_fd_rules(k)
+                .iter()
+                .map(|(r, _)| r.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            show([Terminal, Pipe, Socket]),
+            ["r:/dev/stdin", "w:/dev/stdout", "w:/dev/stderr"]
+        );
+        assert_eq!(show([NullDevice, NullDevice, Terminal]).len(), 3);
+        // `< file > out 2> err`: read-only on stdin, nothing for the outputs.
+        assert_eq!(show([File, File, File]), ["r:/dev/stdin"]);
+        // `< dir`: nothing.
+        assert!(show([Other, Other, Other]).is_empty());
+        let dev_null = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            StdioKind::of(std::os::fd::AsFd::as_fd(&dev_null)),
+            NullDevice
+        );
+        let dir = std::fs::File::open("/").unwrap();
+        assert_eq!(StdioKind::of(std::os::fd::AsFd::as_fd(&dir)), Other);
     }
 }
