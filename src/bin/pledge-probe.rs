@@ -49,7 +49,7 @@ kill PID SIG            kill(2)
 unix-connect PATH       connect(2) an AF_UNIX stream socket to the socket file PATH
 reach-helper FILE       wait for FILE to hold `PID ADDR`, then poke-mem, ptrace-attach and
                         kill -9 PID, then try socket(AF_INET); prints
-                        `mem=E ptrace=E kill=E after=E`
+                        `mem=E ptrace=E kill=E after=E`, then waits for FILE.done
 ";
 
 fn errno_name(e: i32) -> String {
@@ -325,6 +325,12 @@ fn reach(op: &str, args: &[String]) -> Option<Result<(), i32>> {
                     .map(drop),
             );
             println!("mem={mem} ptrace={trace} kill={killed} after={after}");
+            let _ = std::io::stdout().flush();
+            // Stay alive (and so keep the helper serving) until the test has looked at it.
+            let done = format!("{}.done", arg(0));
+            while std::fs::metadata(&done).is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             std::process::exit(0)
         }
         _ => return None,

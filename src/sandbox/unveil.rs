@@ -79,6 +79,11 @@ impl Perms {
             if abi >= ABI::V3 {
                 a |= AccessFs::Truncate;
             }
+            if abi >= ABI::V9 {
+                // connect(2)/sendmsg(2) to a pathname unix socket: the kernel checks write
+                // permission on the socket file, so `w` on it (or its directory) allows it.
+                a |= AccessFs::ResolveUnix;
+            }
         }
         if self.contains(Perms::X) {
             a |= AccessFs::Execute;
@@ -538,6 +543,8 @@ impl NetPolicy {
 pub struct LandlockPlan {
     /// Kernel Landlock ABI (0 = unavailable).
     pub abi: i32,
+    /// Filesystem rules are enforced (false: `-V`, a domain for scopes and ptrace only).
+    pub fs: bool,
     /// Why Landlock is unavailable, when `abi == 0`.
     pub unavailable: Option<String>,
     pub handled: BitFlags<AccessFs>,
@@ -661,6 +668,7 @@ pub fn plan(
     };
     Ok(LandlockPlan {
         abi: abi_n,
+        fs: true,
         unavailable,
         handled: if abi_n > 0 {
             handled_rights(abi_l)
@@ -671,6 +679,73 @@ pub fn plan(
         net,
         rules: planned,
     })
+}
+
+/// The plan for `-V`: no filesystem rules, but still a Landlock domain, so that the program
+/// cannot ptrace (or write the memory of) processes outside it and, with ABI ≥ 6, cannot
+/// signal them or connect to their abstract unix sockets. Below ABI 6 a ruleset must handle
+/// some access: it handles MAKE_BLOCK and grants it on `/`, which changes nothing.
+pub fn domain_only(abi: Result<i32, String>) -> LandlockPlan {
+    let (abi_n, unavailable) = match abi {
+        Ok(v) => (v, None),
+        Err(r) => (0, Some(r)),
+    };
+    let abi_l = ABI::from(abi_n);
+    LandlockPlan {
+        abi: abi_n,
+        fs: false,
+        unavailable,
+        handled: BitFlags::empty(),
+        scopes: if abi_l >= ABI::V6 {
+            Scope::from_all(abi_l)
+        } else {
+            BitFlags::empty()
+        },
+        net: NetPolicy::default(),
+        rules: Vec::new(),
+    }
+}
+
+/// What a Landlock domain of `abi` enforces beyond the filesystem rules, one line each
+/// (`enforced: ...` / `not enforced: ...`), for `-T unveil` and `--explain`.
+pub fn reach_lines(abi: i32, fs: bool) -> Vec<String> {
+    let mut v = Vec::new();
+    if abi <= 0 {
+        v.push("not enforced: unveil rules, ptrace confinement, signal and abstract unix socket scopes (no landlock)".into());
+        v.push(format!("not enforced: connect(2) to pathname unix sockets (promise `unix`) reaches any socket file the user may write ({UNIX_SOCKET_GAP})"));
+        return v;
+    }
+    if !fs {
+        v.push("not enforced: filesystem rules (-V)".into());
+    }
+    v.push("enforced: no ptrace, /proc/PID/mem, process_vm_writev or pidfd_getfd on processes outside the sandbox".into());
+    if abi >= 6 {
+        v.push(
+            "enforced: signals and abstract unix sockets stay inside the sandbox (scoped)".into(),
+        );
+    } else {
+        v.push("not enforced: signals and abstract unix socket connections to processes outside (scopes need landlock ABI 6, Linux 6.12)".into());
+    }
+    if fs && abi >= 9 {
+        v.push("enforced: connect(2) to a pathname unix socket needs `w` on the socket file or its directory".into());
+    } else {
+        v.push(format!("not enforced: connect(2) to pathname unix sockets (promise `unix`) reaches any socket file the user may write ({UNIX_SOCKET_GAP})"));
+    }
+    v
+}
+
+/// Why pathname unix sockets are not mediated (landlock ABI 9, Linux 7.1, adds RESOLVE_UNIX).
+pub const UNIX_SOCKET_GAP: &str =
+    "landlock mediates them from ABI 9, Linux 7.1, and only with filesystem rules";
+
+/// `driver.pledge.landlock.unix_sockets`: `unveil` when pathname unix socket connections
+/// need an unveil (ABI ≥ 9), else `unmediated`.
+pub fn unix_socket_mediation(abi: i32) -> &'static str {
+    if abi >= 9 {
+        "unveil"
+    } else {
+        "unmediated"
+    }
 }
 
 /// How the ruleset ended up.
@@ -687,6 +762,49 @@ impl LandlockPlan {
         self.rules.iter().any(|r| r.origin == Origin::User)
     }
 
+    /// Whether filesystem rules are part of the plan (false for [`domain_only`]).
+    pub fn has_fs_rules(&self) -> bool {
+        self.fs
+    }
+
+    /// Enter a domain without filesystem rules ([`domain_only`]).
+    fn enforce_domain_only(&self) -> Result<Enforcement, UnveilError> {
+        let ll = |what: &'static str| {
+            move |source| UnveilError::Landlock {
+                what: what.to_owned(),
+                source,
+            }
+        };
+        let rs = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
+        let created = if !self.scopes.is_empty() {
+            rs.scope(self.scopes)
+                .map_err(ll("scoping"))?
+                .create()
+                .map_err(ll("creating the ruleset"))?
+        } else {
+            let root =
+                sys::open_path_nofollow(Path::new("/")).map_err(|source| UnveilError::Open {
+                    path: "/".into(),
+                    origin: "the landlock domain of -V".into(),
+                    source,
+                })?;
+            rs.handle_access(AccessFs::MakeBlock)
+                .map_err(ll("the handled filesystem rights"))?
+                .create()
+                .map_err(ll("creating the ruleset"))?
+                .add_rule(PathBeneath::new(root.as_fd(), AccessFs::MakeBlock))
+                .map_err(ll("MAKE_BLOCK on /"))?
+        };
+        let status = created
+            .no_new_privs(true)
+            .restrict_self()
+            .map_err(ll("restrict_self"))?;
+        match status.ruleset {
+            RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
+            _ => Err(UnveilError::Partial { abi: self.abi }),
+        }
+    }
+
     /// Create the ruleset and restrict the calling thread. Irreversible. Every right computed in
     /// [`plan`] must be enforced (hard requirement); `best_effort` only allows running without
     /// Landlock when the kernel has none.
@@ -697,6 +815,9 @@ impl LandlockPlan {
                 return Err(UnveilError::Unavailable { reason });
             }
             return Ok(Enforcement::None);
+        }
+        if !self.fs {
+            return self.enforce_domain_only();
         }
         let ll = |what: &str| {
             let what = what.to_owned();
@@ -758,7 +879,12 @@ impl LandlockPlan {
     /// Human-readable description for `-T unveil` and `--explain`.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        if self.abi > 0 {
+        if self.abi > 0 && !self.fs {
+            s += &format!(
+                "landlock ABI {}: unveil disabled (-V), a domain without filesystem rules\n",
+                self.abi
+            );
+        } else if self.abi > 0 {
             s += &format!(
                 "landlock ABI {} (handled: {})\n",
                 self.abi,
@@ -770,8 +896,9 @@ impl LandlockPlan {
                 self.unavailable.as_deref().unwrap_or("unknown")
             );
         }
-        if !self.scopes.is_empty() {
-            s += "scoped: signals and abstract unix sockets stay inside the sandbox\n";
+        for l in reach_lines(self.abi, self.fs) {
+            s += &l;
+            s.push('\n');
         }
         if self.net.handles_bind() {
             s += &format!("tcp bind only to ports {:?}\n", self.net.bind_ports);
