@@ -19,7 +19,12 @@
 //! pledge.com strips TRUNCATE from file rules (a single file unveiled `rw` cannot be opened with
 //! O_TRUNC) and never handles REMOVE_*, so deleting is unrestricted; we follow OpenBSD instead:
 //! removing needs `c` on the directory. With ABI ≥ 6 the sandbox is also scoped: no signals to
-//! and no abstract-unix-socket connections with processes outside the Landlock domain.
+//! and no abstract-unix-socket connections with processes outside the Landlock domain. With
+//! ABI ≥ 9, `w` also grants RESOLVE_UNIX (connecting to a pathname unix socket); below, such
+//! connections are not mediated ([`reach_lines`], [`unix_socket_mediation`]).
+//!
+//! `-V` drops the filesystem rules, not the domain: [`domain_only`] still confines ptrace-class
+//! access and (ABI ≥ 6) signals and abstract unix sockets to the sandbox.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
