@@ -724,16 +724,47 @@ fn find_explainer(marker: &str, launcher: u32) -> Option<u32> {
 
 #[test]
 fn explain_helper_is_out_of_reach() {
+    let Some((line, err)) = attack_listener_helper(&["--explain"], &[]) else {
+        return;
+    };
+    // The helper kept working: the denied socket(2) after the attacks was reported and failed
+    // with EPERM (not ENOSYS, what the kernel answers when the listener is gone).
+    assert!(line.contains("after=EPERM"), "{line} {err}");
+    assert!(err.contains("socket(AF_INET"), "{err}");
+}
+
+#[test]
+fn exec_gate_helper_is_out_of_reach() {
+    skip_unless!(
+        cfg!(debug_assertions),
+        "release build ignores PLEDGE_TEST_GATE_LINGER"
+    );
+    // The gate helper normally exits right after the launcher's execve; the hook keeps it
+    // serving (answering EPERM) so that the program can aim at it.
+    let Some((line, err)) = attack_listener_helper(&[], &[("PLEDGE_TEST_GATE_LINGER", "1")]) else {
+        return;
+    };
+    // Still serving after the attacks: its EPERM, not the kernel's ENOSYS for a lost listener.
+    assert!(line.contains("exec=EPERM"), "{line} {err}");
+}
+
+/// Run the probe's `reach-helper` against the helper holding the seccomp listener (found by
+/// the launcher's arguments); check it stayed alive and unchanged and that every attack failed.
+/// Returns the probe's line and stderr, or None when skipped.
+fn attack_listener_helper(
+    launcher_opts: &[&str],
+    env: &[(&str, &str)],
+) -> Option<(String, String)> {
     use std::io::BufRead;
     let abi = ready();
-    skip_unless!(
-        abi.is_some_and(|a| a >= 6),
-        "landlock ABI < 6 has no scopes"
-    );
-    skip_unless!(
-        is_root(),
-        "reading the helper's memory from the test needs root"
-    );
+    if abi.is_none_or(|a| a < 6) {
+        eprintln!("SKIP: landlock ABI < 6 has no scopes");
+        return None;
+    }
+    if !is_root() {
+        eprintln!("SKIP: reading the helper's memory from the test needs root");
+        return None;
+    }
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         tmp.path(),
@@ -745,13 +776,10 @@ fn explain_helper_is_out_of_reach() {
     // The setup: rw on /proc, proc to send signals, the helper of the same uid (not
     // root, whose capabilities the program would lack anyway).
     let mut child = std::process::Command::new(BIN)
+        .args(["pledge", "-u", "65534", "-g", "65534"])
+        .args(launcher_opts)
+        .envs(env.iter().copied())
         .args([
-            "pledge",
-            "-u",
-            "65534",
-            "-g",
-            "65534",
-            "--explain",
             "-p",
             "stdio rpath wpath cpath proc",
             "-v",
@@ -802,10 +830,7 @@ fn explain_helper_is_out_of_reach() {
     assert!(!fields.contains(&"mem=OK"), "{line}");
     assert!(!fields.contains(&"ptrace=OK"), "{line}");
     assert!(!fields.contains(&"kill=OK"), "{line}");
-    // The helper kept working: the denied socket(2) after the attacks was reported and failed
-    // with EPERM (not ENOSYS, what the kernel answers when the listener is gone).
-    assert!(fields.contains(&"after=EPERM"), "{line} {err}");
-    assert!(err.contains("socket(AF_INET"), "{err}");
+    Some((line, err))
 }
 
 #[test]

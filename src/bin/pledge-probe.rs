@@ -48,8 +48,9 @@ ptrace-attach PID       ptrace(PTRACE_ATTACH, PID)
 kill PID SIG            kill(2)
 unix-connect PATH       connect(2) an AF_UNIX stream socket to the socket file PATH
 reach-helper FILE       wait for FILE to hold `PID ADDR`, then poke-mem, ptrace-attach and
-                        kill -9 PID, then try socket(AF_INET); prints
-                        `mem=E ptrace=E kill=E after=E`, then waits for FILE.done
+                        kill -9 PID, then try socket(AF_INET) and execve(/bin/true);
+                        prints `mem=E ptrace=E kill=E after=E exec=E`, then waits for
+                        FILE.done
 ";
 
 fn errno_name(e: i32) -> String {
@@ -324,7 +325,14 @@ fn reach(op: &str, args: &[String]) -> Option<Result<(), i32>> {
                 ret(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } as libc::c_long)
                     .map(drop),
             );
-            println!("mem={mem} ptrace={trace} kill={killed} after={after}");
+            let exec = errno_of({
+                let t = cstr("/bin/true");
+                let argv = [t.as_ptr(), std::ptr::null()];
+                // SAFETY: NULL-terminated argv of a live C string.
+                unsafe { libc::execv(t.as_ptr(), argv.as_ptr()) };
+                Err(last_errno())
+            });
+            println!("mem={mem} ptrace={trace} kill={killed} after={after} exec={exec}");
             let _ = std::io::stdout().flush();
             // Stay alive (and so keep the helper serving) until the test has looked at it.
             let done = format!("{}.done", arg(0));

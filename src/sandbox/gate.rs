@@ -173,9 +173,16 @@ pub struct Gate {
     ack: OwnedFd,
 }
 
+/// Test hook (debug builds only): with `1`, the gate helper keeps serving after the launcher's
+/// execve (answering EPERM) until the program exits, so that tests can aim at it from inside
+/// the sandbox; normally it exits right after letting the execve through.
+pub const TEST_LINGER_ENV: &str = "PLEDGE_TEST_GATE_LINGER";
+
 impl Gate {
     /// Fork the helper. Call before enforcing Landlock (see the module docs).
     pub fn start() -> Result<Gate, GateError> {
+        let linger =
+            cfg!(debug_assertions) && std::env::var_os(TEST_LINGER_ENV).is_some_and(|v| v == "1");
         // pidfd_getfd needs ptrace access to the launcher, which a setuid cleared.
         sys::set_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
         let pidfd = sys::pidfd_self().map_err(sys_err("pidfd_open"))?;
@@ -190,7 +197,7 @@ impl Gate {
         let helper = spawn_detached(|| {
             sys::close_raw(aw_raw);
             sys::close_raw(kr_raw);
-            gate_serve(ar.as_fd(), kw.as_fd(), pidfd.as_fd(), launcher)
+            gate_serve(ar.as_fd(), kw.as_fd(), pidfd.as_fd(), launcher, linger)
         })?;
         sys::set_ptracer(helper);
         Ok(Gate {
@@ -375,6 +382,7 @@ fn gate_serve(
     ack: BorrowedFd<'_>,
     launcher_pidfd: BorrowedFd<'_>,
     launcher: u32,
+    linger: bool,
 ) {
     helper_undumpable();
     close_stdio(
@@ -400,6 +408,7 @@ fn gate_serve(
         sys::exit_now(1);
     }
     let listener = listener.as_fd();
+    let mut launched = false;
     loop {
         let (notif_ready, launcher_gone) = match sys::poll_two(listener, launcher_pidfd) {
             Ok(r) => r,
@@ -411,9 +420,13 @@ fn gate_serve(
                 // ENOENT: the launcher died between the notification and our receive.
                 Err(_) => sys::exit_now(0),
             };
-            if n.pid == launcher && notify::id_valid(listener, n.id) {
+            if !launched && n.pid == launcher && notify::id_valid(listener, n.id) {
                 let _ = notify::respond_continue(listener, n.id);
-                sys::exit_now(0);
+                if !linger {
+                    sys::exit_now(0);
+                }
+                launched = true;
+                continue;
             }
             // Nobody else holds this filter and execs, but refuse anything else regardless.
             let _ = notify::respond_errno(listener, n.id, libc::EPERM);
