@@ -616,3 +616,44 @@ async fn destroy_cleans_up_tasks_a_restarted_plugin_never_recovered() {
     assert_eq!(states(), 0);
     plugin2.shutdown().await;
 }
+
+#[tokio::test]
+async fn unix_promise_gets_a_task_event_where_unix_sockets_are_unmediated() {
+    require_host!();
+    let abi = std::process::Command::new(env!("CARGO_BIN_EXE_nomad-pledge-driver"))
+        .args(["pledge", "-T", "unveil"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.lines().next()?.rsplit(' ').next()?.parse::<i32>().ok()
+        })
+        .unwrap_or(0);
+    if abi >= 9 {
+        eprintln!("SKIP: landlock ABI {abi} mediates pathname unix sockets (no notice expected)");
+        return;
+    }
+    let alloc = Alloc::new("lifecycle");
+    let plugin = plugin(&alloc).await;
+    let mut events = plugin
+        .driver()
+        .task_events(common::pb::drivers::TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner();
+    let (_, exit) = run_to_exit(&plugin, alloc.task("sock", "true", &[], "stdio rpath unix")).await;
+    assert_eq!(exit.exit_code, 0);
+    let event = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .unwrap();
+    assert!(
+        event
+            .message
+            .contains("pathname unix sockets is not restricted"),
+        "{}",
+        event.message
+    );
+    plugin.shutdown().await;
+}

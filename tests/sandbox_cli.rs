@@ -52,6 +52,43 @@ fn feature_tests() {
 }
 
 #[test]
+fn feature_test_unveil_states_what_is_and_is_not_enforced() {
+    let abi = landlock_abi();
+    skip_unless!(abi.is_some(), "landlock missing");
+    let abi = abi.unwrap();
+    // -V: no filesystem rules, but a Landlock domain all the same.
+    let o = pledge(&["-V", "-T", "unveil", "cat"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("unveil disabled (-V)"), "{out}");
+    assert!(out.contains("not enforced: filesystem rules (-V)"), "{out}");
+    assert!(out.contains("enforced: no ptrace, /proc/PID/mem"), "{out}");
+    assert!(!out.contains("\nunveil "), "no rules with -V: {out}");
+    let o = pledge(&["-T", "unveil", "cat"]);
+    let full = stdout(&o);
+    assert!(!full.contains("not enforced: filesystem"), "{full}");
+    for text in [&out, &full] {
+        if abi >= 6 {
+            assert!(
+                text.contains("enforced: signals and abstract unix sockets stay inside"),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains("not enforced: signals"), "{text}");
+        }
+        if abi < 9 {
+            assert!(
+                text.contains("not enforced: connect(2) to pathname unix sockets"),
+                "{text}"
+            );
+        }
+    }
+    // Implicit stdio rules follow what the descriptors are (stdin: /dev/null here).
+    assert!(full.contains("unveil r    /dev/stdin"), "{full}");
+    assert!(!full.contains("rw   /dev/stdin"), "{full}");
+}
+
+#[test]
 fn bad_promises_exit_21() {
     let o = pledge(&["-p", "stdio thread", "true"]);
     assert_eq!(o.status.code(), Some(21));

@@ -67,6 +67,18 @@ futimens PATH           open O_RDONLY, then futimens (utimensat(fd, NULL, ...)) 
 selfmem-patch           write a function's code through /proc/self/mem, call it, OK if patched
 ";
 
+/// Operations that try to reach outside the sandbox (issue 12, Landlock seams).
+const REACH_OPS: &str = "\
+readback PATH           read up to 256 bytes of PATH and copy them to stderr
+poke-mem PID ADDR       write 8 bytes at ADDR (hex) of PID through /proc/PID/mem
+ptrace-attach PID       ptrace(PTRACE_ATTACH, PID)
+unix-connect PATH       connect(2) an AF_UNIX stream socket to the socket file PATH
+reach-helper FILE       wait for FILE to hold `PID ADDR`, then poke-mem, ptrace-attach and
+                        kill -9 PID, then try socket(AF_INET) and execve(/bin/true);
+                        prints `mem=E ptrace=E kill=E after=E exec=E`, then waits for
+                        FILE.done
+";
+
 fn errno_name(e: i32) -> String {
     format!("{:?}", nix::errno::Errno::from_raw(e))
 }
@@ -88,7 +100,7 @@ fn cstr(s: &str) -> CString {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("pledge-probe: {msg}\nusage: pledge-probe OP [ARGS...]\n{OPS}");
+    eprintln!("pledge-probe: {msg}\nusage: pledge-probe OP [ARGS...]\n{OPS}{REACH_OPS}");
     std::process::exit(2)
 }
 
@@ -497,10 +509,12 @@ fn run(op: &str, args: &[String]) -> Result<(), i32> {
         }
         "selfmem-patch" => selfmem_patch(),
         "help" => {
-            print!("{OPS}");
+            print!("{OPS}{REACH_OPS}");
             std::process::exit(0)
         }
-        other => usage(&format!("unknown operation `{other}`")),
+        other => {
+            reach(other, args).unwrap_or_else(|| usage(&format!("unknown operation `{other}`")))
+        }
     }
 }
 
@@ -539,6 +553,96 @@ fn selfmem_patch() -> Result<(), i32> {
     } else {
         Err(libc::EFAULT)
     }
+}
+
+fn errno_of(r: Result<(), i32>) -> String {
+    match r {
+        Ok(()) => "OK".into(),
+        Err(e) => errno_name(e),
+    }
+}
+
+fn poke_mem(pid: &str, addr: &str) -> Result<(), i32> {
+    let addr = u64::from_str_radix(addr.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| usage("bad address"));
+    let fd = open(&format!("/proc/{pid}/mem"), libc::O_RDWR)?;
+    // SAFETY: writes 8 bytes from a static buffer through our own descriptor.
+    ret(
+        unsafe { libc::pwrite(fd, b"PLEDGE!!".as_ptr().cast(), 8, addr as libc::off_t) }
+            as libc::c_long,
+    )
+    .map(drop)
+}
+
+fn ptrace_attach(pid: i32) -> Result<(), i32> {
+    // SAFETY: integers only.
+    ret(unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) }).map(drop)
+}
+
+fn kill(pid: i32, sig: i32) -> Result<(), i32> {
+    // SAFETY: integers only.
+    ret(unsafe { libc::kill(pid, sig) } as libc::c_long).map(drop)
+}
+
+/// The operations of [`REACH_OPS`]; `None` for an unknown name.
+fn reach(op: &str, args: &[String]) -> Option<Result<(), i32>> {
+    let arg = |i: usize| -> &str {
+        args.get(i)
+            .map(String::as_str)
+            .unwrap_or_else(|| usage(&format!("{op}: missing argument {}", i + 1)))
+    };
+    let int = |i: usize| -> i32 { arg(i).parse().unwrap_or_else(|_| usage("bad number")) };
+    Some(match op {
+        "readback" => (|| {
+            let fd = open(arg(0), libc::O_RDONLY)?;
+            let mut b = [0u8; 256];
+            // SAFETY: reads into a live 256-byte buffer.
+            let n = ret(unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) } as libc::c_long)?;
+            let _ = std::io::stderr().write_all(&b[..n as usize]);
+            Ok(())
+        })(),
+        "poke-mem" => poke_mem(arg(0), arg(1)),
+        "ptrace-attach" => ptrace_attach(int(0)),
+        "kill" => kill(int(0), int(1)),
+        "unix-connect" => std::os::unix::net::UnixStream::connect(arg(0))
+            .map(drop)
+            .map_err(|e| e.raw_os_error().unwrap_or(0)),
+        "reach-helper" => {
+            let text = loop {
+                match std::fs::read_to_string(arg(0)) {
+                    Ok(t) if t.ends_with('\n') => break t,
+                    _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            };
+            let mut w = text.split_whitespace();
+            let (pid, addr) = (w.next().unwrap_or("0"), w.next().unwrap_or("0"));
+            let pid_n: i32 = pid.parse().unwrap_or(0);
+            let mem = errno_of(poke_mem(pid, addr));
+            let trace = errno_of(ptrace_attach(pid_n));
+            let killed = errno_of(kill(pid_n, libc::SIGKILL));
+            // SAFETY: integers only.
+            let after = errno_of(
+                ret(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) } as libc::c_long)
+                    .map(drop),
+            );
+            let exec = errno_of({
+                let t = cstr("/bin/true");
+                let argv = [t.as_ptr(), std::ptr::null()];
+                // SAFETY: NULL-terminated argv of a live C string.
+                unsafe { libc::execv(t.as_ptr(), argv.as_ptr()) };
+                Err(last_errno())
+            });
+            println!("mem={mem} ptrace={trace} kill={killed} after={after} exec={exec}");
+            let _ = std::io::stdout().flush();
+            // Stay alive (and so keep the helper serving) until the test has looked at it.
+            let done = format!("{}.done", arg(0));
+            while std::fs::metadata(&done).is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::process::exit(0)
+        }
+        _ => return None,
+    })
 }
 
 fn main() {

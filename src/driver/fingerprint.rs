@@ -15,6 +15,9 @@ pub mod attr {
     pub const VERSION: &str = "driver.pledge.version";
     pub const LAUNCHER: &str = "driver.pledge.launcher";
     pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
+    /// `unmediated` (Landlock ABI < 9: connect(2) to pathname unix sockets is not restricted by
+    /// unveil) or `unveil` (it needs `w` on the socket file or its directory).
+    pub const LANDLOCK_UNIX_SOCKETS: &str = "driver.pledge.landlock.unix_sockets";
     pub const SECCOMP: &str = "driver.pledge.seccomp";
     pub const CGROUP_V2_MOUNT: &str = "driver.pledge.cgroup_v2_mount";
     pub const CGROUP_CONTROLLERS: &str = "driver.pledge.cgroup_controllers";
@@ -127,6 +130,12 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
     put(
         attr::LANDLOCK_ABI,
         AttrValue::Int(i64::from(abi.unwrap_or(0))),
+    );
+    put(
+        attr::LANDLOCK_UNIX_SOCKETS,
+        AttrValue::String(
+            crate::sandbox::unveil::unix_socket_mediation(abi.map_or(0, |v| v as i32)).into(),
+        ),
     );
     if abi.is_none() {
         notes.push(if config.unveil_best_effort {
@@ -290,6 +299,10 @@ mod tests {
         assert_eq!(fp.health, Health::Healthy);
         assert_eq!(fp.description, "Healthy");
         assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(6));
+        assert_eq!(
+            fp.attributes[attr::LANDLOCK_UNIX_SOCKETS],
+            AttrValue::String("unmediated".into())
+        );
         assert_eq!(fp.attributes[attr::SECCOMP], AttrValue::Bool(true));
         assert_eq!(
             fp.attributes[attr::CGROUP_MISSING],
@@ -328,6 +341,10 @@ mod tests {
             AttrValue::String("cpu,memory".into())
         );
         assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(0));
+        assert_eq!(
+            fp.attributes[attr::LANDLOCK_UNIX_SOCKETS],
+            AttrValue::String("unmediated".into())
+        );
     }
 
     #[test]

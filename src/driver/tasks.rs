@@ -163,6 +163,22 @@ pub fn task_spec(
     })
 }
 
+/// The task event for a task that promises `unix` where Landlock cannot restrict connections
+/// to pathname unix sockets (`abi` = the probe's Landlock ABI function), else None.
+fn unix_socket_notice(promises: &str, abi: fn() -> Option<u32>) -> Option<String> {
+    if !promises.split_whitespace().any(|p| p == "unix") {
+        return None;
+    }
+    let abi = abi().map_or(0, |v| v as i32);
+    if crate::sandbox::unveil::unix_socket_mediation(abi) == "unveil" {
+        return None;
+    }
+    Some(format!(
+        "promise `unix`: connect(2) to pathname unix sockets is not restricted by unveil on this node (landlock ABI {abi}; {}): the task can reach any socket file its user may write, e.g. /run/dbus/system_bus_socket",
+        crate::sandbox::unveil::UNIX_SOCKET_GAP
+    ))
+}
+
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
@@ -176,7 +192,27 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         launcher = ?policy.launcher(),
         "starting task"
     );
+    let notice = unix_socket_notice(
+        &spec.policy.promises().to_string(),
+        state.probe.landlock_abi,
+    );
+    let ids = (
+        spec.id.clone(),
+        spec.alloc_id.clone(),
+        spec.task_name.clone(),
+    );
     let recovery = state.executor()?.start(spec).await?;
+    if let Some(message) = notice {
+        tracing::warn!(task_id = %ids.0, alloc_id = %ids.1, "{message}");
+        let _ = state.events.send(TaskEvent {
+            task_id: ids.0,
+            alloc_id: ids.1,
+            task_name: ids.2,
+            timestamp: SystemTime::now(),
+            message,
+            annotations: BTreeMap::new(),
+        });
+    }
     let driver_state = serde_json::to_vec(&recovery)
         .map_err(|e| DriverError::Exec(ExecError::Internal(format!("encode handle: {e}"))))?;
     Ok(TaskHandle {
@@ -307,6 +343,28 @@ pub fn stats_grid_start(interval: Duration) -> tokio::time::Instant {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unix_promise_gets_a_notice_where_sockets_are_unmediated() {
+        fn abi7() -> Option<u32> {
+            Some(7)
+        }
+        fn abi9() -> Option<u32> {
+            Some(9)
+        }
+        fn none() -> Option<u32> {
+            None
+        }
+        let n = super::unix_socket_notice("stdio unix", abi7).unwrap();
+        assert!(
+            n.contains("landlock ABI 7") && n.contains("pathname unix"),
+            "{n}"
+        );
+        assert!(super::unix_socket_notice("stdio unix", none).is_some());
+        assert!(super::unix_socket_notice("stdio unix", abi9).is_none());
+        assert!(super::unix_socket_notice("stdio inet", abi7).is_none());
+        assert!(super::unix_socket_notice("", abi7).is_none());
+    }
+
     use super::*;
     use crate::proto::drivers::{
         AllocatedCpuResources, AllocatedMemoryResources, AllocatedTaskResources, LinuxResources,

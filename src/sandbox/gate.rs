@@ -27,6 +27,26 @@
 //! CONTINUE is safe here because the caller is the single-threaded launcher blocked in its own
 //! execve with arguments it prepared: nothing untrusted runs before the one allowed execve. If
 //! the launcher dies before its execve, the listener sees its pidfd become readable and exits.
+//!
+//! # The helpers are out of the program's reach
+//!
+//! Whoever holds a listener decides what a notified syscall does (CONTINUE runs it), so a
+//! sandboxed program that could ptrace, write the memory of, or signal the helper would be out.
+//! Both helpers ([`Gate`], [`Explainer`]) are therefore:
+//!
+//! * forked **before** the launcher enters its Landlock domain, so they are outside it: the
+//!   kernel denies the program ptrace-class access to them (`ptrace`, `/proc/PID/mem`,
+//!   `process_vm_writev`, `pidfd_getfd`) whatever its uid or capabilities, and with Landlock
+//!   ABI ≥ 6 every signal to them (the launcher always enters a domain, even with `-V`);
+//! * not dumpable (`PR_SET_DUMPABLE 0`), which also denies that access to same-uid processes
+//!   without CAP_SYS_PTRACE where Landlock is missing;
+//! * under their own small seccomp filter ([`helper_filter`]) once they hold the listener:
+//!   poll, read, write, the three notification ioctls, memory management and exit; anything
+//!   else (socket, open, execve, ptrace, kill, ...) fails with EPERM.
+//!
+//! They take the listener from the launcher with `pidfd_getfd` (the launcher stays dumpable
+//! for that, and names the helper as its Yama ptracer). Killing a helper (possible only without
+//! Landlock scopes) fails closed: a USER_NOTIF filter without a listener answers ENOSYS.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -132,26 +152,174 @@ pub fn penalty_to_notify(prog: &BpfProgram) -> Result<BpfProgram, SeccompError> 
     BpfProgram::from_bytes(&bytes)
 }
 
-/// Install the launcher filter; if it gates exec, start the listener. Call last before the
-/// promise filter. Irreversible.
+/// Install the launcher filter without a gate (`filter.gate` false; see [`Gate`] otherwise).
+/// Irreversible.
 pub fn install(filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateError> {
-    if !filter.gate {
-        super::seccomp::install(prog, InstallFlags::NONE)?;
-        return Ok(());
+    if filter.gate {
+        return Err(GateError::Seccomp(SeccompError::Internal {
+            what: "a gated launcher filter is installed with Gate::install",
+        }));
     }
-    let pidfd = sys::pidfd_self().map_err(sys_err("pidfd_open"))?;
-    let launcher = std::process::id();
-    let listener = super::seccomp::install(prog, InstallFlags::NEW_LISTENER)?.ok_or(
-        SeccompError::Internal {
-            what: "NEW_LISTENER returned no fd",
-        },
-    )?;
-    spawn_detached(|| serve(listener.as_fd(), pidfd.as_fd(), launcher))?;
-    // The launcher must not hold the listener: if the listener dies, our execve then fails
-    // (ENOSYS) instead of waiting forever.
-    drop(listener);
-    drop(pidfd);
+    super::seccomp::install(prog, InstallFlags::NONE)?;
     Ok(())
+}
+
+/// The exec gate's helper, forked by [`Gate::start`] before the launcher's Landlock domain
+/// exists, then handed the listener by [`Gate::install`].
+pub struct Gate {
+    /// Launcher → helper: the listener's descriptor number.
+    announce: OwnedFd,
+    /// Helper → launcher: one byte once it holds its own copy.
+    ack: OwnedFd,
+}
+
+/// Test hook (debug builds only): with `1`, the gate helper keeps serving after the launcher's
+/// execve (answering EPERM) until the program exits, so that tests can aim at it from inside
+/// the sandbox; normally it exits right after letting the execve through.
+pub const TEST_LINGER_ENV: &str = "PLEDGE_TEST_GATE_LINGER";
+
+impl Gate {
+    /// Fork the helper. Call before enforcing Landlock (see the module docs).
+    pub fn start() -> Result<Gate, GateError> {
+        let linger =
+            cfg!(debug_assertions) && std::env::var_os(TEST_LINGER_ENV).is_some_and(|v| v == "1");
+        // pidfd_getfd needs ptrace access to the launcher, which a setuid cleared.
+        sys::set_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
+        let pidfd = sys::pidfd_self().map_err(sys_err("pidfd_open"))?;
+        let launcher = std::process::id();
+        let pipe_err = |e: nix::errno::Errno| GateError::Sys {
+            what: "pipe",
+            source: e.into(),
+        };
+        let (ar, aw) = nix::unistd::pipe().map_err(pipe_err)?;
+        let (kr, kw) = nix::unistd::pipe().map_err(pipe_err)?;
+        let (aw_raw, kr_raw) = (aw.as_raw_fd(), kr.as_raw_fd());
+        let helper = spawn_detached(|| {
+            sys::close_raw(aw_raw);
+            sys::close_raw(kr_raw);
+            gate_serve(ar.as_fd(), kw.as_fd(), pidfd.as_fd(), launcher, linger)
+        })?;
+        sys::set_ptracer(helper);
+        Ok(Gate {
+            announce: aw,
+            ack: kr,
+        })
+    }
+
+    /// Install the gated launcher filter and hand its listener to the helper. Irreversible.
+    pub fn install(self, filter: &LauncherFilter, prog: &BpfProgram) -> Result<(), GateError> {
+        debug_assert!(filter.gate);
+        let listener = super::seccomp::install(prog, InstallFlags::NEW_LISTENER)?.ok_or(
+            SeccompError::Internal {
+                what: "NEW_LISTENER returned no fd",
+            },
+        )?;
+        sys::write_all(self.announce.as_fd(), &listener.as_raw_fd().to_ne_bytes())
+            .map_err(sys_err("handing the listener to the gate helper"))?;
+        let mut b = [0u8; 1];
+        sys::read_exact(self.ack.as_fd(), &mut b)
+            .map_err(sys_err("waiting for the gate helper to take the listener"))?;
+        // The launcher must not hold the listener: if the helper dies, our execve then fails
+        // (ENOSYS) instead of waiting forever.
+        drop(listener);
+        Ok(())
+    }
+}
+
+/// Syscalls a helper needs once it holds its listener: wait, read its pipe and pidfd, serve the
+/// listener, write its report, allocate, sleep, stop the launcher, exit.
+const HELPER_SYSCALLS: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_close,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_brk,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_getpid,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+];
+
+/// The notification ioctls (`SECCOMP_IOCTL_NOTIF_RECV`, `_SEND`, `_ID_VALID`).
+const HELPER_IOCTLS: [libc::Ioctl; 3] = [
+    libc::SECCOMP_IOCTL_NOTIF_RECV,
+    libc::SECCOMP_IOCTL_NOTIF_SEND,
+    libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+];
+
+/// A helper's own filter (see the module docs): [`HELPER_SYSCALLS`], `ioctl` with the
+/// notification requests only; everything else EPERM; a foreign architecture or an x32 number
+/// kills it.
+pub fn helper_filter() -> Result<BpfProgram, SeccompError> {
+    let mut a = Asm::new();
+    let native = a.label();
+    a.ld(bpf::OFF_ARCH);
+    a.jeq(
+        super::syscalls::AUDIT_ARCH.unwrap_or(0),
+        Target::Label(native),
+        Target::Next,
+    );
+    a.ret(super::seccomp::SECCOMP_RET_KILL_PROCESS);
+    a.bind(native);
+    a.ld(bpf::OFF_NR);
+    let not_x32 = a.label();
+    a.jge(
+        super::syscalls::X32_SYSCALL_BIT,
+        Target::Next,
+        Target::Label(not_x32),
+    );
+    a.ret(super::seccomp::SECCOMP_RET_KILL_PROCESS);
+    a.bind(not_x32);
+    let allow = a.label();
+    let deny = a.label();
+    for nr in HELPER_SYSCALLS {
+        a.jeq(*nr as u32, Target::Label(allow), Target::Next);
+    }
+    let not_ioctl = a.label();
+    a.jeq(
+        libc::SYS_ioctl as u32,
+        Target::Next,
+        Target::Label(not_ioctl),
+    );
+    a.ld(bpf::off_arg(1, true));
+    a.jeq(0, Target::Next, Target::Label(deny));
+    a.ld(bpf::off_arg(1, false));
+    for req in HELPER_IOCTLS {
+        a.jeq(req as u32, Target::Label(allow), Target::Next);
+    }
+    a.bind(not_ioctl);
+    a.bind(deny);
+    a.ret(SECCOMP_RET_ERRNO | libc::EPERM as u32);
+    a.bind(allow);
+    a.ret(SECCOMP_RET_ALLOW);
+    a.finish()
+}
+
+/// First thing in a helper: not dumpable (see the module docs).
+fn helper_undumpable() {
+    if sys::set_undumpable().is_err() {
+        sys::exit_now(1);
+    }
+}
+
+/// Once the helper holds its listener: its own filter. A helper that cannot confine itself
+/// exits (the launcher's execve then fails instead of running with a reachable helper).
+fn helper_confine() {
+    match helper_filter() {
+        Ok(f) if super::seccomp::install(&f, InstallFlags::NONE).is_ok() => {}
+        _ => sys::exit_now(1),
+    }
 }
 
 fn sys_err(what: &'static str) -> impl Fn(std::io::Error) -> GateError {
@@ -207,9 +375,40 @@ fn close_stdio(keep: &[i32], keep_stderr: bool) {
     }
 }
 
-/// The listener process: answer the launcher's execve with CONTINUE, then exit.
-fn serve(listener: BorrowedFd<'_>, launcher_pidfd: BorrowedFd<'_>, launcher: u32) {
-    close_stdio(&[listener.as_raw_fd(), launcher_pidfd.as_raw_fd()], false);
+/// The gate helper: take the listener the launcher announces, answer the launcher's execve with
+/// CONTINUE, then exit.
+fn gate_serve(
+    announce: BorrowedFd<'_>,
+    ack: BorrowedFd<'_>,
+    launcher_pidfd: BorrowedFd<'_>,
+    launcher: u32,
+    linger: bool,
+) {
+    helper_undumpable();
+    close_stdio(
+        &[
+            announce.as_raw_fd(),
+            ack.as_raw_fd(),
+            launcher_pidfd.as_raw_fd(),
+        ],
+        false,
+    );
+    let mut b = [0u8; 4];
+    if sys::read_exact(announce, &mut b).is_err() {
+        // The launcher failed before installing its filter.
+        sys::exit_now(0);
+    }
+    let listener = match sys::pidfd_getfd(launcher_pidfd, i32::from_ne_bytes(b)) {
+        Ok(l) => l,
+        // The launcher sees EOF instead of the acknowledgement and fails.
+        Err(_) => sys::exit_now(1),
+    };
+    helper_confine();
+    if sys::write_all(ack, &[1]).is_err() {
+        sys::exit_now(1);
+    }
+    let listener = listener.as_fd();
+    let mut launched = false;
     loop {
         let (notif_ready, launcher_gone) = match sys::poll_two(listener, launcher_pidfd) {
             Ok(r) => r,
@@ -221,9 +420,13 @@ fn serve(listener: BorrowedFd<'_>, launcher_pidfd: BorrowedFd<'_>, launcher: u32
                 // ENOENT: the launcher died between the notification and our receive.
                 Err(_) => sys::exit_now(0),
             };
-            if n.pid == launcher && notify::id_valid(listener, n.id) {
+            if !launched && n.pid == launcher && notify::id_valid(listener, n.id) {
                 let _ = notify::respond_continue(listener, n.id);
-                sys::exit_now(0);
+                if !linger {
+                    sys::exit_now(0);
+                }
+                launched = true;
+                continue;
             }
             // Nobody else holds this filter and execs, but refuse anything else regardless.
             let _ = notify::respond_errno(listener, n.id, libc::EPERM);
@@ -245,7 +448,8 @@ pub struct Explainer {
 }
 
 impl Explainer {
-    /// Fork the explainer. `name` prefixes its lines.
+    /// Fork the explainer. `name` prefixes its lines. Call before enforcing Landlock (see the
+    /// module docs).
     pub fn start(name: &str) -> Result<Explainer, GateError> {
         // pidfd_getfd needs ptrace access to the launcher, which a setuid cleared.
         sys::set_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
@@ -303,6 +507,7 @@ fn explain_serve(
     launcher: u32,
     name: &str,
 ) {
+    helper_undumpable();
     close_stdio(&[announce.as_raw_fd(), launcher_pidfd.as_raw_fd()], true);
     let mut b = [0u8; 4];
     if sys::read_exact(announce, &mut b).is_err() {
@@ -332,6 +537,7 @@ fn explain_serve(
             }
         }
     };
+    helper_confine();
     let mut launched = false;
     loop {
         match sys::poll_one(l.as_fd()) {
@@ -423,5 +629,49 @@ mod tests {
             run(&p, &data(libc::SYS_socket)).unwrap()
         );
         assert_eq!(d.len(), p.len());
+    }
+
+    #[test]
+    fn helper_filter_allows_serving_only() {
+        let p = helper_filter().unwrap();
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_poll,
+            libc::SYS_exit_group,
+            libc::SYS_mmap,
+        ] {
+            assert_eq!(run(&p, &data(nr)).unwrap(), SECCOMP_RET_ALLOW, "{nr}");
+        }
+        for nr in [
+            libc::SYS_socket,
+            libc::SYS_openat,
+            libc::SYS_execve,
+            libc::SYS_ptrace,
+            libc::SYS_kill,
+            libc::SYS_process_vm_writev,
+        ] {
+            assert_eq!(run(&p, &data(nr)).unwrap(), eperm, "{nr}");
+        }
+        let mut d = data(libc::SYS_ioctl);
+        d.args[1] = libc::SECCOMP_IOCTL_NOTIF_SEND;
+        assert_eq!(run(&p, &d).unwrap(), SECCOMP_RET_ALLOW);
+        d.args[1] = libc::TIOCSTI;
+        assert_eq!(run(&p, &d).unwrap(), eperm);
+        d.args[1] = (1u64 << 32) | libc::SECCOMP_IOCTL_NOTIF_SEND;
+        assert_eq!(run(&p, &d).unwrap(), eperm);
+        assert_eq!(
+            run(&p, &data(0x4000_0000 | libc::SYS_read)).unwrap(),
+            crate::sandbox::seccomp::SECCOMP_RET_KILL_PROCESS
+        );
+    }
+
+    #[test]
+    fn gated_filters_are_not_installed_without_the_helper() {
+        let f = LauncherFilter {
+            gate: true,
+            ..Default::default()
+        };
+        assert!(install(&f, &f.build().unwrap()).is_err());
     }
 }

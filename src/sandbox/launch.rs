@@ -75,7 +75,9 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
                 Ok(v) => println!("landlock: available, ABI {v}"),
                 Err(r) => println!("landlock: not available: {r}"),
             }
-            if !opts.no_unveil {
+            if opts.no_unveil {
+                print!("{}", unveil::domain_only(abi).describe());
+            } else {
                 let rules = promises_of(opts).and_then(|p| unveil_rules(opts, p, prog));
                 match rules.and_then(|r| {
                     unveil::plan(r, NetPolicy::default(), abi).map_err(|e| e.to_string())
@@ -532,7 +534,8 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
         ));
     }
     let landlock_plan = if opts.no_unveil {
-        None
+        // No filesystem rules, but still a Landlock domain: scopes and ptrace confinement.
+        Some(unveil::domain_only(abi))
     } else {
         // Inside the chroot and as the final user, like the rules themselves.
         super::procmem::check(&user_rules, user)
@@ -558,7 +561,9 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
             (format!("{prog}: {e}"), c)
         })?)
     };
-    let landlock_active = landlock_plan.as_ref().is_some_and(|p| p.abi > 0);
+    let landlock_active = landlock_plan
+        .as_ref()
+        .is_some_and(|p| p.abi > 0 && p.has_fs_rules());
 
     // 17. promise filters (built now, installed last).
     let fplan = FilterPlan::new(user, dynamic, opts);
@@ -572,17 +577,34 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
             path.display(),
             fplan.describe()
         );
-        match &landlock_plan {
-            Some(p) => eprint!("{}", p.describe()),
-            None => eprintln!("unveil: disabled (-V)"),
+        if let Some(p) = &landlock_plan {
+            eprint!("{}", p.describe());
         }
     }
+
+    // The helpers that will hold a seccomp listener are forked now, before the Landlock domain
+    // exists, so that the program cannot reach them (see gate.rs).
+    // Live explanations (--explain with the EPERM penalty): the promise filter carries the only
+    // listener (the kernel allows one per filter chain), see gate::Explainer.
+    let live = opts.explain && fplan.penalty == Penalty::Errno(libc::EPERM);
+    let pledge_err = |e: gate::GateError| (format!("{prog}: pledge: {e}"), status::PLEDGE);
+    let explainer = if live {
+        Some(gate::Explainer::start(prog).map_err(pledge_err)?)
+    } else {
+        None
+    };
+    let exec_gate = if !live && launcher.gate {
+        Some(gate::Gate::start().map_err(pledge_err)?)
+    } else {
+        None
+    };
 
     // Irreversible from here on. Landlock first (its rules need open fds and syscalls the
     // promises may not allow).
     if let Some(p) = &landlock_plan {
         match p.enforce(opts.unveil_best_effort) {
             Ok(Enforcement::Full) => {}
+            Ok(Enforcement::None) if !p.has_fs_rules() => {}
             Ok(Enforcement::None) => {
                 // Degraded security is never silent (pledge.com says nothing here).
                 let what = if p.has_user_rules() {
@@ -611,30 +633,24 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
         }
     }
     // 19. the gate (and unveil extras), then the promise filter.
-    // Live explanations (--explain with the EPERM penalty): the promise filter carries the only
-    // listener (the kernel allows one per filter chain), see gate::Explainer.
-    let live = opts.explain && fplan.penalty == Penalty::Errno(libc::EPERM);
-    if live {
-        let x = gate::Explainer::start(prog)
-            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+    if let Some(x) = explainer {
         let no_gate = LauncherFilter {
             gate: false,
             ..launcher
         };
         if no_gate.is_needed() {
-            gate::install(&no_gate, &f0)
-                .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+            gate::install(&no_gate, &f0).map_err(pledge_err)?;
         }
         apply_nproc(prog, opts);
         let f1 = fplan
             .build_explaining(landlock_active)
             .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
-        x.install_promise_filter(&f1)
-            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        x.install_promise_filter(&f1).map_err(pledge_err)?;
     } else {
-        if launcher.is_needed() {
-            gate::install(&launcher, &f0)
-                .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+        match exec_gate {
+            Some(g) => g.install(&launcher, &f0).map_err(pledge_err)?,
+            None if launcher.is_needed() => gate::install(&launcher, &f0).map_err(pledge_err)?,
+            None => {}
         }
         apply_nproc(prog, opts);
         seccomp::install(&f1, seccomp::InstallFlags::NONE)

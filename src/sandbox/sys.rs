@@ -239,6 +239,13 @@ pub fn set_dumpable() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } as libc::c_long).map(drop)
 }
 
+/// `prctl(PR_SET_DUMPABLE, 0)`: no ptrace, `/proc/PID/mem` or `pidfd_getfd` by processes of the
+/// same uid without CAP_SYS_PTRACE (the helpers that hold a seccomp listener).
+pub fn set_undumpable() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
 /// `pidfd_getfd(pidfd, fd, 0)`: a copy of another process's descriptor.
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: integer arguments only; on success the kernel returns a new descriptor we own.

@@ -19,7 +19,12 @@
 //! pledge.com strips TRUNCATE from file rules (a single file unveiled `rw` cannot be opened with
 //! O_TRUNC) and never handles REMOVE_*, so deleting is unrestricted; we follow OpenBSD instead:
 //! removing needs `c` on the directory. With ABI ≥ 6 the sandbox is also scoped: no signals to
-//! and no abstract-unix-socket connections with processes outside the Landlock domain.
+//! and no abstract-unix-socket connections with processes outside the Landlock domain. With
+//! ABI ≥ 9, `w` also grants RESOLVE_UNIX (connecting to a pathname unix socket); below, such
+//! connections are not mediated ([`reach_lines`], [`unix_socket_mediation`]).
+//!
+//! `-V` drops the filesystem rules, not the domain: [`domain_only`] still confines ptrace-class
+//! access and (ABI ≥ 6) signals and abstract unix sockets to the sandbox.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -78,6 +83,11 @@ impl Perms {
             a |= AccessFs::WriteFile;
             if abi >= ABI::V3 {
                 a |= AccessFs::Truncate;
+            }
+            if abi >= ABI::V9 {
+                // connect(2)/sendmsg(2) to a pathname unix socket: the kernel checks write
+                // permission on the socket file, so `w` on it (or its directory) allows it.
+                a |= AccessFs::ResolveUnix;
             }
         }
         if self.contains(Perms::X) {
@@ -292,9 +302,6 @@ const STDIO_PATHS: &[(&str, &str)] = &[
     ("/dev/zero", "r"),
     ("/dev/null", "rw"),
     ("/dev/full", "rw"),
-    ("/dev/stdin", "rw"),
-    ("/dev/stdout", "rw"),
-    ("/dev/stderr", "rw"),
     ("/dev/urandom", "r"),
     ("/etc/localtime", "r"),
     ("/proc/self/fd", "rw"),
@@ -326,12 +333,97 @@ const VMINFO_PATHS: &[&str] = &[
     "/sys/devices/system/cpu",
 ];
 
+/// What a standard descriptor (0–2) refers to, for its implicit `/dev/std*` rule. pledge.com
+/// unveils `/dev/stdin`, `/dev/stdout` and `/dev/stderr` `rw`, and the rule lands on whatever the
+/// descriptor points at: `< file` made the file writable, `< dir` the whole tree, `>> log`
+/// readable. We add the rule only for what these descriptors are meant to be, with the
+/// descriptor's direction (read for stdin, write for stdout/stderr). A regular file on stdin
+/// gets a read-only file rule (what the descriptor already allows: `cat /dev/stdin < file`
+/// keeps working); a regular file on stdout/stderr gets none (reopening it would allow
+/// overwriting or truncating what was opened for appending); a directory never gets one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdioKind {
+    Terminal,
+    /// A pipe or a FIFO.
+    Pipe,
+    Socket,
+    /// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`.
+    NullDevice,
+    /// A regular file: a read-only rule on stdin, none on stdout/stderr.
+    File,
+    /// A directory, any other device, or a closed descriptor: no rule.
+    Other,
+}
+
+impl StdioKind {
+    /// Classify what `fd` refers to.
+    pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> StdioKind {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            return StdioKind::Other;
+        };
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => StdioKind::Pipe,
+            libc::S_IFSOCK => StdioKind::Socket,
+            libc::S_IFREG => StdioKind::File,
+            libc::S_IFCHR => {
+                let (maj, min) = (
+                    nix::sys::stat::major(st.st_rdev),
+                    nix::sys::stat::minor(st.st_rdev),
+                );
+                // Memory devices (major 1): null 3, zero 5, full 7, random 8, urandom 9
+                // (devices.txt); never mem, kmem or port.
+                if maj == 1 && [3, 5, 7, 8, 9].contains(&min) {
+                    StdioKind::NullDevice
+                } else if nix::unistd::isatty(fd).unwrap_or(false) {
+                    StdioKind::Terminal
+                } else {
+                    StdioKind::Other
+                }
+            }
+            _ => StdioKind::Other,
+        }
+    }
+
+    /// The kinds of this process's descriptors 0, 1 and 2.
+    pub fn current() -> [StdioKind; 3] {
+        use std::os::fd::AsFd;
+        [
+            StdioKind::of(std::io::stdin().as_fd()),
+            StdioKind::of(std::io::stdout().as_fd()),
+            StdioKind::of(std::io::stderr().as_fd()),
+        ]
+    }
+}
+
+/// The implicit rules for `/dev/stdin`, `/dev/stdout`, `/dev/stderr` given what descriptors
+/// 0–2 are (see [`StdioKind`]).
+pub fn stdio_fd_rules(kinds: [StdioKind; 3]) -> Vec<(UnveilRule, Origin)> {
+    let names = [
+        ("/dev/stdin", "r"),
+        ("/dev/stdout", "w"),
+        ("/dev/stderr", "w"),
+    ];
+    names
+        .iter()
+        .zip(kinds)
+        .enumerate()
+        .filter(|(i, (_, k))| match k {
+            StdioKind::Other => false,
+            StdioKind::File => *i == 0,
+            _ => true,
+        })
+        .map(|(_, r)| r)
+        .map(|((path, p), _)| (UnveilRule::new(perms(p), *path), Origin::Implicit("stdio")))
+        .collect()
+}
+
 fn perms(s: &str) -> Perms {
     s.parse().expect("static permission strings are valid")
 }
 
 /// The paths pledge.com unveils by itself (§4.5), in its order, before the `-v` rules.
-/// `tty` is the terminal on stdin, if any.
+/// `tty` is the terminal on stdin, if any. The `/dev/std*` rules depend on what this process's
+/// descriptors 0–2 are ([`stdio_fd_rules`]).
 pub fn implicit_rules(
     promises: PromiseSet,
     prog: &ProgramFacts,
@@ -359,6 +451,9 @@ pub fn implicit_rules(
     if promises.contains(Promise::Stdio) {
         for (p, m) in STDIO_PATHS {
             add(m, Path::new(p), Origin::Implicit("stdio"));
+        }
+        for (r, o) in stdio_fd_rules(StdioKind::current()) {
+            add(&r.perms.to_string(), &r.path, o);
         }
     }
     if promises.contains(Promise::Inet) {
@@ -453,6 +548,8 @@ impl NetPolicy {
 pub struct LandlockPlan {
     /// Kernel Landlock ABI (0 = unavailable).
     pub abi: i32,
+    /// Filesystem rules are enforced (false: `-V`, a domain for scopes and ptrace only).
+    pub fs: bool,
     /// Why Landlock is unavailable, when `abi == 0`.
     pub unavailable: Option<String>,
     pub handled: BitFlags<AccessFs>,
@@ -576,6 +673,7 @@ pub fn plan(
     };
     Ok(LandlockPlan {
         abi: abi_n,
+        fs: true,
         unavailable,
         handled: if abi_n > 0 {
             handled_rights(abi_l)
@@ -586,6 +684,73 @@ pub fn plan(
         net,
         rules: planned,
     })
+}
+
+/// The plan for `-V`: no filesystem rules, but still a Landlock domain, so that the program
+/// cannot ptrace (or write the memory of) processes outside it and, with ABI ≥ 6, cannot
+/// signal them or connect to their abstract unix sockets. Below ABI 6 a ruleset must handle
+/// some access: it handles MAKE_BLOCK and grants it on `/`, which changes nothing.
+pub fn domain_only(abi: Result<i32, String>) -> LandlockPlan {
+    let (abi_n, unavailable) = match abi {
+        Ok(v) => (v, None),
+        Err(r) => (0, Some(r)),
+    };
+    let abi_l = ABI::from(abi_n);
+    LandlockPlan {
+        abi: abi_n,
+        fs: false,
+        unavailable,
+        handled: BitFlags::empty(),
+        scopes: if abi_l >= ABI::V6 {
+            Scope::from_all(abi_l)
+        } else {
+            BitFlags::empty()
+        },
+        net: NetPolicy::default(),
+        rules: Vec::new(),
+    }
+}
+
+/// What a Landlock domain of `abi` enforces beyond the filesystem rules, one line each
+/// (`enforced: ...` / `not enforced: ...`), for `-T unveil` and `--explain`.
+pub fn reach_lines(abi: i32, fs: bool) -> Vec<String> {
+    let mut v = Vec::new();
+    if abi <= 0 {
+        v.push("not enforced: unveil rules, ptrace confinement, signal and abstract unix socket scopes (no landlock)".into());
+        v.push(format!("not enforced: connect(2) to pathname unix sockets (promise `unix`) reaches any socket file the user may write ({UNIX_SOCKET_GAP})"));
+        return v;
+    }
+    if !fs {
+        v.push("not enforced: filesystem rules (-V)".into());
+    }
+    v.push("enforced: no ptrace, /proc/PID/mem, process_vm_writev or pidfd_getfd on processes outside the sandbox".into());
+    if abi >= 6 {
+        v.push(
+            "enforced: signals and abstract unix sockets stay inside the sandbox (scoped)".into(),
+        );
+    } else {
+        v.push("not enforced: signals and abstract unix socket connections to processes outside (scopes need landlock ABI 6, Linux 6.12)".into());
+    }
+    if fs && abi >= 9 {
+        v.push("enforced: connect(2) to a pathname unix socket needs `w` on the socket file or its directory".into());
+    } else {
+        v.push(format!("not enforced: connect(2) to pathname unix sockets (promise `unix`) reaches any socket file the user may write ({UNIX_SOCKET_GAP})"));
+    }
+    v
+}
+
+/// Why pathname unix sockets are not mediated (landlock ABI 9, Linux 7.1, adds RESOLVE_UNIX).
+pub const UNIX_SOCKET_GAP: &str =
+    "landlock mediates them from ABI 9, Linux 7.1, and only with filesystem rules";
+
+/// `driver.pledge.landlock.unix_sockets`: `unveil` when pathname unix socket connections
+/// need an unveil (ABI ≥ 9), else `unmediated`.
+pub fn unix_socket_mediation(abi: i32) -> &'static str {
+    if abi >= 9 {
+        "unveil"
+    } else {
+        "unmediated"
+    }
 }
 
 /// How the ruleset ended up.
@@ -602,6 +767,49 @@ impl LandlockPlan {
         self.rules.iter().any(|r| r.origin == Origin::User)
     }
 
+    /// Whether filesystem rules are part of the plan (false for [`domain_only`]).
+    pub fn has_fs_rules(&self) -> bool {
+        self.fs
+    }
+
+    /// Enter a domain without filesystem rules ([`domain_only`]).
+    fn enforce_domain_only(&self) -> Result<Enforcement, UnveilError> {
+        let ll = |what: &'static str| {
+            move |source| UnveilError::Landlock {
+                what: what.to_owned(),
+                source,
+            }
+        };
+        let rs = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
+        let created = if !self.scopes.is_empty() {
+            rs.scope(self.scopes)
+                .map_err(ll("scoping"))?
+                .create()
+                .map_err(ll("creating the ruleset"))?
+        } else {
+            let root =
+                sys::open_path_nofollow(Path::new("/")).map_err(|source| UnveilError::Open {
+                    path: "/".into(),
+                    origin: "the landlock domain of -V".into(),
+                    source,
+                })?;
+            rs.handle_access(AccessFs::MakeBlock)
+                .map_err(ll("the handled filesystem rights"))?
+                .create()
+                .map_err(ll("creating the ruleset"))?
+                .add_rule(PathBeneath::new(root.as_fd(), AccessFs::MakeBlock))
+                .map_err(ll("MAKE_BLOCK on /"))?
+        };
+        let status = created
+            .no_new_privs(true)
+            .restrict_self()
+            .map_err(ll("restrict_self"))?;
+        match status.ruleset {
+            RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
+            _ => Err(UnveilError::Partial { abi: self.abi }),
+        }
+    }
+
     /// Create the ruleset and restrict the calling thread. Irreversible. Every right computed in
     /// [`plan`] must be enforced (hard requirement); `best_effort` only allows running without
     /// Landlock when the kernel has none.
@@ -612,6 +820,9 @@ impl LandlockPlan {
                 return Err(UnveilError::Unavailable { reason });
             }
             return Ok(Enforcement::None);
+        }
+        if !self.fs {
+            return self.enforce_domain_only();
         }
         let ll = |what: &str| {
             let what = what.to_owned();
@@ -673,7 +884,12 @@ impl LandlockPlan {
     /// Human-readable description for `-T unveil` and `--explain`.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        if self.abi > 0 {
+        if self.abi > 0 && !self.fs {
+            s += &format!(
+                "landlock ABI {}: unveil disabled (-V), a domain without filesystem rules\n",
+                self.abi
+            );
+        } else if self.abi > 0 {
             s += &format!(
                 "landlock ABI {} (handled: {})\n",
                 self.abi,
@@ -685,8 +901,9 @@ impl LandlockPlan {
                 self.unavailable.as_deref().unwrap_or("unknown")
             );
         }
-        if !self.scopes.is_empty() {
-            s += "scoped: signals and abstract unix sockets stay inside the sandbox\n";
+        for l in reach_lines(self.abi, self.fs) {
+            s += &l;
+            s.push('\n');
         }
         if self.net.handles_bind() {
             s += &format!("tcp bind only to ports {:?}\n", self.net.bind_ports);
@@ -794,5 +1011,32 @@ mod tests {
         assert!(!has("/etc/ssl/certs/ca-certificates.crt", "r"));
         let none = implicit_rules(PromiseSet::empty(), &ProgramFacts::default(), None);
         assert_eq!(none.len(), 1, "only the program itself");
+    }
+
+    #[test]
+    fn stdio_rules_follow_what_the_descriptors_are() {
+        use StdioKind::*;
+        let show = |k| {
+            stdio_fd_rules(k)
+                .iter()
+                .map(|(r, _)| r.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            show([Terminal, Pipe, Socket]),
+            ["r:/dev/stdin", "w:/dev/stdout", "w:/dev/stderr"]
+        );
+        assert_eq!(show([NullDevice, NullDevice, Terminal]).len(), 3);
+        // `< file > out 2> err`: read-only on stdin, nothing for the outputs.
+        assert_eq!(show([File, File, File]), ["r:/dev/stdin"]);
+        // `< dir`: nothing.
+        assert!(show([Other, Other, Other]).is_empty());
+        let dev_null = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            StdioKind::of(std::os::fd::AsFd::as_fd(&dev_null)),
+            NullDevice
+        );
+        let dir = std::fs::File::open("/").unwrap();
+        assert_eq!(StdioKind::of(std::os::fd::AsFd::as_fd(&dir)), Other);
     }
 }
