@@ -17,9 +17,15 @@ mod spec;
 
 use std::ffi::OsString;
 
+pub use args::OPTIONS_HELP;
+
 /// Entry point of `nomad-pledge-driver run`.
 pub fn main(raw: &[OsString]) -> i32 {
     let args = match args::Args::parse(raw) {
+        Ok(args) if args.help => {
+            println!("{}", args::USAGE);
+            return 0;
+        }
         Ok(args) => args,
         Err(e) => {
             eprintln!("nomad-pledge-driver run: {e}\n\n{}", args::USAGE);
