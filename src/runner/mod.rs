@@ -14,6 +14,7 @@ mod plugin_client;
 mod scope;
 mod session;
 mod spec;
+mod term;
 
 use std::ffi::OsString;
 
@@ -46,7 +47,7 @@ pub fn main(raw: &[OsString]) -> i32 {
     match runtime.block_on(session::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nomad-pledge-driver run: {e}");
+            term::status_line(format_args!("nomad-pledge-driver run: {e}"));
             1
         }
     }
