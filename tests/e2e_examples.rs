@@ -248,6 +248,10 @@ fn cgroup_shows_the_task_scope() {
         line.contains(&alloc_id) && line.ends_with(".scope"),
         "{line}"
     );
+    // As hack/cgroup.hcl says: one line on a pure cgroup v2 host, plus one per v1 hierarchy
+    // on a hybrid host (the task sees the same hierarchies we do).
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(out.len(), ours.lines().count(), "{out:#?}");
 }
 
 #[test]
