@@ -36,6 +36,9 @@ fn git(args: &[&str]) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// (The variable names avoid `_PLEDGE`: cargo also exports them to `cargo test` processes, and
+/// the launcher's tests check that no `_PLEDGE` variable reaches a program.)
+///
 /// The commit (12 hex digits) when this package directory is a git checkout (a `.git` here:
 /// a release tarball unpacked inside some other repository is not one), else "unknown".
 fn version_info() {
@@ -46,11 +49,11 @@ fn version_info() {
         None
     };
     println!(
-        "cargo:rustc-env=NOMAD_PLEDGE_GIT_COMMIT={}",
+        "cargo:rustc-env=BUILD_GIT_COMMIT={}",
         commit.as_deref().unwrap_or("unknown")
     );
     println!(
-        "cargo:rustc-env=NOMAD_PLEDGE_TARGET={}",
+        "cargo:rustc-env=BUILD_TARGET_TRIPLE={}",
         std::env::var("TARGET").unwrap_or_else(|_| "unknown".into())
     );
     println!("cargo:rerun-if-changed=.git");

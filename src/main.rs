@@ -76,8 +76,8 @@ fn version_line() -> String {
     format!(
         "nomad-pledge-driver {} (commit {}, target {})",
         env!("CARGO_PKG_VERSION"),
-        env!("NOMAD_PLEDGE_GIT_COMMIT"),
-        env!("NOMAD_PLEDGE_TARGET")
+        env!("BUILD_GIT_COMMIT"),
+        env!("BUILD_TARGET_TRIPLE")
     )
 }
 
