@@ -43,12 +43,18 @@ vmtest: ## the cgroup-v2 VM suite under QEMU (root; installs qemu-system-x86 bus
 	$(CARGO) build --locked
 	bash e2e/vm/run.sh $(VMTEST_ARGS)
 
-# A release tarball and its checksum. Reproducible: the same binary and files give the same
-# bytes (names sorted, every mtime SOURCE_DATE_EPOCH, owner/group 0, fixed modes, gzip -n).
-dist: build ## release tarball target/dist/nomad-pledge-driver_VERSION_linux_amd64.tar.gz + SHA256SUMS
+# A release tarball and its checksum, reproducible: the same commit and toolchain give the same
+# bytes in any checkout directory. The binary is built in its own target dir with the checkout
+# and cargo-home paths remapped (generated code and panic locations would embed them); the
+# archive has sorted names, every mtime SOURCE_DATE_EPOCH, owner/group 0, fixed modes, gzip -n.
+DIST_TARGET := target/dist-build
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+dist: ## release tarball target/dist/nomad-pledge-driver_VERSION_linux_amd64.tar.gz + SHA256SUMS
+	RUSTFLAGS="--remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo" \
+		$(CARGO) build --release --locked --target-dir $(DIST_TARGET) --bin nomad-pledge-driver
 	rm -rf $(DIST)/$(DIST_NAME) $(DIST)/$(DIST_NAME).tar.gz $(DIST)/SHA256SUMS
 	mkdir -p $(DIST)/$(DIST_NAME)/hack
-	cp $(BIN) LICENSE README.md TROUBLESHOOT.md $(DIST)/$(DIST_NAME)/
+	cp $(DIST_TARGET)/release/nomad-pledge-driver LICENSE README.md TROUBLESHOOT.md $(DIST)/$(DIST_NAME)/
 	cp hack/*.hcl hack/README.md $(DIST)/$(DIST_NAME)/hack/
 	tar --sort=name --format=gnu --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 \
 		--numeric-owner --mode='u=rwX,go=rX' -C $(DIST) -cf - $(DIST_NAME) \
