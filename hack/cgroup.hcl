@@ -1,6 +1,8 @@
-# Prints the task's cgroup (one line, "0::/<path>"). Under Nomad 1.7+ on a cgroup v2 host the
-# path is /nomad.slice/share.slice/<alloc id>.cat.scope: the scope the client created, which the
-# driver starts the task in. Only /proc/self/cgroup is unveiled.
+# Prints the task's /proc/self/cgroup. On a pure cgroup v2 host that is one line, "0::/<path>";
+# under Nomad 1.7+ the path is /nomad.slice/share.slice/<alloc id>.cat.scope: the scope the
+# client created, which the driver starts the task in. On a hybrid host (v1 controllers plus
+# cgroup2 at /sys/fs/cgroup/unified) there is also one "N:controller:/path" line per v1
+# hierarchy; the "0::" line is still the task's v2 scope. Only /proc/self/cgroup is unveiled.
 job "cgroup" {
   type = "batch"
 

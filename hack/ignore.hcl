@@ -1,6 +1,7 @@
 # A service that ignores SIGINT and SIGTERM. Stopping it shows the driver's escalation: the
-# stop signal is sent, nothing happens for kill_timeout (5 s), then everything in the task's
-# cgroup is killed (cgroup.kill). `nomad job stop ignore` still finishes "complete".
+# stop signal is sent, nothing happens for kill_timeout (5 s), then the driver SIGKILLs every
+# process in the task's cgroup (each pid in cgroup.procs; it never writes cgroup.kill, see
+# README "How tasks run"). `nomad job stop ignore` still finishes "complete".
 job "ignore" {
   group "group" {
     task "ignore" {

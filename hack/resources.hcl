@@ -1,3 +1,8 @@
+# NEEDS A HOST WITH THE CGROUP V2 cpu, cpuset AND memory CONTROLLERS (a pure cgroup v2 host, or
+# the VM suite, `make vmtest`). On a hybrid host (those controllers bound to cgroup v1, as on
+# this project's dev machines) the limit files do not exist and every task fails with
+# `/bin/cat: ...: No such file or directory`.
+#
 # Each task prints one cgroup v2 file of its own scope, showing the limits the driver wrote
 # from the task's `resources`. Needs a pure cgroup v2 host (Nomad 1.7+ creates
 # /sys/fs/cgroup/nomad.slice/{share,reserve}.slice/<alloc id>.<task>.scope) and
@@ -62,7 +67,8 @@ job "resources" {
       }
     }
 
-    # cpu = 1000 MHz: a CPU bandwidth limit "<quota> <period>"
+    # cpu = 1000 MHz sets no CPU bandwidth limit: cpu.max stays "max 100000" (the driver maps
+    # cpu to a proportional cpu.weight, see README "How tasks run")
     task "cpu.max" {
       driver = "pledge"
 
@@ -78,7 +84,7 @@ job "resources" {
       }
     }
 
-    # cpu = 1000 MHz as a proportional weight (the driver's choice, see README)
+    # cpu = 1000 MHz as a proportional weight (the driver's choice, see README): cpu.weight = 99
     task "cpu.weight" {
       driver = "pledge"
 
@@ -94,7 +100,7 @@ job "resources" {
       }
     }
 
-    # one reserved core: its cpuset
+    # one reserved core: its cpuset, "0" (run reserves core 0)
     task "cpuset.cores" {
       driver = "pledge"
 
@@ -110,7 +116,7 @@ job "resources" {
       }
     }
 
-    # one reserved core: the scope lives under reserve.slice
+    # one reserved core: the scope lives under reserve.slice, no bandwidth limit: "max 100000"
     task "cpu.max.cores" {
       driver = "pledge"
 

@@ -54,32 +54,72 @@ fn main() {
         Some(executor::SUPERVISOR_MODE) => executor::supervisor_main(&args[2..]),
         Some(executor::EXEC_MODE) => executor::exec::exec_main(&args[2..]),
         Some("run") => runner::main(&args[2..]),
-        Some("--version") | Some("version") => {
-            println!("nomad-pledge-driver {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
+        Some("--version") | Some("version") => version_main(&args[2..]),
         Some("-h") | Some("--help") | Some("help") => {
-            print_usage();
+            print!("{}", usage());
             0
         }
         None => plugin::main(),
         Some(other) => {
-            eprintln!("nomad-pledge-driver: unknown command `{other}`\n");
-            print_usage();
+            eprint!(
+                "nomad-pledge-driver: unknown command `{other}`\n\n{}",
+                usage()
+            );
             2
         }
     };
     std::process::exit(code);
 }
 
-fn print_usage() {
-    eprintln!(
-        "usage:
-  nomad-pledge-driver                      run as a Nomad task-driver plugin (started by Nomad from plugin_dir)
-  nomad-pledge-driver pledge [OPTIONS] -- PROG [ARGS...]
-                                           run PROG sandboxed with pledge promises and unveil paths
-  nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE]
-                                           run a job file's pledge tasks on this machine
-  nomad-pledge-driver --version            print the version"
-    );
+/// `version` / `--version`: version, git commit and target (from build.rs).
+fn version_main(rest: &[OsString]) -> i32 {
+    match rest.first().and_then(|a| a.to_str()) {
+        None => {
+            println!("{}", version_line());
+            0
+        }
+        Some("-h") | Some("--help") => {
+            println!("usage: nomad-pledge-driver version (or --version)\n\nPrints the version, the git commit it was built from (\"unknown\" outside a git checkout)\nand the target it was built for.");
+            0
+        }
+        Some(other) => {
+            eprintln!("nomad-pledge-driver version: unexpected argument `{other}`");
+            2
+        }
+    }
+}
+
+fn version_line() -> String {
+    format!(
+        "nomad-pledge-driver {} (commit {}, target {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("BUILD_GIT_COMMIT"),
+        env!("BUILD_TARGET_TRIPLE")
+    )
+}
+
+fn usage() -> String {
+    format!(
+        "usage: nomad-pledge-driver [COMMAND [ARGS...]]
+
+commands:
+  (none)        run as a Nomad task-driver plugin: a Nomad agent starts it from its plugin_dir
+  run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep] [-v]
+                run a job file's pledge tasks on this machine, through the plugin, without a
+                Nomad agent (as root)
+{}
+  pledge [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [OPTIONS] [--] PROG [ARGS...]
+                run PROG sandboxed with pledge promises (seccomp) and unveil paths (Landlock),
+                like pledge.com; `nomad-pledge-driver pledge -h` lists every option
+  version       print the version, git commit and target (also --version)
+  help          print this help (also -h, --help)
+
+`nomad-pledge-driver COMMAND --help` shows a command's full usage.
+",
+        runner::OPTIONS_HELP
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+            .trim_end_matches('\n')
+    )
 }

@@ -92,9 +92,15 @@ struct Run {
 
 impl Run {
     fn start(name: &str) -> Run {
+        Run::start_file(&example(name), &[])
+    }
+
+    /// `run JOB` with extra agent environment.
+    fn start_file(job: &str, envs: &[(&str, &str)]) -> Run {
         let mut child = Command::new(BIN)
             .arg("run")
-            .arg(example(name))
+            .arg(job)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -179,8 +185,30 @@ fn result_line<'a>(stderr: &'a [String], task: &str) -> &'a str {
 #[test]
 fn env_shows_the_task_environment() {
     require_host!();
-    let (code, out, err) = run_to_end("env");
+    // As hack/env.hcl and hack/README.md say: the agent's environment reaches the task, less
+    // Nomad's deny-list, then the NOMAD_* variables and the job's env {}.
+    let (code, out, err) = Run::start_file(
+        &example("env"),
+        &[
+            ("PLEDGE_EXAMPLE_FROM_AGENT", "yes"),
+            ("VAULT_TOKEN", "secret"),
+            ("GREETING", "from the agent"),
+        ],
+    )
+    .finish();
     assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(
+        out.iter().any(|l| l == "PLEDGE_EXAMPLE_FROM_AGENT=yes"),
+        "{out:#?}"
+    );
+    assert!(
+        !out.iter().any(|l| l.starts_with("VAULT_TOKEN=")),
+        "{out:#?}"
+    );
+    assert!(
+        out.iter().any(|l| l == "GREETING=hello from the job"),
+        "the job's env {{}} wins: {out:#?}"
+    );
     assert!(out.iter().any(|l| l == "NOMAD_TASK_NAME=env"), "{out:#?}");
     assert!(out.iter().any(|l| l == "USER=nobody"), "{out:#?}");
     let short = out
@@ -226,6 +254,10 @@ fn cgroup_shows_the_task_scope() {
         line.contains(&alloc_id) && line.ends_with(".scope"),
         "{line}"
     );
+    // As hack/cgroup.hcl says: one line on a pure cgroup v2 host, plus one per v1 hierarchy
+    // on a hybrid host (the task sees the same hierarchies we do).
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(out.len(), ours.lines().count(), "{out:#?}");
 }
 
 #[test]
@@ -328,4 +360,83 @@ fn fetch(addr: &str) -> String {
         assert!(Instant::now() < deadline, "nothing listens on {addr}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A job file written for one test.
+fn job_file(dir: &Path, hcl: &str) -> String {
+    let path = dir.join("job.hcl");
+    std::fs::write(&path, hcl).unwrap();
+    path.display().to_string()
+}
+
+fn one_task_job(command: &str, args: &str) -> String {
+    format!(
+        r#"job "j" {{
+  type = "batch"
+  group "g" {{
+    task "t" {{
+      driver = "pledge"
+      config {{
+        command  = "{command}"
+        args     = {args}
+        promises = "stdio rpath"
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+/// `run`'s own lines start at a line boundary even when the task's output does not end with a
+/// newline (they used to be glued to the task's last partial line).
+#[test]
+fn run_status_lines_start_at_line_boundaries() {
+    require_host!();
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(
+        dir.path(),
+        &one_task_job("/bin/sh", r#"["-c", "printf 'no newline at the end' >&2"]"#),
+    );
+    let (code, _out, err) = Run::start_file(&job, &[]).finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+    assert!(
+        err.iter().any(|l| l == "no newline at the end"),
+        "the task's partial line must stay on its own line: {err:#?}"
+    );
+    assert!(result_line(&err, "t").contains("exit_code=0"), "{err:#?}");
+}
+
+/// A command that is not in the task's PATH is refused at StartTask, naming the directories
+/// searched and the one the task user cannot search (the agent's PATH is the task's, under
+/// `run` as under a Nomad client with filesystem isolation `none`).
+#[test]
+fn run_refuses_a_command_not_in_the_tasks_path() {
+    require_host!();
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let private = dir.path().join("root-only");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let job = job_file(dir.path(), &one_task_job("catt", "[]"));
+    let path = format!("{}:/usr/bin:/bin", private.display());
+    let (code, _out, err) = Run::start_file(&job, &[("PATH", &path)]).finish();
+    assert_eq!(code, 1, "stderr: {err:#?}");
+    let refused = err
+        .iter()
+        .find(|l| l.contains("the plugin refused StartTask"))
+        .unwrap_or_else(|| panic!("{err:#?}"));
+    assert!(refused.contains("`command` `catt`"), "{refused}");
+    assert!(
+        refused.contains(&format!("searched {}, /usr/bin, /bin", private.display())),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!(
+            "not searchable by the task user (skipped): {}",
+            private.display()
+        )),
+        "{refused}"
+    );
 }

@@ -297,3 +297,99 @@ fn a_bad_job_is_reported() {
     assert!(all.contains("unveil `rq:/etc`"), "{all}");
     assert!(all.contains("unknown config key `nice`"), "{all}");
 }
+
+/// The `Expected` cell of `file`'s row in hack/README.md's table.
+fn readme_expected(file: &str) -> String {
+    let readme = fs::read_to_string(hack_dir().join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{file}` |")))
+        .unwrap_or_else(|| panic!("hack/README.md has no row for {file}"));
+    row.trim_end_matches('|')
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// hack/README.md's expected value for each resources.hcl task (`` `task`: `value` ``) is also
+/// what the comment above that task in resources.hcl says, so the two cannot disagree again
+/// (the cpu.max comment once promised a bandwidth limit while the expected value was
+/// `max 100000`).
+#[test]
+fn resources_comments_agree_with_the_expected_values() {
+    let expected = readme_expected("resources.hcl");
+    let hcl = fs::read_to_string(hack_dir().join("resources.hcl")).unwrap();
+    let lines: Vec<&str> = hcl.lines().collect();
+    let mut pairs = Vec::new();
+    let mut rest = expected.as_str();
+    while let Some(i) = rest.find("`: `") {
+        let name = rest[..i].rsplit('`').next().unwrap().to_string();
+        let after = &rest[i + 4..];
+        let value = after[..after.find('`').unwrap()].to_string();
+        pairs.push((name, value));
+        rest = after;
+    }
+    assert_eq!(pairs.len(), 7, "seven tasks documented: {pairs:?}");
+    for (task, value) in pairs {
+        let at = lines
+            .iter()
+            .position(|l| l.trim() == format!("task \"{task}\" {{"))
+            .unwrap_or_else(|| panic!("resources.hcl has no task {task:?}"));
+        let comment: String = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            comment.contains(&value),
+            "resources.hcl's comment above task {task:?} does not say {value:?}:\n{comment}"
+        );
+    }
+}
+
+/// What the examples' comments and hack/README.md say about the environment and about stops
+/// matches the driver: the agent's environment reaches the task (README "Trying a job without
+/// Nomad"), and stops never write `cgroup.kill` (README "How tasks run").
+#[test]
+fn example_docs_agree_with_the_driver() {
+    let env_hcl = fs::read_to_string(hack_dir().join("env.hcl")).unwrap();
+    assert!(
+        !env_hcl.contains("nothing inherited from the agent"),
+        "{env_hcl}"
+    );
+    assert!(env_hcl.contains("agent's own environment"), "{env_hcl}");
+    assert!(!readme_expected("env.hcl").is_empty());
+    let readme = fs::read_to_string(hack_dir().join("README.md")).unwrap();
+    let env_row = readme
+        .lines()
+        .find(|l| l.starts_with("| `env.hcl` |"))
+        .unwrap();
+    assert!(!env_row.contains("nothing from the agent"), "{env_row}");
+    for (name, text) in [
+        (
+            "ignore.hcl",
+            fs::read_to_string(hack_dir().join("ignore.hcl")).unwrap(),
+        ),
+        (
+            "README.md ignore row",
+            readme
+                .lines()
+                .find(|l| l.starts_with("| `ignore.hcl` |"))
+                .unwrap()
+                .to_string(),
+        ),
+    ] {
+        for (i, _) in text.match_indices("cgroup.kill") {
+            let before = &text[i.saturating_sub(40)..i];
+            assert!(
+                before.contains("never writes"),
+                "{name} says stops use cgroup.kill: {text}"
+            );
+        }
+    }
+    let root_readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(root_readme.contains("deliberately does not write `cgroup.kill`"));
+}

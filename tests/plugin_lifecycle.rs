@@ -264,11 +264,15 @@ async fn sandbox_failures_are_reported() {
         .await
         .expect("TaskEvents")
         .into_inner();
-    let h = start(
-        &plugin,
-        alloc.task("missing", "/nonexistent/program", &[], "stdio"),
-    )
-    .await;
+    // An executable file the kernel cannot run: StartTask's checks pass (a missing program is
+    // refused there, see `start_refuses_commands_the_task_user_cannot_run`), the launcher's
+    // execve fails inside the sandbox.
+    let junk = alloc.path().join("junk-program");
+    std::fs::write(&junk, "not a program\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let junk = junk.display().to_string();
+    let h = start(&plugin, alloc.task("junk", &junk, &[], "stdio")).await;
     let id = h.config.unwrap().id;
     let resp = plugin
         .driver()
@@ -278,11 +282,12 @@ async fn sandbox_failures_are_reported() {
         .await
         .expect("WaitTask")
         .into_inner();
-    // pledge.com's status for a program it cannot find.
-    assert_eq!(resp.result.unwrap().exit_code, 10);
+    // pledge.com's status for a program it cannot execute.
+    assert_eq!(resp.result.unwrap().exit_code, 127);
     assert!(
         resp.err.contains("the sandbox could not start the task")
-            && resp.err.contains("/nonexistent/program"),
+            && resp.err.contains(&junk)
+            && resp.err.contains("Exec format error"),
         "{}",
         resp.err
     );
@@ -292,12 +297,74 @@ async fn sandbox_failures_are_reported() {
         .unwrap()
         .unwrap();
     assert_eq!(event.task_id, id);
-    assert!(
-        event.message.contains("/nonexistent/program"),
-        "{}",
-        event.message
-    );
+    assert!(event.message.contains(&junk), "{}", event.message);
     destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+/// StartTask refuses a `command` the task user cannot run, resolved with the task's PATH as
+/// that user (a directory only root can search is skipped and named), and a `work_dir` that is
+/// not a directory, instead of starting a task that fails.
+#[tokio::test]
+async fn start_refuses_commands_the_task_user_cannot_run() {
+    require_host!();
+    let alloc = Alloc::new("lifecycle");
+    let plugin = plugin(&alloc).await;
+    use std::os::unix::fs::PermissionsExt;
+    let private = alloc.path().join("root-only-bin");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy("/bin/true", private.join("catt")).unwrap();
+    let refused = |task: common::pb::drivers::TaskConfig| {
+        let plugin = &plugin;
+        async move {
+            let e = plugin
+                .driver()
+                .start_task(StartTaskRequest { task: Some(task) })
+                .await
+                .expect_err("StartTask must refuse the task");
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+            e.message().to_string()
+        }
+    };
+
+    let mut t = alloc.task("typo", "catt", &[], "stdio");
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", private.display());
+    t.env.insert("PATH".into(), path);
+    let e = refused(t).await;
+    assert!(
+        e.contains("`command` `catt`") && e.contains("`nobody`"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "searched {}, /usr/local/bin, /usr/bin, /bin",
+            private.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "not searchable by the task user (skipped): {}",
+            private.display()
+        )),
+        "{e}"
+    );
+
+    let e = refused(alloc.task("missing", "/nonexistent/program", &[], "stdio")).await;
+    assert!(
+        e.contains("/nonexistent/program") && e.contains("No such file or directory"),
+        "{e}"
+    );
+
+    let mut t = alloc.task("nowd", "true", &[], "stdio");
+    t.msgpack_driver_config =
+        msgpack(&[("command", V::S("true")), ("work_dir", V::S("no-such-dir"))]);
+    let e = refused(t).await;
+    assert!(
+        e.contains("`work_dir`") && e.contains("no-such-dir") && e.contains("does not exist"),
+        "{e}"
+    );
     plugin.shutdown().await;
 }
 

@@ -75,3 +75,30 @@ async fn readme_config_references_match_the_schemas() {
         "README's task configuration table must list exactly the TaskConfigSchema attributes"
     );
 }
+
+/// The commands in README.md and hack/README.md work as root (no `sudo` on the machine) and as
+/// a sudoer: no command starts with a bare `sudo`; the Quick start uses `$SUDO`, set once.
+#[test]
+fn commands_work_as_root_and_as_a_sudoer() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    for file in ["README.md", "hack/README.md"] {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        for line in text.lines() {
+            let cmd = line.trim_start();
+            assert!(
+                !cmd.starts_with("sudo ") && !cmd.contains("`sudo "),
+                "{file}: a bare sudo fails where there is none (as root): {line}"
+            );
+        }
+    }
+    let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+    let quick = &readme[readme.find("## Quick start").unwrap()..];
+    let quick = &quick[..quick[3..].find("\n## ").unwrap()];
+    assert!(
+        quick.contains("SUDO=$([ \"$(id -u)\" -eq 0 ] || echo sudo)"),
+        "{quick}"
+    );
+    assert!(quick.contains("$SUDO target/release/nomad-pledge-driver run hack/env.hcl"));
+    assert!(quick.contains("make test-host") && quick.contains("apt-get"));
+    assert_eq!(quick.matches("**What needs root:**").count(), 1);
+}

@@ -42,7 +42,11 @@ impl DriverError {
                 use crate::executor::ExecError as E;
                 match e {
                     // Wrong input: the same task config fails the same way again.
-                    E::User(_) | E::Signal(_) | E::BadState { .. } | E::State(_) => Some(false),
+                    E::User(_)
+                    | E::Signal(_)
+                    | E::BadState { .. }
+                    | E::State(_)
+                    | E::Resolve(_) => Some(false),
                     // Host conditions (fork, cgroups, state dir) may be transient.
                     _ => Some(true),
                 }
@@ -62,9 +66,11 @@ impl DriverError {
                 use crate::executor::ExecError as E;
                 match e {
                     E::NotFound(_) | E::Gone { .. } => tonic::Code::NotFound,
-                    E::User(_) | E::Signal(_) | E::BadState { .. } | E::State(_) => {
-                        tonic::Code::InvalidArgument
-                    }
+                    E::User(_)
+                    | E::Signal(_)
+                    | E::BadState { .. }
+                    | E::State(_)
+                    | E::Resolve(_) => tonic::Code::InvalidArgument,
                     E::Duplicate(_) => tonic::Code::AlreadyExists,
                     E::Running(_) | E::Exited(_) | E::NotRunning(_) => {
                         tonic::Code::FailedPrecondition

@@ -10,6 +10,7 @@
 pub mod cgroup;
 pub mod exec;
 pub mod limits;
+mod resolve;
 pub mod signal;
 pub mod spawn;
 pub mod state;
@@ -189,6 +190,8 @@ pub enum ExecError {
     Spawn(#[from] spawn::SpawnError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
 }
 
 type Exit = Option<(ExitStatus, SystemTime)>;
@@ -309,6 +312,7 @@ impl Executor {
         let user = user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
         let state_path = self.task_state_path(&spec.id);
         let plan = spawn::build_plan(&spec, &self.cfg.self_exe, user, &state_path)?;
+        self.check_command(&spec, &plan).await?;
         let root = self.cgroup_root()?;
         self.kill_interrupted_start(&spec, &root, &state_path)
             .await?;
@@ -400,6 +404,23 @@ impl Executor {
             return Err(e);
         }
         Ok(state)
+    }
+
+    /// Refuses a `command` the task user cannot run or a `work_dir` that is not a directory
+    /// now, with the directories searched, instead of a failed task after the start.
+    async fn check_command(
+        &self,
+        spec: &TaskSpec,
+        plan: &spawn::SupervisorPlan,
+    ) -> Result<(), ExecError> {
+        let (command, path_var) = (spec.command.clone(), spec.env.get("PATH").cloned());
+        let (cwd, user) = (plan.cwd.clone(), plan.user.clone());
+        tokio::task::spawn_blocking(move || {
+            resolve::check(&command, path_var.as_deref(), &cwd, &user)
+        })
+        .await
+        .map_err(|e| ExecError::Internal(e.to_string()))??;
+        Ok(())
     }
 
     /// A plugin that died before answering `StartTask` may have started this task already, and

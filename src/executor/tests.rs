@@ -674,7 +674,14 @@ async fn built_in_launcher_failures_are_reported_through_a_symlinked_self_exe() 
         ..env.executor().cfg.clone()
     })
     .unwrap();
-    let mut spec = env.spec("reported", "/nonexistent/prog-xyz", &[]);
+    // An executable the kernel cannot run: StartTask's command check passes (a missing program
+    // is refused there), the launcher's execve fails inside the sandbox and reports it.
+    let junk = env.dir.path().join("task").join("prog-xyz");
+    std::fs::create_dir_all(junk.parent().unwrap()).unwrap();
+    std::fs::write(&junk, "not a program\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut spec = env.spec("reported", junk.to_str().unwrap(), &[]);
     spec.policy = test_policy("stdio rpath", crate::policy::Launcher::default());
     let st = ex.start(spec).await.unwrap();
     let e = ex.wait(&st.spec.id).await.unwrap();

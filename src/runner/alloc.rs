@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 use thiserror::Error;
 
 use super::job::{Group, Job, Task};
+use super::term::{LineCopier, Target, PARTIAL_LINE_GRACE};
 
 #[derive(Debug, Error)]
 pub enum AllocError {
@@ -168,10 +169,7 @@ pub struct LogPipe {
 }
 
 impl LogPipe {
-    pub fn start(
-        path: PathBuf,
-        mut sink: impl Write + Send + 'static,
-    ) -> Result<LogPipe, AllocError> {
+    pub fn start(path: PathBuf, target: Target) -> Result<LogPipe, AllocError> {
         match nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)) {
             Ok(()) | Err(nix::Error::EEXIST) => {}
             Err(source) => return Err(AllocError::Fifo { path, source }),
@@ -187,21 +185,31 @@ impl LogPipe {
                 source,
             })?;
         let thread = std::thread::spawn(move || {
+            let mut copier = LineCopier::new(target);
             let mut buf = [0u8; 8192];
+            let grace = PollTimeout::try_from(PARTIAL_LINE_GRACE).unwrap_or(PollTimeout::NONE);
             loop {
                 let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::NONE) {
+                let timeout = if copier.has_pending() {
+                    grace
+                } else {
+                    PollTimeout::NONE
+                };
+                match poll(&mut fds, timeout) {
+                    // Quiet for the grace period: show the partial line.
+                    Ok(0) => {
+                        if copier.flush_partial().is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(_) | Err(nix::Error::EINTR) => {}
                     Err(_) => break,
                 }
                 match fifo.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if sink
-                            .write_all(&buf[..n])
-                            .and_then(|_| sink.flush())
-                            .is_err()
-                        {
+                        if copier.push(&buf[..n]).is_err() {
                             break;
                         }
                     }
@@ -213,6 +221,7 @@ impl LogPipe {
                     Err(_) => break,
                 }
             }
+            let _ = copier.flush_partial();
         });
         Ok(LogPipe {
             path,
@@ -240,6 +249,7 @@ impl LogPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -306,19 +316,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".t.stdout.fifo");
         let sink = Sink::default();
-        let pipe = LogPipe::start(path.clone(), sink.clone()).unwrap();
+        let pipe = LogPipe::start(path.clone(), Target::Writer(Box::new(sink.clone()))).unwrap();
         {
             let mut w = fs::OpenOptions::new().write(true).open(&path).unwrap();
             w.write_all(b"hello\n").unwrap();
+            // A partial line is held back, then copied when the writer closes.
+            w.write_all(b"no newline").unwrap();
         }
         pipe.finish();
-        assert_eq!(&*sink.0.lock().unwrap(), b"hello\n");
+        assert_eq!(&*sink.0.lock().unwrap(), b"hello\nno newline");
     }
 
     #[test]
     fn log_pipe_finishes_when_nobody_ever_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let pipe = LogPipe::start(dir.path().join("f"), Sink::default()).unwrap();
+        let pipe = LogPipe::start(
+            dir.path().join("f"),
+            Target::Writer(Box::new(Sink::default())),
+        )
+        .unwrap();
         pipe.finish();
     }
 }

@@ -3,14 +3,29 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub const USAGE: &str = "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep] [-v]
+pub const USAGE: &str = concat!(
+    "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep] [-v]\n\n",
+    "Runs the job file's pledge tasks on this machine through the plugin, as a Nomad client would\n",
+    "(needs root, like a Nomad client).\n\n",
+    "options:\n",
+    options_help!()
+);
 
-  --task NAME           run only this pledge task (default: every task with driver = \"pledge\")
+/// The option list (also in the top-level usage).
+pub const OPTIONS_HELP: &str = options_help!();
+
+macro_rules! options_help {
+    () => {
+        "  --task NAME           run only this pledge task (default: every task with driver = \"pledge\")
   --plugin-config FILE  the plugin's config: an agent file with `plugin \"nomad-pledge-driver\" { config { ... } }`,
                         or just the attributes of the config block
   --alloc-dir DIR       where to create the allocation directory (default: a new directory under /tmp)
   --keep                keep the allocation directory (logs, task dirs) afterwards
-  -v, --verbose         show every plugin log line, not only warnings and errors";
+  -v, --verbose         show every plugin log line, not only warnings and errors
+  -h, --help            show this help"
+    };
+}
+use options_help;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Args {
@@ -20,6 +35,8 @@ pub struct Args {
     pub alloc_dir: Option<PathBuf>,
     pub keep: bool,
     pub verbose: bool,
+    /// `-h`/`--help`: print the usage and exit 0 (the other fields are unset).
+    pub help: bool,
 }
 
 impl Args {
@@ -41,6 +58,12 @@ impl Args {
                 Some("--alloc-dir") => args.alloc_dir = Some(value("--alloc-dir")?.into()),
                 Some("--keep") => args.keep = true,
                 Some("-v") | Some("--verbose") => args.verbose = true,
+                Some("-h") | Some("--help") => {
+                    return Ok(Args {
+                        help: true,
+                        ..Args::default()
+                    })
+                }
                 Some(flag) if flag.starts_with('-') => {
                     return Err(format!("unknown option {flag}"))
                 }
@@ -85,5 +108,6 @@ mod tests {
             .unwrap_err()
             .contains("--bogus"));
         assert!(parse(&["a.hcl", "b.hcl"]).unwrap_err().contains("b.hcl"));
+        assert!(parse(&["--help"]).unwrap().help && parse(&["j.hcl", "-h"]).unwrap().help);
     }
 }

@@ -14,25 +14,25 @@ mod plugin_client;
 mod scope;
 mod session;
 mod spec;
+mod term;
 
 use std::ffi::OsString;
 
-/// `eprintln!` that never panics: `run` keeps going (and stops its tasks) when its stderr is a
-/// closed pipe, instead of dying in the middle (issue 12 item 9).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use say;
+pub use args::OPTIONS_HELP;
 
 /// Entry point of `nomad-pledge-driver run`.
 pub fn main(raw: &[OsString]) -> i32 {
     let args = match args::Args::parse(raw) {
+        Ok(args) if args.help => {
+            println!("{}", args::USAGE);
+            return 0;
+        }
         Ok(args) => args,
         Err(e) => {
-            say!("nomad-pledge-driver run: {e}\n\n{}", args::USAGE);
+            term::status_line(format_args!(
+                "nomad-pledge-driver run: {e}\n\n{}",
+                args::USAGE
+            ));
             return 2;
         }
     };
@@ -43,14 +43,16 @@ pub fn main(raw: &[OsString]) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            say!("nomad-pledge-driver run: cannot start the async runtime: {e}");
+            term::status_line(format_args!(
+                "nomad-pledge-driver run: cannot start the async runtime: {e}"
+            ));
             return 1;
         }
     };
     match runtime.block_on(session::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            say!("nomad-pledge-driver run: {e}");
+            term::status_line(format_args!("nomad-pledge-driver run: {e}"));
             1
         }
     }

@@ -125,7 +125,7 @@ async fn connect(socket: PathBuf) -> Result<Channel, tonic::transport::Error> {
 fn show_log_line(line: &str, verbose: bool) {
     let Ok(serde_json::Value::Object(record)) = serde_json::from_str::<serde_json::Value>(line)
     else {
-        super::say!("plugin: {line}");
+        super::term::status_line(format_args!("plugin: {line}"));
         return;
     };
     let level = record
@@ -147,11 +147,11 @@ fn show_log_line(line: &str, verbose: bool) {
             other => format!("{k}={other}"),
         })
         .collect();
-    super::say!(
+    super::term::status_line(format_args!(
         "plugin: {} {message} {}",
         level.to_uppercase(),
         fields.join(" ")
-    );
+    ));
 }
 
 #[cfg(test)]

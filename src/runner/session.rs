@@ -15,6 +15,7 @@ use super::interp::{InterpError, Scope};
 use super::job::{Group, Hook, Job, JobError, Task};
 use super::plugin_client::{ClientError, PluginProcess};
 use super::scope::{CgroupScope, Netns, ScopeError};
+use super::term::{status, Stream, Target};
 use super::{msgpack, spec};
 use crate::proto::base::{
     ConfigSchemaRequest, NomadConfig, NomadDriverConfig, PluginInfoRequest, SetConfigRequest,
@@ -166,7 +167,7 @@ async fn configure_and_run(
     };
     let names: Vec<&str> = selected.iter().map(|(_, t)| t.name.as_str()).collect();
     let alloc = AllocDir::create(&base, &alloc_id, &names)?;
-    super::say!("==> allocation {alloc_id} in {}", alloc.path.display());
+    status!("==> allocation {alloc_id} in {}", alloc.path.display());
 
     let netns = if selected
         .iter()
@@ -187,7 +188,7 @@ async fn configure_and_run(
             r = tokio::signal::ctrl_c() => if r.is_err() { return },
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
-        super::say!("==> interrupted: stopping the tasks");
+        status!("==> interrupted: stopping the tasks");
         let _ = stop_tx.send(true);
     });
     let ctxs: Vec<TaskCtx> = selected
@@ -212,7 +213,7 @@ async fn configure_and_run(
     for (ctx, result) in ctxs.iter().zip(&results) {
         let failed = match result {
             None => {
-                super::say!("==> task \"{}\" did not run", ctx.task.name);
+                status!("==> task \"{}\" did not run", ctx.task.name);
                 0
             }
             Some(Ok(end)) if !end.stopped => end.exit.exit_code,
@@ -224,11 +225,11 @@ async fn configure_and_run(
         }
     }
     if interrupted {
-        super::say!("==> stopped on request");
+        status!("==> stopped on request");
     }
     drop(netns);
     if args.keep {
-        super::say!("==> kept {}", alloc.path.display());
+        status!("==> kept {}", alloc.path.display());
     } else {
         let _ = alloc.remove();
         if args.alloc_dir.is_none() {
@@ -387,7 +388,7 @@ struct Running {
 async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
     let started = try_start_task(ctx, plugin).await;
     if let Err(e) = &started {
-        super::say!("==> task \"{}\" failed: {e}", ctx.task.name);
+        status!("==> task \"{}\" failed: {e}", ctx.task.name);
     }
     started
 }
@@ -420,8 +421,8 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
 
     let cgroup = CgroupScope::create(&alloc.alloc_id, &task.name, task.resources.cores > 0)?;
     let (stdout_path, stderr_path) = alloc.fifo_paths(&task.name);
-    let out_pipe = LogPipe::start(stdout_path.clone(), std::io::stdout())?;
-    let err_pipe = LogPipe::start(stderr_path.clone(), std::io::stderr())?;
+    let out_pipe = LogPipe::start(stdout_path.clone(), Target::Terminal(Stream::Stdout))?;
+    let err_pipe = LogPipe::start(stderr_path.clone(), Target::Terminal(Stream::Stderr))?;
 
     let r = &task.resources;
     let memory_max = if r.memory_max > 0 { r.memory_max } else { 0 };
@@ -488,7 +489,7 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
     let pipes = [out_pipe, err_pipe];
     match started {
         Ok(_) => {
-            super::say!("==> task \"{}\" started", task.name);
+            status!("==> task \"{}\" started", task.name);
             Ok(Running {
                 task_id: task_config.id,
                 pipes,
@@ -549,16 +550,16 @@ async fn wait_task(
     match result {
         Err(status) => {
             let e = rpc("WaitTask")(status);
-            super::say!("==> task \"{}\" failed: {e}", task.name);
+            status!("==> task \"{}\" failed: {e}", task.name);
             Err(e)
         }
         Ok(resp) => {
             let resp = resp.into_inner();
             if !resp.err.is_empty() {
-                super::say!("==> task \"{}\": {}", task.name, resp.err);
+                status!("==> task \"{}\": {}", task.name, resp.err);
             }
             let exit = resp.result.unwrap_or_default();
-            super::say!(
+            status!(
                 "==> task \"{}\" exited: exit_code={} signal={} oom_killed={}",
                 task.name,
                 exit.exit_code,

@@ -124,6 +124,9 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                     }
                     i += 1;
                 }
+                // Not in pledge.com (which says "illegal option -- -" and prints the usage):
+                // the same usage, without the complaint.
+                b"--help" => return Parsed::Help,
                 b"--why" => match args.get(i + 1) {
                     Some(v) => {
                         o.why = Some(v.to_string_lossy().into_owned());

@@ -1,7 +1,7 @@
 //! The pledge-compatible sandbox launcher: promises → seccomp-BPF, unveil → Landlock.
 
 pub mod cli;
-mod exe;
+pub(crate) mod exe;
 mod gate;
 pub mod launch;
 mod procmem;
