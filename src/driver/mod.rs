@@ -2,6 +2,7 @@
 //! fingerprint, task store, lifecycle RPCs, stats, events and exec.
 
 mod base;
+mod ceiling;
 pub mod config;
 pub mod error;
 mod exec;

@@ -99,7 +99,8 @@ pub fn task_policy(
         .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
-    Ok(Policy::new(promises, unveil, launcher(plugin))?)
+    Ok(Policy::new(promises, unveil, launcher(plugin))?
+        .with_operator_unveil(plugin.default_unveil.clone())?)
 }
 
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
@@ -166,12 +167,15 @@ pub fn task_spec(
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
-    let spec = task_spec(&task, &cfg, &state.config())?;
+    let plugin = state.config();
+    let spec = task_spec(&task, &cfg, &plugin)?;
+    super::ceiling::check(&plugin, &spec)?;
     let policy = &spec.policy;
     tracing::debug!(
         task_id = %spec.id,
         promises = %policy.promises(),
         unveil_rules = policy.unveil().len(),
+        operator_unveil_rules = policy.operator_unveil().len(),
         no_unveil = policy.no_unveil(),
         launcher = ?policy.launcher(),
         "starting task"

@@ -10,6 +10,7 @@
 //! Nomad's `driver_state`): every unveil path and the external launcher's path are absolute.
 
 mod argv;
+pub mod ceiling;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,8 @@ pub struct Policy {
     unveil: Vec<UnveilRule>,
     no_unveil: bool,
     launcher: Launcher,
+    /// The operator's `default_unveil` rules (absolute), exempt from the ceiling.
+    operator_unveil: Vec<UnveilRule>,
 }
 
 /// Why a [`Policy`] cannot be built (or read back from a recovery state).
@@ -83,6 +86,7 @@ impl Default for Policy {
             unveil: Vec::new(),
             no_unveil: false,
             launcher: Launcher::default(),
+            operator_unveil: Vec::new(),
         }
     }
 }
@@ -110,7 +114,24 @@ impl Policy {
             unveil,
             no_unveil: false,
             launcher,
+            operator_unveil: Vec::new(),
         })
+    }
+
+    /// This policy plus the operator's `default_unveil` rules (absolute paths).
+    pub fn with_operator_unveil(mut self, rules: Vec<UnveilRule>) -> Result<Self, PolicyError> {
+        if let Some(r) = rules.iter().find(|r| !r.path.is_absolute()) {
+            return Err(PolicyError::RelativeUnveil {
+                path: r.path.clone(),
+            });
+        }
+        self.operator_unveil = rules;
+        Ok(self)
+    }
+
+    /// The operator's rules (`default_unveil`), added to every task.
+    pub fn operator_unveil(&self) -> &[UnveilRule] {
+        &self.operator_unveil
     }
 
     /// The promises a task gets when its config names none (pledge.com's default).
@@ -151,6 +172,8 @@ struct PolicyRepr {
     #[serde(default)]
     no_unveil: bool,
     launcher: Launcher,
+    #[serde(default)]
+    operator_unveil: Vec<RuleRepr>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,20 +182,37 @@ struct RuleRepr {
     path: PathBuf,
 }
 
+fn rules_repr(rules: Vec<UnveilRule>) -> Vec<RuleRepr> {
+    rules
+        .into_iter()
+        .map(|r| RuleRepr {
+            perms: r.perms.to_string(),
+            path: r.path,
+        })
+        .collect()
+}
+
+fn rules_from_repr(rules: Vec<RuleRepr>) -> Result<Vec<UnveilRule>, PolicyError> {
+    rules
+        .into_iter()
+        .map(|u| {
+            let perms = u.perms.parse().map_err(|source| PolicyError::Perms {
+                perms: u.perms.clone(),
+                source,
+            })?;
+            Ok(UnveilRule::new(perms, u.path))
+        })
+        .collect()
+}
+
 impl From<Policy> for PolicyRepr {
     fn from(p: Policy) -> Self {
         PolicyRepr {
             promises: p.promises.to_string(),
-            unveil: p
-                .unveil
-                .into_iter()
-                .map(|r| RuleRepr {
-                    perms: r.perms.to_string(),
-                    path: r.path,
-                })
-                .collect(),
+            unveil: rules_repr(p.unveil),
             no_unveil: p.no_unveil,
             launcher: p.launcher,
+            operator_unveil: rules_repr(p.operator_unveil),
         }
     }
 }
@@ -184,18 +224,9 @@ impl TryFrom<PolicyRepr> for Policy {
             promises: r.promises.clone(),
             source,
         })?;
-        let unveil = r
-            .unveil
-            .into_iter()
-            .map(|u| {
-                let perms = u.perms.parse().map_err(|source| PolicyError::Perms {
-                    perms: u.perms.clone(),
-                    source,
-                })?;
-                Ok(UnveilRule::new(perms, u.path))
-            })
-            .collect::<Result<Vec<_>, PolicyError>>()?;
-        let policy = Policy::new(promises, unveil, r.launcher)?;
+        let unveil = rules_from_repr(r.unveil)?;
+        let policy = Policy::new(promises, unveil, r.launcher)?
+            .with_operator_unveil(rules_from_repr(r.operator_unveil)?)?;
         Ok(if r.no_unveil {
             policy.without_unveil()
         } else {
@@ -229,6 +260,8 @@ mod tests {
             vec![rule("rx:/usr/bin"), rule("rwc:/alloc/x:y z")],
             Launcher::External("/opt/pledge.com".into()),
         )
+        .unwrap()
+        .with_operator_unveil(vec![rule("r:/usr/share/zoneinfo")])
         .unwrap()
         .without_unveil();
         let json = serde_json::to_string(&policy).unwrap();

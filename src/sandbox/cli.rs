@@ -4,7 +4,8 @@
 //! permutation (scanning stops at the first non-option, which is PROG), `--` ends the options
 //! and is consumed, options cluster (`-np stdio`), arguments may be attached (`-pstdio`).
 //! `-p` and `-v` accumulate; for the rest the last one wins. Our extensions are long options,
-//! accepted only before PROG: `--unveil-best-effort`, `--audit`, `--explain`.
+//! accepted only before PROG: `--unveil-best-effort`, `--audit`, `--explain`,
+//! `--operator-unveil`, `--tcp-bind`, `--tcp-connect`, `--why`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +19,9 @@ pub struct Options {
     pub promises: Option<String>,
     /// `-v` arguments in order.
     pub unveils: Vec<OsString>,
+    /// `--operator-unveil PERM:PATH` (repeatable): rules the operator adds to every task
+    /// (plugin option `default_unveil`); like `-v`, but shown as the operator's.
+    pub operator_unveils: Vec<OsString>,
     /// `-V`.
     pub no_unveil: bool,
     /// `-k`.
@@ -124,6 +128,22 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                     }
                     i += 1;
                 }
+                b"--operator-unveil" => match args.get(i + 1) {
+                    Some(v) => {
+                        if o.operator_unveils.len() >= MAX_UNVEILS {
+                            return Parsed::Fail(
+                                format!("{prog}: too many unveils (at most {MAX_UNVEILS}): unveil a parent directory instead"),
+                                1,
+                            );
+                        }
+                        o.operator_unveils.push(v.clone());
+                        i += 1;
+                    }
+                    None => {
+                        eprintln!("{prog}: option requires an argument -- operator-unveil");
+                        return Parsed::Help;
+                    }
+                },
                 b"--why" => match args.get(i + 1) {
                     Some(v) => {
                         o.why = Some(v.to_string_lossy().into_owned());
@@ -313,6 +333,7 @@ pub fn usage(prog: &str) -> String {
   --unveil-best-effort  run even if landlock cannot enforce the -v rules
   --audit      allow violations but log them to the kernel audit log (SECCOMP_RET_LOG)
   --explain    print the sandbox plan to stderr (also PLEDGE_EXPLAIN=1)
+  --operator-unveil PERM:PATH  like -v, shown as the operator's rule (plugin default_unveil)
   --tcp-bind PORT, --tcp-connect PORT  allow TCP bind/connect only to these ports
                (repeatable; landlock ABI 4, Linux 6.7+)
   --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.

@@ -161,6 +161,10 @@ fn unveil_rules(
         };
         rules = unveil::implicit_rules(promises, &facts, sys::stdin_tty_name());
     }
+    for v in &opts.operator_unveils {
+        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
+        rules.push((r, Origin::Operator));
+    }
     for v in &opts.unveils {
         let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
         rules.push((r, Origin::User));
@@ -462,10 +466,12 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     let user = PromiseSet::parse(list)
         .map_err(|e| (format!("{prog}: bad promises list: {list} ({e})"), 21))?;
     let mut user_rules = Vec::new();
-    for v in &opts.unveils {
+    let given = (opts.operator_unveils.iter().map(|v| (v, Origin::Operator)))
+        .chain(opts.unveils.iter().map(|v| (v, Origin::User)));
+    for (v, origin) in given {
         let r = UnveilRule::parse_os(v)
             .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
-        user_rules.push((r, Origin::User));
+        user_rules.push((r, origin));
     }
 
     // 4. fd normalization.

@@ -242,6 +242,8 @@ impl UnveilError {
 pub enum Origin {
     /// Given with `-v`.
     User,
+    /// Given with `--operator-unveil` (the plugin option `default_unveil`).
+    Operator,
     /// Added by the launcher; the text names the promise or reason.
     Implicit(&'static str),
     /// Added by the launcher and must exist (the program itself, its interpreter).
@@ -252,6 +254,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::User => f.write_str("-v"),
+            Origin::Operator => f.write_str("operator: default_unveil"),
             Origin::Implicit(w) => write!(f, "implicit for {w}"),
             Origin::Required(w) => write!(f, "required for {w}"),
         }
@@ -597,9 +600,12 @@ pub enum Enforcement {
 }
 
 impl LandlockPlan {
-    /// Whether any `-v` rule is present (these require Landlock unless best effort was chosen).
+    /// Whether any `-v` or operator rule is present (these require Landlock unless best effort
+    /// was chosen).
     pub fn has_user_rules(&self) -> bool {
-        self.rules.iter().any(|r| r.origin == Origin::User)
+        self.rules
+            .iter()
+            .any(|r| matches!(r.origin, Origin::User | Origin::Operator))
     }
 
     /// Create the ruleset and restrict the calling thread. Irreversible. Every right computed in
