@@ -16,6 +16,8 @@ pub mod attr {
     pub const VERSION: &str = "driver.pledge.version";
     pub const LAUNCHER: &str = "driver.pledge.launcher";
     pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
+    /// Landlock TCP port rules (ABI ≥ 4): tasks bind only their allocated ports.
+    pub const LANDLOCK_NET: &str = "driver.pledge.landlock_net";
     pub const SECCOMP: &str = "driver.pledge.seccomp";
     pub const CGROUP_V2_MOUNT: &str = "driver.pledge.cgroup_v2_mount";
     pub const CGROUP_CONTROLLERS: &str = "driver.pledge.cgroup_controllers";
@@ -182,6 +184,14 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
         attr::LANDLOCK_ABI,
         AttrValue::Int(i64::from(abi.unwrap_or(0))),
     );
+    let net = abi.is_some_and(|v| v >= super::ports::LANDLOCK_NET_ABI as u32);
+    put(attr::LANDLOCK_NET, AttrValue::Bool(net));
+    if !net {
+        notes.push(
+            "Landlock has no network rules here (needs ABI 4, Linux 6.7): tasks' TCP ports are not restricted"
+                .into(),
+        );
+    }
     if abi.is_none() {
         notes.push(if config.unveil_best_effort {
             "Landlock is unavailable: unveil rules are not enforced (unveil_best_effort = true)"
@@ -344,6 +354,7 @@ mod tests {
         assert_eq!(fp.health, Health::Healthy);
         assert_eq!(fp.description, "Healthy");
         assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(6));
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(true));
         assert_eq!(fp.attributes[attr::SECCOMP], AttrValue::Bool(true));
         assert_eq!(
             fp.attributes[attr::CGROUP_MISSING],
@@ -382,6 +393,15 @@ mod tests {
             AttrValue::String("cpu,memory".into())
         );
         assert_eq!(fp.attributes[attr::LANDLOCK_ABI], AttrValue::Int(0));
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(false));
+        assert!(
+            fp.description.contains("TCP ports are not restricted"),
+            "{}",
+            fp.description
+        );
+        let abi3 = || Some(3);
+        let fp = fingerprint(&f.probe(abi3), &PluginConfig::default());
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(false));
     }
 
     #[test]

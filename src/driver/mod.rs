@@ -8,6 +8,7 @@ pub mod error;
 mod exec;
 pub mod fingerprint;
 pub mod msgpack;
+mod ports;
 pub mod schema;
 mod service;
 pub mod task_config;

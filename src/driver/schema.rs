@@ -101,5 +101,6 @@ pub fn task_config_spec() -> Spec {
             with_default(attr("importance", "string"), "\"normal\""),
         ),
         ("work_dir", attr("work_dir", "string")),
+        ("connect_ports", attr("connect_ports", "list(string)")),
     ])
 }

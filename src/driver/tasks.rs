@@ -168,19 +168,41 @@ pub fn task_spec(
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
     let plugin = state.config();
-    let spec = task_spec(&task, &cfg, &plugin)?;
+    let mut spec = task_spec(&task, &cfg, &plugin)?;
     super::ceiling::check(&plugin, &spec)?;
+    let (policy, port_notice) = super::ports::net_rules(
+        spec.policy,
+        &task,
+        cfg.connect_ports.clone(),
+        crate::sandbox::unveil::kernel_abi(),
+    );
+    spec.policy = policy;
     let policy = &spec.policy;
     tracing::debug!(
         task_id = %spec.id,
         promises = %policy.promises(),
         unveil_rules = policy.unveil().len(),
         operator_unveil_rules = policy.operator_unveil().len(),
+        tcp_bind = ?policy.tcp_bind(),
+        tcp_connect = ?policy.tcp_connect(),
         no_unveil = policy.no_unveil(),
         launcher = ?policy.launcher(),
         "starting task"
     );
+    let event = |message: String| TaskEvent {
+        task_id: spec.id.clone(),
+        alloc_id: spec.alloc_id.clone(),
+        task_name: spec.task_name.clone(),
+        timestamp: SystemTime::now(),
+        message,
+        annotations: BTreeMap::new(),
+    };
+    let port_event = port_notice.map(event);
     let recovery = state.executor()?.start(spec).await?;
+    if let Some(e) = port_event {
+        tracing::warn!(task_id = %e.task_id, "{}", e.message);
+        let _ = state.events.send(e);
+    }
     let driver_state = serde_json::to_vec(&recovery)
         .map_err(|e| DriverError::Exec(ExecError::Internal(format!("encode handle: {e}"))))?;
     Ok(TaskHandle {
@@ -361,6 +383,7 @@ mod tests {
             ],
             importance: executor::Importance::Low,
             work_dir: Some("local".into()),
+            connect_ports: None,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::{Launcher, Policy};
+use crate::sandbox::unveil::port_list;
 
 impl Policy {
     /// `LAUNCHER [--unveil-best-effort] [-V] -p PROMISES [--operator-unveil PERM:PATH]...
@@ -49,6 +50,19 @@ impl Policy {
         for rule in &self.unveil {
             argv.push("-v".into());
             argv.push(entry(rule));
+        }
+        // Landlock port rules: built-in launcher only (pledge.com has none; StartTask reports
+        // them as not enforced).
+        if self.launcher.is_built_in() {
+            for (flag, list) in [
+                ("--tcp-bind", &self.tcp_bind),
+                ("--tcp-connect", &self.tcp_connect),
+            ] {
+                if let Some(ports) = list {
+                    argv.push(flag.into());
+                    argv.push(port_list(ports).into());
+                }
+            }
         }
         argv.push("--".into());
         argv.push(command.into());
@@ -115,6 +129,12 @@ mod tests {
         assert_eq!(operator, p.operator_unveil(), "{argv:?}");
         assert_eq!(unveil, p.unveil(), "{argv:?}");
         assert_eq!(o.no_unveil, p.no_unveil(), "{argv:?}");
+        if p.launcher().is_built_in() {
+            assert_eq!(o.tcp_bind.as_deref(), p.tcp_bind(), "{argv:?}");
+            assert_eq!(o.tcp_connect.as_deref(), p.tcp_connect(), "{argv:?}");
+        } else {
+            assert_eq!((&o.tcp_bind, &o.tcp_connect), (&None, &None), "{argv:?}");
+        }
         let best_effort = matches!(
             p.launcher(),
             Launcher::BuiltIn {
@@ -130,6 +150,8 @@ mod tests {
             promises: o.promises.clone(),
             unveils: o.unveils.clone(),
             operator_unveils: o.operator_unveils.clone(),
+            tcp_bind: o.tcp_bind.clone(),
+            tcp_connect: o.tcp_connect.clone(),
             no_unveil: o.no_unveil,
             unveil_best_effort: o.unveil_best_effort,
             command: o.command.clone(),
@@ -180,6 +202,22 @@ mod tests {
                     ])
                     .unwrap(),
                 "/bin/date",
+                &[],
+            );
+            // Port allow-lists: allocated ports (an empty list = no port), connect ranges.
+            round_trip(
+                &policy("stdio inet", &[], l())
+                    .with_tcp_bind(vec![
+                        "8080".parse().unwrap(),
+                        "20000-20001".parse().unwrap(),
+                    ])
+                    .with_tcp_connect(vec![]),
+                "python3",
+                &[],
+            );
+            round_trip(
+                &policy("stdio inet", &[], l()).with_tcp_bind(vec![]),
+                "python3",
                 &[],
             );
             // -V, with and without rules.

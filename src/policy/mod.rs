@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::sandbox::launch::DEFAULT_PROMISES;
 use crate::sandbox::promise::PromiseError;
 pub use crate::sandbox::promise::PromiseSet;
-use crate::sandbox::unveil::UnveilError;
-pub use crate::sandbox::unveil::UnveilRule;
+use crate::sandbox::unveil::{parse_port_list, port_list, PortRangeError, UnveilError};
+pub use crate::sandbox::unveil::{PortRange, UnveilRule};
 
 /// Which program installs the sandbox around the task's command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,10 @@ pub struct Policy {
     launcher: Launcher,
     /// The operator's `default_unveil` rules (absolute), exempt from the ceiling.
     operator_unveil: Vec<UnveilRule>,
+    /// Landlock TCP bind allow-list (the task's allocated ports); None = bind unrestricted.
+    tcp_bind: Option<Vec<PortRange>>,
+    /// Landlock TCP connect allow-list (`connect_ports`); None = connect unrestricted.
+    tcp_connect: Option<Vec<PortRange>>,
 }
 
 /// Why a [`Policy`] cannot be built (or read back from a recovery state).
@@ -76,6 +80,11 @@ pub enum PolicyError {
     },
     #[error("the stored policy's unveil permissions `{perms}` do not parse")]
     Perms { perms: String, source: UnveilError },
+    #[error("the stored policy's TCP ports `{ports}` do not parse")]
+    Ports {
+        ports: String,
+        source: PortRangeError,
+    },
 }
 
 impl Default for Policy {
@@ -87,6 +96,8 @@ impl Default for Policy {
             no_unveil: false,
             launcher: Launcher::default(),
             operator_unveil: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
         }
     }
 }
@@ -115,7 +126,29 @@ impl Policy {
             no_unveil: false,
             launcher,
             operator_unveil: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
         })
+    }
+
+    /// This policy with TCP bind allowed to `ports` only (Landlock ABI 4, built-in launcher).
+    pub fn with_tcp_bind(mut self, ports: Vec<PortRange>) -> Self {
+        self.tcp_bind = Some(ports);
+        self
+    }
+
+    /// This policy with TCP connect allowed to `ports` only (Landlock ABI 4, built-in launcher).
+    pub fn with_tcp_connect(mut self, ports: Vec<PortRange>) -> Self {
+        self.tcp_connect = Some(ports);
+        self
+    }
+
+    pub fn tcp_bind(&self) -> Option<&[PortRange]> {
+        self.tcp_bind.as_deref()
+    }
+
+    pub fn tcp_connect(&self) -> Option<&[PortRange]> {
+        self.tcp_connect.as_deref()
     }
 
     /// This policy plus the operator's `default_unveil` rules (absolute paths).
@@ -174,6 +207,10 @@ struct PolicyRepr {
     launcher: Launcher,
     #[serde(default)]
     operator_unveil: Vec<RuleRepr>,
+    #[serde(default)]
+    tcp_bind: Option<String>,
+    #[serde(default)]
+    tcp_connect: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -213,6 +250,8 @@ impl From<Policy> for PolicyRepr {
             no_unveil: p.no_unveil,
             launcher: p.launcher,
             operator_unveil: rules_repr(p.operator_unveil),
+            tcp_bind: p.tcp_bind.as_deref().map(port_list),
+            tcp_connect: p.tcp_connect.as_deref().map(port_list),
         }
     }
 }
@@ -225,8 +264,14 @@ impl TryFrom<PolicyRepr> for Policy {
             source,
         })?;
         let unveil = rules_from_repr(r.unveil)?;
-        let policy = Policy::new(promises, unveil, r.launcher)?
+        let ports = |l: Option<String>| -> Result<Option<Vec<PortRange>>, PolicyError> {
+            l.map(|l| parse_port_list(&l).map_err(|source| PolicyError::Ports { ports: l, source }))
+                .transpose()
+        };
+        let mut policy = Policy::new(promises, unveil, r.launcher)?
             .with_operator_unveil(rules_from_repr(r.operator_unveil)?)?;
+        policy.tcp_bind = ports(r.tcp_bind)?;
+        policy.tcp_connect = ports(r.tcp_connect)?;
         Ok(if r.no_unveil {
             policy.without_unveil()
         } else {
@@ -263,6 +308,8 @@ mod tests {
         .unwrap()
         .with_operator_unveil(vec![rule("r:/usr/share/zoneinfo")])
         .unwrap()
+        .with_tcp_bind(vec![PortRange::single(8080), "9000-9001".parse().unwrap()])
+        .with_tcp_connect(vec![])
         .without_unveil();
         let json = serde_json::to_string(&policy).unwrap();
         assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), policy);

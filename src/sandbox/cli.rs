@@ -11,6 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use super::launch;
+use super::unveil::{parse_port_list, PortRange};
 
 /// Options of one invocation, after parsing and before validation against the system.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,10 +59,11 @@ pub struct Options {
     pub audit: bool,
     /// `--explain` (or `PLEDGE_EXPLAIN=1`): print the sandbox plan to stderr before the execve.
     pub explain: bool,
-    /// `--tcp-bind PORT` (repeatable): TCP bind only to these ports (Landlock ABI 4).
-    pub tcp_bind: Vec<u16>,
-    /// `--tcp-connect PORT` (repeatable): TCP connect only to these ports (Landlock ABI 4).
-    pub tcp_connect: Vec<u16>,
+    /// `--tcp-bind LIST` (repeatable; ports and LO-HI ranges, comma-separated, may be empty):
+    /// TCP bind only to these ports (Landlock ABI 4).
+    pub tcp_bind: Option<Vec<PortRange>>,
+    /// `--tcp-connect LIST` (the same): TCP connect only to these ports (Landlock ABI 4).
+    pub tcp_connect: Option<Vec<PortRange>>,
     /// `--why SYSCALL[,ARG...]`: explain which promise allows a syscall, then exit.
     pub why: Option<String>,
     /// PROG and its arguments.
@@ -109,23 +111,21 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                         eprintln!("{prog}: option requires an argument -- {name}");
                         return Parsed::Help;
                     };
-                    let port = match v.to_string_lossy().parse::<u16>() {
+                    let ports = match parse_port_list(&v.to_string_lossy()) {
                         Ok(p) => p,
-                        Err(_) => {
+                        Err(e) => {
                             return Parsed::Fail(
-                                format!(
-                                    "{prog}: invalid port for --{name}: {} (give 0-65535)",
-                                    v.to_string_lossy()
-                                ),
+                                format!("{prog}: invalid port for --{name}: {e}"),
                                 1,
                             )
                         }
                     };
-                    if name == "tcp-bind" {
-                        o.tcp_bind.push(port);
+                    let slot = if name == "tcp-bind" {
+                        &mut o.tcp_bind
                     } else {
-                        o.tcp_connect.push(port);
-                    }
+                        &mut o.tcp_connect
+                    };
+                    slot.get_or_insert_with(Vec::new).extend(ports);
                     i += 1;
                 }
                 b"--operator-unveil" => match args.get(i + 1) {
@@ -310,7 +310,7 @@ pub fn usage(prog: &str) -> String {
     format!(
         "usage: {prog} [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [-u UID] [-g GID] [-c DIR]
           [-C SECS] [-M BYTES] [-F BYTES] [-P PROCS] [-O FILES] [-T pledge|unveil]
-          [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORT] [--tcp-connect PORT]
+          [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORTS] [--tcp-connect PORTS]
           [--why SYSCALL] [--] PROG [ARGS...]
 
   -p PROMISES  space-separated promises (default: stdio rpath); repeatable
@@ -334,8 +334,9 @@ pub fn usage(prog: &str) -> String {
   --audit      allow violations but log them to the kernel audit log (SECCOMP_RET_LOG)
   --explain    print the sandbox plan to stderr (also PLEDGE_EXPLAIN=1)
   --operator-unveil PERM:PATH  like -v, shown as the operator's rule (plugin default_unveil)
-  --tcp-bind PORT, --tcp-connect PORT  allow TCP bind/connect only to these ports
-               (repeatable; landlock ABI 4, Linux 6.7+)
+  --tcp-bind PORTS, --tcp-connect PORTS  allow TCP bind/connect only to these ports
+               (comma-separated ports and LO-HI ranges, '' = none; repeatable;
+               landlock ABI 4, Linux 6.7+)
   --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.
                --why socket,2,1,0 or --why 41), then exit
 "
@@ -491,7 +492,19 @@ mod tests {
             "9",
             "x",
         ]);
-        assert_eq!((o.tcp_bind, o.tcp_connect), (vec![8080, 9], vec![53]));
+        let one = |p| vec![PortRange::single(p)];
+        assert_eq!(o.tcp_bind, Some([one(8080), one(9)].concat()));
+        assert_eq!(o.tcp_connect, Some(one(53)));
+        let o = run(&["--tcp-bind", "", "--tcp-connect", "1000-1002,80", "x"]);
+        assert_eq!(o.tcp_bind, Some(vec![]), "an empty list: no port");
+        assert_eq!(
+            o.tcp_connect,
+            Some(vec![
+                PortRange { lo: 1000, hi: 1002 },
+                PortRange::single(80)
+            ])
+        );
+        assert_eq!(run(&["x"]).tcp_bind, None);
         assert!(
             matches!(p(&["--tcp-bind", "70000", "x"]), Parsed::Fail(m, 1) if m.contains("invalid port"))
         );

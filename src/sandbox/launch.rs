@@ -521,7 +521,7 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     // 16. unveil plan (opened as the final user, inside the chroot).
     let abi = unveil::kernel_abi();
     let abi_n = *abi.as_ref().unwrap_or(&0);
-    if opts.no_unveil && !(opts.tcp_bind.is_empty() && opts.tcp_connect.is_empty()) {
+    if opts.no_unveil && (opts.tcp_bind.is_some() || opts.tcp_connect.is_some()) {
         return Err((
             format!("{prog}: --tcp-bind/--tcp-connect are landlock rules: drop -V to use them"),
             unveil::UNVEIL_EXIT_STATUS,
