@@ -159,16 +159,26 @@ impl Ceiling {
     }
 
     /// One rule must fall under an `allowed_unveil` entry with at most that entry's letters.
-    /// Paths are compared component-wise after lexical normalization (`/srv/../etc` is `/etc`).
+    /// Paths are compared component-wise after lexical normalization (`/srv/../etc` is `/etc`),
+    /// and where the path exists, its symlinks resolved must land under the entry too (a link
+    /// inside an allowed directory cannot point the rule elsewhere). An entry's own symlinks
+    /// (`/lib` → `/usr/lib`) are resolved for the comparison.
     pub fn check_unveil(&self, option: &str, rule: &UnveilRule) -> Result<(), CeilingError> {
         let Some(allowed) = &self.allowed_unveil else {
             return Ok(());
         };
         let path = normalize(&rule.path);
+        let real = std::fs::canonicalize(&path).ok();
+        let under = |p: &Path, prefix: &Path| {
+            p.starts_with(normalize(prefix))
+                || std::fs::canonicalize(prefix).is_ok_and(|c| p.starts_with(c))
+        };
         let ok = path.is_absolute()
-            && allowed
-                .iter()
-                .any(|a| path.starts_with(normalize(&a.path)) && a.perms.contains(rule.perms));
+            && allowed.iter().any(|a| {
+                a.perms.contains(rule.perms)
+                    && under(&path, &a.path)
+                    && real.as_deref().is_none_or(|r| under(r, &a.path))
+            });
         if ok {
             return Ok(());
         }
@@ -296,6 +306,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("empty list"), "{e}");
+    }
+
+    #[test]
+    fn symlinks_cannot_lead_out_of_an_allowed_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let allowed = dir.path().join("data");
+        std::fs::create_dir(&allowed).unwrap();
+        std::os::unix::fs::symlink("/etc", allowed.join("out")).unwrap();
+        std::fs::create_dir(allowed.join("in")).unwrap();
+        let alias = dir.path().join("alias");
+        std::os::unix::fs::symlink(&allowed, &alias).unwrap();
+        let c = Ceiling {
+            allowed_unveil: Some(vec![UnveilRule::new("rwc".parse().unwrap(), &alias)]),
+            ..Default::default()
+        };
+        let r = |p: &Path| UnveilRule::new("r".parse().unwrap(), p);
+        // Through the allowed alias, and the real directory it names: fine.
+        c.check_unveil("unveil[0]", &r(&alias.join("in"))).unwrap();
+        c.check_unveil("unveil[0]", &r(&allowed.join("in")))
+            .unwrap();
+        c.check_unveil("unveil[0]", &r(&alias.join("not-yet")))
+            .unwrap();
+        // A link inside it to /etc: refused.
+        let e = c
+            .check_unveil("unveil[0]", &r(&alias.join("out")))
+            .unwrap_err();
+        assert!(e.to_string().contains("`allowed_unveil`"), "{e}");
+        let e = c.check_unveil("unveil[0]", &r(&alias.join("out/passwd")));
+        assert!(e.is_err());
     }
 
     #[test]
