@@ -97,9 +97,15 @@ impl Run {
 
     /// `run JOB` with extra agent environment.
     fn start_file(job: &str, envs: &[(&str, &str)]) -> Run {
+        Run::start_cmd(job, envs, &[])
+    }
+
+    /// `run JOB EXTRA...` with extra agent environment.
+    fn start_cmd(job: &str, envs: &[(&str, &str)], extra: &[&str]) -> Run {
         let mut child = Command::new(BIN)
             .arg("run")
             .arg(job)
+            .args(extra)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -341,6 +347,81 @@ fn bridge_tasks_share_the_group_netns() {
     run.stderr
         .wait_for("==> task \"probe\" exited: exit_code=0");
     run.interrupt();
+    let (code, _out, err) = run.finish();
+    assert_eq!(code, 0, "stderr: {err:#?}");
+}
+
+/// `run` allocates a group's static and dynamic ports like a client: the `NOMAD_*` port
+/// variables, and the TaskConfig's ports, which the task (with Landlock network rules) may bind.
+#[test]
+fn run_allocates_group_ports() {
+    require_host!();
+    let probe = env!("CARGO_BIN_EXE_pledge-probe");
+    let dir = Path::new(probe).parent().unwrap().display().to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (static_port, lo) = (free(), free());
+    let hi = lo.saturating_add(20);
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("ports.hcl");
+    std::fs::write(
+        &job,
+        format!(
+            r#"job "ports" {{
+  group "g" {{
+    network {{
+      port "http" {{
+        static = {static_port}
+      }}
+      port "dyn" {{}}
+    }}
+    task "serve" {{
+      driver = "pledge"
+      config {{
+        command  = "{probe}"
+        args     = ["serve", "${{NOMAD_PORT_dyn}}"]
+        promises = "stdio rpath inet"
+        unveil   = ["rx:{dir}"]
+      }}
+    }}
+    task "env" {{
+      driver = "pledge"
+      config {{
+        command = "env"
+      }}
+    }}
+  }}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let range = format!("{lo}-{hi}");
+    let run = Run::start_cmd(&job.display().to_string(), &[], &["--port-range", &range]);
+    let line = run
+        .stderr
+        .wait_for("==> group \"g\" port \"dyn\": 127.0.0.1:");
+    let dyn_port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+    assert!((lo..=hi).contains(&dyn_port), "{line}");
+    run.stdout
+        .wait_for(&format!("NOMAD_PORT_http={static_port}"));
+    run.stdout
+        .wait_for(&format!("NOMAD_HOST_PORT_dyn={dyn_port}"));
+    run.stdout
+        .wait_for(&format!("NOMAD_ADDR_dyn=127.0.0.1:{dyn_port}"));
+    run.stdout.wait_for("NOMAD_IP_http=127.0.0.1");
+    // The server listens on its dynamic port (allowed by the bind rule) and exits after one
+    // connection.
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", dyn_port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {dyn_port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (code, _out, err) = run.finish();
     assert_eq!(code, 0, "stderr: {err:#?}");
 }

@@ -47,10 +47,16 @@ async fn plugin_info_and_schemas() {
         object_keys(schema.spec),
         [
             "allow_root",
+            "allowed_promises",
+            "allowed_unveil",
             "cgroup_root",
+            "default_unveil",
             "default_user",
+            "denied_host_gids",
+            "denied_host_uids",
             "log_level",
             "pledge_executable",
+            "require_unveil",
             "state_dir",
             "unveil_best_effort"
         ]
@@ -67,6 +73,7 @@ async fn plugin_info_and_schemas() {
         [
             "args",
             "command",
+            "connect_ports",
             "importance",
             "promises",
             "unveil",

@@ -49,6 +49,22 @@ fn feature_tests() {
     let out = stdout(&o);
     assert!(out.contains("unveil rw   /tmp [-v; dir]"), "{out}");
     assert!(out.contains("/cat [required for the program"), "{out}");
+    // The operator's rules (plugin option `default_unveil`) are shown as such.
+    let o = pledge(&[
+        "-T",
+        "unveil",
+        "--operator-unveil",
+        "r:/usr/share/zoneinfo",
+        "-v",
+        "rw:/tmp",
+        "cat",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("unveil r    /usr/share/zoneinfo [operator: default_unveil; "),
+        "{out}"
+    );
+    assert!(out.contains("unveil rw   /tmp [-v; dir]"), "{out}");
 }
 
 #[test]

@@ -31,6 +31,7 @@ socket-inet             socket(AF_INET, SOCK_STREAM)
 socket-unix             socket(AF_UNIX, SOCK_STREAM)
 connect HOST:PORT       TCP connect
 bind PORT               TCP bind on 127.0.0.1:PORT
+serve PORT              TCP bind + listen on 127.0.0.1:PORT, print OK, accept one connection
 kill-self               kill(getpid(), 0)
 kill-parent             kill(getppid(), 0)
 setuid UID              setuid(2)
@@ -258,6 +259,16 @@ fn run(op: &str, args: &[String]) -> Result<(), i32> {
         "bind" => std::net::TcpListener::bind(("127.0.0.1", arg(0).parse().unwrap_or(0)))
             .map(drop)
             .map_err(|e| e.raw_os_error().unwrap_or(0)),
+        "serve" => {
+            let l = std::net::TcpListener::bind(("127.0.0.1", arg(0).parse().unwrap_or(0)))
+                .map_err(|e| e.raw_os_error().unwrap_or(0))?;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "OK");
+            let _ = out.flush();
+            l.accept()
+                .map(drop)
+                .map_err(|e| e.raw_os_error().unwrap_or(0))
+        }
         // SAFETY: integers only.
         "kill-self" => ret(unsafe { libc::kill(libc::getpid(), 0) } as libc::c_long).map(drop),
         "kill-parent" => ret(unsafe { libc::kill(libc::getppid(), 0) } as libc::c_long).map(drop),

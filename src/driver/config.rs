@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::msgpack::{ConfigDecodeError, Object};
 use crate::plugin::logging::{LogLevel, UnknownLogLevel};
+use crate::policy::ceiling::{Ceiling, IdRangesError};
+use crate::policy::{PromiseSet, UnveilRule};
 
 pub const DEFAULT_USER: &str = "nobody";
 pub const DEFAULT_STATE_DIR: &str = "/run/nomad-pledge-driver";
@@ -35,6 +37,11 @@ pub struct PluginConfig {
     pub cgroup_root: Option<PathBuf>,
     /// None = keep the level from the environment (default info).
     pub log_level: Option<LogLevel>,
+    /// What jobs may ask for (`allowed_promises`, `allowed_unveil`, `require_unveil`,
+    /// `denied_host_uids`, `denied_host_gids`).
+    pub ceiling: Ceiling,
+    /// `default_unveil`: rules added to every task (absolute paths).
+    pub default_unveil: Vec<UnveilRule>,
 }
 
 impl Default for PluginConfig {
@@ -47,6 +54,8 @@ impl Default for PluginConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cgroup_root: None,
             log_level: None,
+            ceiling: Ceiling::default(),
+            default_unveil: Vec::new(),
         }
     }
 }
@@ -63,6 +72,20 @@ pub enum ConfigError {
     DefaultUser(String),
     #[error("plugin config: `log_level`: {0}")]
     LogLevel(#[from] UnknownLogLevel),
+    #[error("plugin config: `allowed_promises` `{value}`: {problem}")]
+    AllowedPromises { value: String, problem: String },
+    #[error("plugin config: `{field}[{index}]` `{entry}`: {problem}; entries look like \"PERM:/ABSOLUTE/PATH\" with PERM from r, w, x, c (e.g. \"r:/usr/share/zoneinfo\")")]
+    UnveilEntry {
+        field: &'static str,
+        index: usize,
+        entry: String,
+        problem: String,
+    },
+    #[error("plugin config: `{field}`: {source}")]
+    IdRanges {
+        field: &'static str,
+        source: IdRangesError,
+    },
 }
 
 impl PluginConfig {
@@ -105,8 +128,57 @@ impl PluginConfig {
                 c.log_level = Some(v.parse()?);
             }
         }
+        if let Some(v) = obj.string("allowed_promises").map_err(field)? {
+            if !v.trim().is_empty() {
+                let p = PromiseSet::parse(&v).map_err(|e| ConfigError::AllowedPromises {
+                    value: v.clone(),
+                    problem: e.to_string(),
+                })?;
+                c.ceiling.allowed_promises = Some(p);
+            }
+        }
+        if let Some(list) = obj.string_list("allowed_unveil").map_err(field)? {
+            c.ceiling.allowed_unveil = Some(unveil_entries("allowed_unveil", &list)?);
+        }
+        if let Some(list) = obj.string_list("default_unveil").map_err(field)? {
+            c.default_unveil = unveil_entries("default_unveil", &list)?;
+        }
+        if let Some(v) = obj.bool("require_unveil").map_err(field)? {
+            c.ceiling.require_unveil = v;
+        }
+        for (name, slot) in [
+            ("denied_host_uids", &mut c.ceiling.denied_uids),
+            ("denied_host_gids", &mut c.ceiling.denied_gids),
+        ] {
+            if let Some(v) = obj.string(name).map_err(field)? {
+                *slot = v.parse().map_err(|source| ConfigError::IdRanges {
+                    field: name,
+                    source,
+                })?;
+            }
+        }
         Ok(c)
     }
+}
+
+/// `PERM:PATH` entries of a plugin option: the launcher's syntax, absolute paths only.
+fn unveil_entries(field: &'static str, list: &[String]) -> Result<Vec<UnveilRule>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let err = |problem: String| ConfigError::UnveilEntry {
+                field,
+                index,
+                entry: entry.clone(),
+                problem,
+            };
+            let rule: UnveilRule = entry.parse().map_err(|e| err(format!("{e}")))?;
+            if !rule.path.is_absolute() || entry.contains('\0') {
+                return Err(err("the path must be absolute, without NUL bytes".into()));
+            }
+            Ok(rule)
+        })
+        .collect()
 }
 
 fn absolute(field: &'static str, value: &str) -> Result<PathBuf, ConfigError> {
@@ -238,6 +310,67 @@ mod tests {
     }
 
     #[test]
+    fn ceiling_options_are_read() {
+        let mut b = encode(&[
+            ("allowed_promises", Some("stdio rpath inet")),
+            ("require_unveil", Some("true")),
+            ("denied_host_uids", Some("0-999,1234")),
+            ("denied_host_gids", Some("0")),
+        ]);
+        // Two list(string) fields appended by hand (the helper writes only scalars).
+        b[0] += 2;
+        for (k, items) in [
+            ("allowed_unveil", &["rwc:/srv/data", "rx:/usr"][..]),
+            ("default_unveil", &["r:/usr/share/zoneinfo"][..]),
+        ] {
+            b.push(0xa0 | k.len() as u8);
+            b.extend_from_slice(k.as_bytes());
+            b.push(0x90 | items.len() as u8);
+            for i in items {
+                b.push(0xa0 | i.len() as u8);
+                b.extend_from_slice(i.as_bytes());
+            }
+        }
+        let c = PluginConfig::from_msgpack(&b).unwrap();
+        assert_eq!(
+            c.ceiling.allowed_promises.unwrap().to_string(),
+            "stdio rpath inet"
+        );
+        let allowed: Vec<String> = c
+            .ceiling
+            .allowed_unveil
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(allowed, ["rwc:/srv/data", "rx:/usr"]);
+        assert_eq!(c.default_unveil[0].to_string(), "r:/usr/share/zoneinfo");
+        assert!(c.ceiling.require_unveil);
+        assert!(c.ceiling.denied_uids.contains(1234) && !c.ceiling.denied_uids.contains(1000));
+        assert!(c.ceiling.denied_gids.contains(0));
+
+        // Relative and malformed entries are refused, naming the option and the entry.
+        for (k, entry, want) in [
+            ("default_unveil", "r:etc", "`default_unveil[0]` `r:etc`"),
+            ("allowed_unveil", "q:/etc", "`allowed_unveil[0]` `q:/etc`"),
+        ] {
+            let mut b = vec![0x81, 0xa0 | k.len() as u8];
+            b.extend_from_slice(k.as_bytes());
+            b.push(0x91);
+            b.push(0xa0 | entry.len() as u8);
+            b.extend_from_slice(entry.as_bytes());
+            let e = PluginConfig::from_msgpack(&b).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        // An empty allowed_unveil allows no entry at all; absent allows any.
+        let b = [&[0x81, 0xae][..], b"allowed_unveil", &[0x90]].concat();
+        let c = PluginConfig::from_msgpack(&b).unwrap();
+        assert_eq!(c.ceiling.allowed_unveil, Some(vec![]));
+        assert_eq!(PluginConfig::default().ceiling.allowed_unveil, None);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         type Fields<'a> = &'a [(&'a str, Option<&'a str>)];
         let cases: &[(Fields, &str)] = &[
@@ -259,6 +392,13 @@ mod tests {
             (&[("log_level", Some("chatty"))], "`log_level`"),
             (&[("default_user", Some("a b"))], "`default_user`"),
             (&[("allow_root", Some("yes"))], "`allow_root`"),
+            (
+                &[("allowed_promises", Some("stdio rpth"))],
+                "`allowed_promises` `stdio rpth`",
+            ),
+            (&[("denied_host_uids", Some("0-x"))], "`denied_host_uids`"),
+            (&[("denied_host_gids", Some("9-1"))], "`denied_host_gids`"),
+            (&[("require_unveil", Some("yes"))], "`require_unveil`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

@@ -18,6 +18,8 @@ pub enum DriverError {
     TaskConfig(#[from] TaskConfigError),
     #[error("task sandbox policy")]
     Policy(#[from] crate::policy::PolicyError),
+    #[error(transparent)]
+    Ceiling(#[from] crate::policy::ceiling::CeilingError),
     #[error("{rpc} is not implemented yet by the pledge driver")]
     Unimplemented { rpc: &'static str },
     #[error(transparent)]
@@ -34,7 +36,9 @@ impl DriverError {
     pub fn recoverable(&self) -> Option<bool> {
         match self {
             // A bad config stays bad: retrying cannot help.
-            DriverError::TaskConfig(_) | DriverError::Policy(_) => Some(false),
+            DriverError::TaskConfig(_) | DriverError::Policy(_) | DriverError::Ceiling(_) => {
+                Some(false)
+            }
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -56,9 +60,10 @@ impl DriverError {
 
     fn code(&self) -> tonic::Code {
         match self {
-            DriverError::Config(_) | DriverError::TaskConfig(_) | DriverError::Policy(_) => {
-                tonic::Code::InvalidArgument
-            }
+            DriverError::Config(_)
+            | DriverError::TaskConfig(_)
+            | DriverError::Policy(_)
+            | DriverError::Ceiling(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

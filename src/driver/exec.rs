@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
+use super::config::PluginConfig;
 use super::error::DriverError;
 use crate::executor::{exec::resize_pty, ExecMode, Executor};
 use crate::proto::drivers::{
@@ -62,11 +63,23 @@ fn result_of(status: std::io::Result<std::process::ExitStatus>) -> ExitResult {
     }
 }
 
+/// An exec session runs under the task's policy: it is held to the ceiling configured now
+/// (the operator may have lowered it since the task started). Unknown tasks are left to
+/// `Executor::exec`, which reports them.
+fn check_ceiling(ex: &Executor, task_id: &str, plugin: &PluginConfig) -> Result<(), DriverError> {
+    match ex.task_spec(task_id) {
+        Some(spec) => super::ceiling::check(plugin, &spec),
+        None => Ok(()),
+    }
+}
+
 /// ExecTask: run, capture both streams, kill on `timeout`; `result` is always set.
 pub async fn exec_task(
     ex: Arc<Executor>,
     req: ExecTaskRequest,
+    plugin: &PluginConfig,
 ) -> Result<ExecTaskResponse, DriverError> {
+    check_ceiling(&ex, &req.task_id, plugin)?;
     let mut p = ex.exec(&req.task_id, &req.command, ExecMode::Pipes).await?;
     drop(p.child.stdin.take());
     let out = p.child.stdout.take().expect("stdout is piped");
@@ -157,6 +170,7 @@ fn tty_size(req: &ExecTaskStreamingRequest) -> Option<(u16, u16)> {
 pub async fn exec_streaming(
     ex: Arc<Executor>,
     mut input: Streaming<ExecTaskStreamingRequest>,
+    plugin: &PluginConfig,
 ) -> Result<BoxStream<ExecTaskStreamingResponse>, Status> {
     let first = input.message().await?.ok_or_else(|| {
         Status::invalid_argument("ExecTaskStreaming: the stream ended before the `setup` frame")
@@ -166,6 +180,7 @@ pub async fn exec_streaming(
             "ExecTaskStreaming: the first frame must carry `setup` (task_id, command, tty)",
         )
     })?;
+    check_ceiling(&ex, &setup.task_id, plugin)?;
     let mode = if setup.tty {
         let (rows, cols) = tty_size(&first).unwrap_or(DEFAULT_TTY);
         ExecMode::Tty { rows, cols }

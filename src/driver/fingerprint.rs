@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::{check_executable, Launcher, PluginConfig};
 use crate::executor::cgroup::find_cgroup2_mount;
+use crate::sandbox::promise::Promise;
 
 /// cgroup v2 controllers whose absence means Nomad's resource limits are not enforced.
 pub const LIMIT_CONTROLLERS: &[&str] = &["cpu", "memory"];
@@ -18,10 +19,61 @@ pub mod attr {
     /// `unmediated` (Landlock ABI < 9: connect(2) to pathname unix sockets is not restricted by
     /// unveil) or `unveil` (it needs `w` on the socket file or its directory).
     pub const LANDLOCK_UNIX_SOCKETS: &str = "driver.pledge.landlock.unix_sockets";
+    /// Landlock TCP port rules (ABI ≥ 4): tasks bind only their allocated ports.
+    pub const LANDLOCK_NET: &str = "driver.pledge.landlock_net";
     pub const SECCOMP: &str = "driver.pledge.seccomp";
     pub const CGROUP_V2_MOUNT: &str = "driver.pledge.cgroup_v2_mount";
     pub const CGROUP_CONTROLLERS: &str = "driver.pledge.cgroup_controllers";
     pub const CGROUP_MISSING: &str = "driver.pledge.cgroup_missing_controllers";
+    /// The operator's ceiling (plugin options), for job `constraint`s.
+    pub const ALLOWED_PROMISES: &str = "driver.pledge.ceiling.allowed_promises";
+    pub const ALLOWED_UNVEIL: &str = "driver.pledge.ceiling.allowed_unveil";
+    pub const DEFAULT_UNVEIL: &str = "driver.pledge.ceiling.default_unveil";
+    pub const REQUIRE_UNVEIL: &str = "driver.pledge.ceiling.require_unveil";
+    pub const DENIED_UIDS: &str = "driver.pledge.ceiling.denied_host_uids";
+    pub const DENIED_GIDS: &str = "driver.pledge.ceiling.denied_host_gids";
+}
+
+/// The ceiling as node attributes: comma-separated lists (for `set_contains`), `any` where the
+/// operator set no bound.
+pub fn ceiling_attributes(config: &PluginConfig) -> Vec<(&'static str, AttrValue)> {
+    let c = &config.ceiling;
+    let promises: Vec<&str> = match c.allowed_promises {
+        Some(p) => p.iter().map(|p| p.name()).collect(),
+        None => Promise::ALL.iter().map(|p| p.name()).collect(),
+    };
+    let rules = |r: &[crate::policy::UnveilRule]| {
+        r.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        (
+            attr::ALLOWED_PROMISES,
+            AttrValue::String(promises.join(",")),
+        ),
+        (
+            attr::ALLOWED_UNVEIL,
+            AttrValue::String(match &c.allowed_unveil {
+                Some(list) => rules(list),
+                None => "any".into(),
+            }),
+        ),
+        (
+            attr::DEFAULT_UNVEIL,
+            AttrValue::String(rules(&config.default_unveil)),
+        ),
+        (attr::REQUIRE_UNVEIL, AttrValue::Bool(c.require_unveil)),
+        (
+            attr::DENIED_UIDS,
+            AttrValue::String(c.denied_uids.to_string()),
+        ),
+        (
+            attr::DENIED_GIDS,
+            AttrValue::String(c.denied_gids.to_string()),
+        ),
+    ]
 }
 
 /// Driver health as Nomad understands it.
@@ -112,6 +164,10 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
         AttrValue::String(env!("CARGO_PKG_VERSION").into()),
     );
 
+    for (k, v) in ceiling_attributes(config) {
+        put(k, v);
+    }
+
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
@@ -137,6 +193,14 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
             crate::sandbox::unveil::unix_socket_mediation(abi.map_or(0, |v| v as i32)).into(),
         ),
     );
+    let net = abi.is_some_and(|v| v >= super::ports::LANDLOCK_NET_ABI as u32);
+    put(attr::LANDLOCK_NET, AttrValue::Bool(net));
+    if !net {
+        notes.push(
+            "Landlock has no network rules here (needs ABI 4, Linux 6.7): tasks' TCP ports are not restricted"
+                .into(),
+        );
+    }
     if abi.is_none() {
         notes.push(if config.unveil_best_effort {
             "Landlock is unavailable: unveil rules are not enforced (unveil_best_effort = true)"
@@ -303,6 +367,7 @@ mod tests {
             fp.attributes[attr::LANDLOCK_UNIX_SOCKETS],
             AttrValue::String("unmediated".into())
         );
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(true));
         assert_eq!(fp.attributes[attr::SECCOMP], AttrValue::Bool(true));
         assert_eq!(
             fp.attributes[attr::CGROUP_MISSING],
@@ -345,6 +410,15 @@ mod tests {
             fp.attributes[attr::LANDLOCK_UNIX_SOCKETS],
             AttrValue::String("unmediated".into())
         );
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(false));
+        assert!(
+            fp.description.contains("TCP ports are not restricted"),
+            "{}",
+            fp.description
+        );
+        let abi3 = || Some(3);
+        let fp = fingerprint(&f.probe(abi3), &PluginConfig::default());
+        assert_eq!(fp.attributes[attr::LANDLOCK_NET], AttrValue::Bool(false));
     }
 
     #[test]
@@ -387,6 +461,44 @@ mod tests {
             "{}",
             fp.description
         );
+    }
+
+    #[test]
+    fn the_ceiling_is_exposed() {
+        let f = Fixture::new(true, Some("cpu memory"));
+        let fp = fingerprint(&f.probe(abi6), &PluginConfig::default());
+        let s = |k: &str| match &fp.attributes[k] {
+            AttrValue::String(s) => s.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert!(s(attr::ALLOWED_PROMISES).starts_with("stdio,rpath,"));
+        assert!(s(attr::ALLOWED_PROMISES).contains(",anet"));
+        assert_eq!(s(attr::ALLOWED_UNVEIL), "any");
+        assert_eq!(s(attr::DEFAULT_UNVEIL), "");
+        assert_eq!(s(attr::DENIED_UIDS), "");
+        assert_eq!(fp.attributes[attr::REQUIRE_UNVEIL], AttrValue::Bool(false));
+
+        let mut cfg = PluginConfig::default();
+        cfg.ceiling.allowed_promises = Some("inet stdio".parse().unwrap());
+        cfg.ceiling.allowed_unveil = Some(vec!["rwc:/srv".parse().unwrap()]);
+        cfg.ceiling.require_unveil = true;
+        cfg.ceiling.denied_uids = "0-999".parse().unwrap();
+        cfg.ceiling.denied_gids = "0,27".parse().unwrap();
+        cfg.default_unveil = vec![
+            "r:/usr/share/zoneinfo".parse().unwrap(),
+            "r:/etc/ssl".parse().unwrap(),
+        ];
+        let fp = fingerprint(&f.probe(abi6), &cfg);
+        let s = |k: &str| match &fp.attributes[k] {
+            AttrValue::String(s) => s.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(s(attr::ALLOWED_PROMISES), "stdio,inet");
+        assert_eq!(s(attr::ALLOWED_UNVEIL), "rwc:/srv");
+        assert_eq!(s(attr::DEFAULT_UNVEIL), "r:/usr/share/zoneinfo,r:/etc/ssl");
+        assert_eq!(s(attr::DENIED_UIDS), "0-999");
+        assert_eq!(s(attr::DENIED_GIDS), "0,27");
+        assert_eq!(fp.attributes[attr::REQUIRE_UNVEIL], AttrValue::Bool(true));
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! fingerprint, task store, lifecycle RPCs, stats, events and exec.
 
 mod base;
+mod ceiling;
 pub mod config;
 pub mod error;
 mod exec;
 pub mod fingerprint;
 pub mod msgpack;
+mod ports;
 pub mod schema;
 mod service;
 pub mod task_config;

@@ -64,6 +64,21 @@ pub fn plugin_config_spec() -> Spec {
             with_default(attr("cgroup_root", "string"), "\"\""),
         ),
         ("log_level", attr("log_level", "string")),
+        ("allowed_promises", attr("allowed_promises", "string")),
+        ("allowed_unveil", attr("allowed_unveil", "list(string)")),
+        ("default_unveil", attr("default_unveil", "list(string)")),
+        (
+            "require_unveil",
+            with_default(attr("require_unveil", "bool"), "false"),
+        ),
+        (
+            "denied_host_uids",
+            with_default(attr("denied_host_uids", "string"), "\"\""),
+        ),
+        (
+            "denied_host_gids",
+            with_default(attr("denied_host_gids", "string"), "\"\""),
+        ),
     ])
 }
 
@@ -86,5 +101,6 @@ pub fn task_config_spec() -> Spec {
             with_default(attr("importance", "string"), "\"normal\""),
         ),
         ("work_dir", attr("work_dir", "string")),
+        ("connect_ports", attr("connect_ports", "list(string)")),
     ])
 }

@@ -296,7 +296,7 @@ impl Driver for State {
     ) -> Result<Response<ExecTaskResponse>, Status> {
         let ex = self.executor()?;
         Ok(Response::new(
-            super::exec::exec_task(ex, req.into_inner()).await?,
+            super::exec::exec_task(ex, req.into_inner(), &self.config()).await?,
         ))
     }
 
@@ -308,7 +308,7 @@ impl Driver for State {
     ) -> Result<Response<Self::ExecTaskStreamingStream>, Status> {
         let ex = self.executor()?;
         Ok(Response::new(
-            super::exec::exec_streaming(ex, req.into_inner()).await?,
+            super::exec::exec_streaming(ex, req.into_inner(), &self.config()).await?,
         ))
     }
 

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::msgpack::{ConfigDecodeError, Object};
 use crate::sandbox::promise::{Promise, PromiseError, PromiseSet};
-use crate::sandbox::unveil::{UnveilError, UnveilRule};
+use crate::sandbox::unveil::{PortRange, UnveilError, UnveilRule};
 
 /// Scheduling importance, mapped to a nice value by the executor.
 /// Scheduling importance (`importance` in the task config); the executor maps it to nice.
@@ -67,6 +67,8 @@ pub struct TaskDriverConfig {
     pub importance: Importance,
     /// Working directory (absolute, or relative to the task dir); None = the task dir.
     pub work_dir: Option<String>,
+    /// `connect_ports`: TCP connect only to these (Landlock ABI 4); None = unrestricted.
+    pub connect_ports: Option<Vec<PortRange>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,6 +93,11 @@ pub enum TaskConfigError {
     Promises { promises: String, problem: String },
     #[error("task config: `work_dir` `{0}` contains an uninterpolated `${{...}}` variable")]
     WorkDir(String),
+    #[error("task config: `connect_ports[{index}]`: {source}")]
+    ConnectPorts {
+        index: usize,
+        source: crate::sandbox::unveil::PortRangeError,
+    },
 }
 
 impl TaskDriverConfig {
@@ -141,6 +148,19 @@ impl TaskDriverConfig {
                 return Err(TaskConfigError::WorkDir(w.clone()));
             }
         }
+        let connect_ports = obj
+            .string_list("connect_ports")
+            .map_err(field)?
+            .map(|list| {
+                list.iter()
+                    .enumerate()
+                    .map(|(index, p)| {
+                        p.parse()
+                            .map_err(|source| TaskConfigError::ConnectPorts { index, source })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         Ok(TaskDriverConfig {
             command,
             args,
@@ -148,6 +168,7 @@ impl TaskDriverConfig {
             unveil,
             importance,
             work_dir,
+            connect_ports,
         })
     }
 }
@@ -267,6 +288,19 @@ mod tests {
         assert_eq!(c.unveil[2].perms.to_string(), "r");
         assert_eq!(c.importance, Importance::High);
         assert_eq!(c.work_dir.as_deref(), Some("local"));
+        assert_eq!(c.connect_ports, None);
+        let b = encode(&[
+            ("command", Ok("/bin/cat")),
+            ("connect_ports", Err(&["443", "8000-8099"])),
+        ]);
+        let c = TaskDriverConfig::from_msgpack(&b).unwrap();
+        let ports: Vec<String> = c
+            .connect_ports
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(ports, ["443", "8000-8099"]);
     }
 
     #[test]
@@ -324,6 +358,10 @@ mod tests {
             (
                 encode(&[("command", Ok("x")), ("args", Ok("notalist"))]),
                 "`args`",
+            ),
+            (
+                encode(&[("command", Ok("x")), ("connect_ports", Err(&["443", "9-1"]))]),
+                "`connect_ports[1]`: `9-1` is not a TCP port or port range",
             ),
         ];
         for (bytes, want) in cases {

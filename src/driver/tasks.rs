@@ -99,7 +99,8 @@ pub fn task_policy(
         .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
-    Ok(Policy::new(promises, unveil, launcher(plugin))?)
+    Ok(Policy::new(promises, unveil, launcher(plugin))?
+        .with_operator_unveil(plugin.default_unveil.clone())?)
 }
 
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
@@ -182,12 +183,24 @@ fn unix_socket_notice(promises: &str, abi: fn() -> Option<u32>) -> Option<String
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
-    let spec = task_spec(&task, &cfg, &state.config())?;
+    let plugin = state.config();
+    let mut spec = task_spec(&task, &cfg, &plugin)?;
+    super::ceiling::check(&plugin, &spec)?;
+    let (policy, port_notice) = super::ports::net_rules(
+        spec.policy,
+        &task,
+        cfg.connect_ports.clone(),
+        crate::sandbox::unveil::kernel_abi(),
+    );
+    spec.policy = policy;
     let policy = &spec.policy;
     tracing::debug!(
         task_id = %spec.id,
         promises = %policy.promises(),
         unveil_rules = policy.unveil().len(),
+        operator_unveil_rules = policy.operator_unveil().len(),
+        tcp_bind = ?policy.tcp_bind(),
+        tcp_connect = ?policy.tcp_connect(),
         no_unveil = policy.no_unveil(),
         launcher = ?policy.launcher(),
         "starting task"
@@ -196,22 +209,19 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         &spec.policy.promises().to_string(),
         state.probe.landlock_abi,
     );
-    let ids = (
-        spec.id.clone(),
-        spec.alloc_id.clone(),
-        spec.task_name.clone(),
-    );
+    let event = |message: String| TaskEvent {
+        task_id: spec.id.clone(),
+        alloc_id: spec.alloc_id.clone(),
+        task_name: spec.task_name.clone(),
+        timestamp: SystemTime::now(),
+        message,
+        annotations: BTreeMap::new(),
+    };
+    let events: Vec<TaskEvent> = port_notice.into_iter().chain(notice).map(event).collect();
     let recovery = state.executor()?.start(spec).await?;
-    if let Some(message) = notice {
-        tracing::warn!(task_id = %ids.0, alloc_id = %ids.1, "{message}");
-        let _ = state.events.send(TaskEvent {
-            task_id: ids.0,
-            alloc_id: ids.1,
-            task_name: ids.2,
-            timestamp: SystemTime::now(),
-            message,
-            annotations: BTreeMap::new(),
-        });
+    for e in events {
+        tracing::warn!(task_id = %e.task_id, alloc_id = %e.alloc_id, "{}", e.message);
+        let _ = state.events.send(e);
     }
     let driver_state = serde_json::to_vec(&recovery)
         .map_err(|e| DriverError::Exec(ExecError::Internal(format!("encode handle: {e}"))))?;
@@ -415,6 +425,7 @@ mod tests {
             ],
             importance: executor::Importance::Low,
             work_dir: Some("local".into()),
+            connect_ports: None,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));

@@ -294,6 +294,11 @@ impl Executor {
             .join(format!("{key}-{:08x}", hash as u32))
     }
 
+    /// The spec a task was started (or recovered) with.
+    pub fn task_spec(&self, id: &str) -> Option<TaskSpec> {
+        self.get(id).map(|t| t.state.spec.clone())
+    }
+
     fn get(&self, id: &str) -> Option<Arc<Task>> {
         self.tasks.lock().expect("task table lock").get(id).cloned()
     }

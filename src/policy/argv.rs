@@ -5,9 +5,11 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::{Launcher, Policy};
+use crate::sandbox::unveil::port_list;
 
 impl Policy {
-    /// `LAUNCHER [--unveil-best-effort] [-V] -p PROMISES [-v PERM:PATH]... -- COMMAND ARGS...`,
+    /// `LAUNCHER [--unveil-best-effort] [-V] -p PROMISES [--operator-unveil PERM:PATH]...
+    /// [-v PERM:PATH]... -- COMMAND ARGS...`,
     /// where LAUNCHER is `self_exe pledge` (built-in) or the external executable. `-p` is always
     /// given (the empty set is `-p ''`, not pledge's default), and every rule is written
     /// `PERM:PATH`, so a path with a `:` keeps it (pledge splits at the first colon).
@@ -28,12 +30,39 @@ impl Policy {
         }
         argv.push("-p".into());
         argv.push(self.promises.to_string().into());
-        for rule in &self.unveil {
-            argv.push("-v".into());
+        let entry = |rule: &super::UnveilRule| {
             let mut entry = OsString::from(rule.perms.to_string());
             entry.push(":");
             entry.push(rule.path.as_os_str());
-            argv.push(entry);
+            entry
+        };
+        // The built-in launcher shows the operator's rules as such (`-T unveil`, `--explain`);
+        // pledge.com only knows `-v`.
+        let operator_flag = if self.launcher.is_built_in() {
+            "--operator-unveil"
+        } else {
+            "-v"
+        };
+        for rule in &self.operator_unveil {
+            argv.push(operator_flag.into());
+            argv.push(entry(rule));
+        }
+        for rule in &self.unveil {
+            argv.push("-v".into());
+            argv.push(entry(rule));
+        }
+        // Landlock port rules: built-in launcher only (pledge.com has none; StartTask reports
+        // them as not enforced).
+        if self.launcher.is_built_in() {
+            for (flag, list) in [
+                ("--tcp-bind", &self.tcp_bind),
+                ("--tcp-connect", &self.tcp_connect),
+            ] {
+                if let Some(ports) = list {
+                    argv.push(flag.into());
+                    argv.push(port_list(ports).into());
+                }
+            }
         }
         argv.push("--".into());
         argv.push(command.into());
@@ -84,13 +113,28 @@ mod tests {
         };
         let promises = PromiseSet::parse(o.promises.as_deref().expect("-p is always given"));
         assert_eq!(promises.unwrap(), p.promises(), "{argv:?}");
-        let unveil: Vec<UnveilRule> = o
-            .unveils
-            .iter()
-            .map(|v| UnveilRule::parse_os(v).unwrap())
-            .collect();
+        let parse = |list: &[OsString]| -> Vec<UnveilRule> {
+            list.iter()
+                .map(|v| UnveilRule::parse_os(v).unwrap())
+                .collect()
+        };
+        let (operator, unveil) = if p.launcher().is_built_in() {
+            (parse(&o.operator_unveils), parse(&o.unveils))
+        } else {
+            // pledge.com gets the operator's rules first, as plain `-v`.
+            let all = parse(&o.unveils);
+            let n = p.operator_unveil().len();
+            (all[..n].to_vec(), all[n..].to_vec())
+        };
+        assert_eq!(operator, p.operator_unveil(), "{argv:?}");
         assert_eq!(unveil, p.unveil(), "{argv:?}");
         assert_eq!(o.no_unveil, p.no_unveil(), "{argv:?}");
+        if p.launcher().is_built_in() {
+            assert_eq!(o.tcp_bind.as_deref(), p.tcp_bind(), "{argv:?}");
+            assert_eq!(o.tcp_connect.as_deref(), p.tcp_connect(), "{argv:?}");
+        } else {
+            assert_eq!((&o.tcp_bind, &o.tcp_connect), (&None, &None), "{argv:?}");
+        }
         let best_effort = matches!(
             p.launcher(),
             Launcher::BuiltIn {
@@ -105,6 +149,9 @@ mod tests {
         let plain = cli::Options {
             promises: o.promises.clone(),
             unveils: o.unveils.clone(),
+            operator_unveils: o.operator_unveils.clone(),
+            tcp_bind: o.tcp_bind.clone(),
+            tcp_connect: o.tcp_connect.clone(),
             no_unveil: o.no_unveil,
             unveil_best_effort: o.unveil_best_effort,
             command: o.command.clone(),
@@ -146,6 +193,33 @@ mod tests {
             round_trip(&policy("", &[], l()), "/bin/true", &[]);
             // No unveil rules at all.
             round_trip(&policy("stdio inet dns", &[], l()), "curl", &["-s"]);
+            // The operator's `default_unveil` rules.
+            round_trip(
+                &policy("stdio rpath", &["r:/etc"], l())
+                    .with_operator_unveil(vec![
+                        "r:/usr/share/zoneinfo".parse().unwrap(),
+                        "r:/etc/ssl/x:y".parse().unwrap(),
+                    ])
+                    .unwrap(),
+                "/bin/date",
+                &[],
+            );
+            // Port allow-lists: allocated ports (an empty list = no port), connect ranges.
+            round_trip(
+                &policy("stdio inet", &[], l())
+                    .with_tcp_bind(vec![
+                        "8080".parse().unwrap(),
+                        "20000-20001".parse().unwrap(),
+                    ])
+                    .with_tcp_connect(vec![]),
+                "python3",
+                &[],
+            );
+            round_trip(
+                &policy("stdio inet", &[], l()).with_tcp_bind(vec![]),
+                "python3",
+                &[],
+            );
             // -V, with and without rules.
             round_trip(
                 &policy("stdio", &[], l()).without_unveil(),

@@ -10,6 +10,7 @@
 //! Nomad's `driver_state`): every unveil path and the external launcher's path are absolute.
 
 mod argv;
+pub mod ceiling;
 
 use std::path::PathBuf;
 
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::sandbox::launch::DEFAULT_PROMISES;
 use crate::sandbox::promise::PromiseError;
 pub use crate::sandbox::promise::PromiseSet;
-use crate::sandbox::unveil::UnveilError;
-pub use crate::sandbox::unveil::UnveilRule;
+use crate::sandbox::unveil::{parse_port_list, port_list, PortRangeError, UnveilError};
+pub use crate::sandbox::unveil::{PortRange, UnveilRule};
 
 /// Which program installs the sandbox around the task's command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,12 @@ pub struct Policy {
     unveil: Vec<UnveilRule>,
     no_unveil: bool,
     launcher: Launcher,
+    /// The operator's `default_unveil` rules (absolute), exempt from the ceiling.
+    operator_unveil: Vec<UnveilRule>,
+    /// Landlock TCP bind allow-list (the task's allocated ports); None = bind unrestricted.
+    tcp_bind: Option<Vec<PortRange>>,
+    /// Landlock TCP connect allow-list (`connect_ports`); None = connect unrestricted.
+    tcp_connect: Option<Vec<PortRange>>,
 }
 
 /// Why a [`Policy`] cannot be built (or read back from a recovery state).
@@ -73,6 +80,11 @@ pub enum PolicyError {
     },
     #[error("the stored policy's unveil permissions `{perms}` do not parse")]
     Perms { perms: String, source: UnveilError },
+    #[error("the stored policy's TCP ports `{ports}` do not parse")]
+    Ports {
+        ports: String,
+        source: PortRangeError,
+    },
 }
 
 impl Default for Policy {
@@ -83,6 +95,9 @@ impl Default for Policy {
             unveil: Vec::new(),
             no_unveil: false,
             launcher: Launcher::default(),
+            operator_unveil: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
         }
     }
 }
@@ -110,7 +125,46 @@ impl Policy {
             unveil,
             no_unveil: false,
             launcher,
+            operator_unveil: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
         })
+    }
+
+    /// This policy with TCP bind allowed to `ports` only (Landlock ABI 4, built-in launcher).
+    pub fn with_tcp_bind(mut self, ports: Vec<PortRange>) -> Self {
+        self.tcp_bind = Some(ports);
+        self
+    }
+
+    /// This policy with TCP connect allowed to `ports` only (Landlock ABI 4, built-in launcher).
+    pub fn with_tcp_connect(mut self, ports: Vec<PortRange>) -> Self {
+        self.tcp_connect = Some(ports);
+        self
+    }
+
+    pub fn tcp_bind(&self) -> Option<&[PortRange]> {
+        self.tcp_bind.as_deref()
+    }
+
+    pub fn tcp_connect(&self) -> Option<&[PortRange]> {
+        self.tcp_connect.as_deref()
+    }
+
+    /// This policy plus the operator's `default_unveil` rules (absolute paths).
+    pub fn with_operator_unveil(mut self, rules: Vec<UnveilRule>) -> Result<Self, PolicyError> {
+        if let Some(r) = rules.iter().find(|r| !r.path.is_absolute()) {
+            return Err(PolicyError::RelativeUnveil {
+                path: r.path.clone(),
+            });
+        }
+        self.operator_unveil = rules;
+        Ok(self)
+    }
+
+    /// The operator's rules (`default_unveil`), added to every task.
+    pub fn operator_unveil(&self) -> &[UnveilRule] {
+        &self.operator_unveil
     }
 
     /// The promises a task gets when its config names none (pledge.com's default).
@@ -151,6 +205,12 @@ struct PolicyRepr {
     #[serde(default)]
     no_unveil: bool,
     launcher: Launcher,
+    #[serde(default)]
+    operator_unveil: Vec<RuleRepr>,
+    #[serde(default)]
+    tcp_bind: Option<String>,
+    #[serde(default)]
+    tcp_connect: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,20 +219,39 @@ struct RuleRepr {
     path: PathBuf,
 }
 
+fn rules_repr(rules: Vec<UnveilRule>) -> Vec<RuleRepr> {
+    rules
+        .into_iter()
+        .map(|r| RuleRepr {
+            perms: r.perms.to_string(),
+            path: r.path,
+        })
+        .collect()
+}
+
+fn rules_from_repr(rules: Vec<RuleRepr>) -> Result<Vec<UnveilRule>, PolicyError> {
+    rules
+        .into_iter()
+        .map(|u| {
+            let perms = u.perms.parse().map_err(|source| PolicyError::Perms {
+                perms: u.perms.clone(),
+                source,
+            })?;
+            Ok(UnveilRule::new(perms, u.path))
+        })
+        .collect()
+}
+
 impl From<Policy> for PolicyRepr {
     fn from(p: Policy) -> Self {
         PolicyRepr {
             promises: p.promises.to_string(),
-            unveil: p
-                .unveil
-                .into_iter()
-                .map(|r| RuleRepr {
-                    perms: r.perms.to_string(),
-                    path: r.path,
-                })
-                .collect(),
+            unveil: rules_repr(p.unveil),
             no_unveil: p.no_unveil,
             launcher: p.launcher,
+            operator_unveil: rules_repr(p.operator_unveil),
+            tcp_bind: p.tcp_bind.as_deref().map(port_list),
+            tcp_connect: p.tcp_connect.as_deref().map(port_list),
         }
     }
 }
@@ -184,18 +263,15 @@ impl TryFrom<PolicyRepr> for Policy {
             promises: r.promises.clone(),
             source,
         })?;
-        let unveil = r
-            .unveil
-            .into_iter()
-            .map(|u| {
-                let perms = u.perms.parse().map_err(|source| PolicyError::Perms {
-                    perms: u.perms.clone(),
-                    source,
-                })?;
-                Ok(UnveilRule::new(perms, u.path))
-            })
-            .collect::<Result<Vec<_>, PolicyError>>()?;
-        let policy = Policy::new(promises, unveil, r.launcher)?;
+        let unveil = rules_from_repr(r.unveil)?;
+        let ports = |l: Option<String>| -> Result<Option<Vec<PortRange>>, PolicyError> {
+            l.map(|l| parse_port_list(&l).map_err(|source| PolicyError::Ports { ports: l, source }))
+                .transpose()
+        };
+        let mut policy = Policy::new(promises, unveil, r.launcher)?
+            .with_operator_unveil(rules_from_repr(r.operator_unveil)?)?;
+        policy.tcp_bind = ports(r.tcp_bind)?;
+        policy.tcp_connect = ports(r.tcp_connect)?;
         Ok(if r.no_unveil {
             policy.without_unveil()
         } else {
@@ -230,6 +306,10 @@ mod tests {
             Launcher::External("/opt/pledge.com".into()),
         )
         .unwrap()
+        .with_operator_unveil(vec![rule("r:/usr/share/zoneinfo")])
+        .unwrap()
+        .with_tcp_bind(vec![PortRange::single(8080), "9000-9001".parse().unwrap()])
+        .with_tcp_connect(vec![])
         .without_unveil();
         let json = serde_json::to_string(&policy).unwrap();
         assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), policy);

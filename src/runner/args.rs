@@ -21,6 +21,7 @@ macro_rules! options_help {
                         or just the attributes of the config block
   --alloc-dir DIR       where to create the allocation directory (default: a new directory under /tmp)
   --keep                keep the allocation directory (logs, task dirs) afterwards
+  --port-range LO-HI    where dynamic `port` blocks get their ports (default: Nomad's 20000-32000)
   -v, --verbose         show every plugin log line, not only warnings and errors
   -h, --help            show this help"
     };
@@ -37,6 +38,8 @@ pub struct Args {
     pub verbose: bool,
     /// `-h`/`--help`: print the usage and exit 0 (the other fields are unset).
     pub help: bool,
+    /// `--port-range LO-HI`; None = Nomad's default 20000-32000.
+    pub port_range: Option<(u16, u16)>,
 }
 
 impl Args {
@@ -57,6 +60,19 @@ impl Args {
                 }
                 Some("--alloc-dir") => args.alloc_dir = Some(value("--alloc-dir")?.into()),
                 Some("--keep") => args.keep = true,
+                Some("--port-range") => {
+                    let v = value("--port-range")?.to_string_lossy().into_owned();
+                    let bad = || {
+                        format!("--port-range {v:?}: write LO-HI with 1 <= LO <= HI <= 65535, e.g. 20000-32000")
+                    };
+                    let (lo, hi) = v.split_once('-').ok_or_else(bad)?;
+                    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+                    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+                    if lo == 0 || lo > hi {
+                        return Err(bad());
+                    }
+                    args.port_range = Some((lo, hi));
+                }
                 Some("-v") | Some("--verbose") => args.verbose = true,
                 Some("-h") | Some("--help") => {
                     return Ok(Args {
@@ -109,5 +125,11 @@ mod tests {
             .contains("--bogus"));
         assert!(parse(&["a.hcl", "b.hcl"]).unwrap_err().contains("b.hcl"));
         assert!(parse(&["--help"]).unwrap().help && parse(&["j.hcl", "-h"]).unwrap().help);
+        let a = parse(&["j.hcl", "--port-range", "30000-30010"]).unwrap();
+        assert_eq!(a.port_range, Some((30000, 30010)));
+        for bad in ["30010-30000", "0-5", "x", "1-70000"] {
+            let e = parse(&["j.hcl", "--port-range", bad]).unwrap_err();
+            assert!(e.contains("--port-range"), "{bad}: {e}");
+        }
     }
 }

@@ -52,7 +52,19 @@ pub struct Group {
     pub name: String,
     /// `network { mode = "..." }` of the group; `None` means host networking.
     pub network_mode: Option<String>,
+    /// `network { port "LABEL" { static = N, to = M } }` blocks, in order.
+    pub ports: Vec<PortSpec>,
     pub tasks: Vec<Task>,
+}
+
+/// One `port "LABEL" { ... }` block of a group's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    pub label: String,
+    /// `static`: this host port; None = a dynamic port.
+    pub static_port: Option<u16>,
+    /// `to`: the port inside the allocation's network namespace (-1 = same as the host port).
+    pub to: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,12 +181,39 @@ impl Group {
         let name = label(block)?;
         let place = format!("job {job:?} group {name:?}");
         let mut network_mode = None;
+        let mut ports = Vec::new();
         for net in block
             .body()
             .blocks()
             .filter(|b| b.identifier() == "network")
         {
-            network_mode = opt_string(net.body(), "mode", &format!("{place} network"))?;
+            let nplace = format!("{place} network");
+            network_mode = opt_string(net.body(), "mode", &nplace)?;
+            for port in net.body().blocks().filter(|b| b.identifier() == "port") {
+                let label = label(port)?;
+                let pplace = format!("{nplace} port {label:?}");
+                let port_number = |key: &'static str, min: i64| -> Result<Option<i64>, JobError> {
+                    match opt_i64(port.body(), key, &pplace)? {
+                        Some(v) if !(min..=65535).contains(&v) => Err(JobError::Type {
+                            place: pplace.clone(),
+                            field: key,
+                            expected: if min < 0 {
+                                "a port number 1-65535 (or -1)"
+                            } else {
+                                "a port number 1-65535"
+                            },
+                        }),
+                        other => Ok(other),
+                    }
+                };
+                let static_port = port_number("static", 1)?.map(|v| v as u16);
+                let to = port_number("to", -1)?.map(|v| v as i32);
+                ports.push(PortSpec {
+                    label,
+                    static_port,
+                    to,
+                });
+            }
         }
         let tasks = block
             .body()
@@ -185,6 +224,7 @@ impl Group {
         Ok(Group {
             name,
             network_mode,
+            ports,
             tasks,
         })
     }
@@ -423,6 +463,44 @@ job "demo" {
         let keys: Vec<&str> = task.config.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["command", "args", "promises", "unveil"]);
         assert_eq!(task.env[0].0, "GREETING");
+    }
+
+    #[test]
+    fn parses_port_blocks() {
+        let job = Job::parse(
+            r#"job "j" {
+  group "g" {
+    network {
+      port "http" { static = 8080 }
+      port "dyn" {}
+      port "web" { to = 80 }
+      port "same" { to = -1 }
+    }
+  }
+}"#,
+        )
+        .unwrap();
+        let p = |label: &str, static_port, to| PortSpec {
+            label: label.into(),
+            static_port,
+            to,
+        };
+        assert_eq!(
+            job.groups[0].ports,
+            [
+                p("http", Some(8080), None),
+                p("dyn", None, None),
+                p("web", None, Some(80)),
+                p("same", None, Some(-1))
+            ]
+        );
+        assert_eq!(job.groups[0].network_mode, None);
+        for bad in ["static = 70000", "static = \"x\"", "to = -2"] {
+            let text =
+                format!("job \"j\" {{ group \"g\" {{ network {{ port \"p\" {{ {bad} }} }} }} }}");
+            let e = Job::parse(&text).unwrap_err().to_string();
+            assert!(e.contains("port \"p\""), "{bad}: {e}");
+        }
     }
 
     #[test]

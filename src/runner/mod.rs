@@ -11,6 +11,7 @@ mod interp;
 mod job;
 mod msgpack;
 mod plugin_client;
+mod ports;
 mod scope;
 mod session;
 mod spec;

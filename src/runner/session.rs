@@ -16,7 +16,7 @@ use super::job::{Group, Hook, Job, JobError, Task};
 use super::plugin_client::{ClientError, PluginProcess};
 use super::scope::{CgroupScope, Netns, ScopeError};
 use super::term::{status, Stream, Target};
-use super::{msgpack, spec};
+use super::{msgpack, ports, spec};
 use crate::proto::base::{
     ConfigSchemaRequest, NomadConfig, NomadDriverConfig, PluginInfoRequest, SetConfigRequest,
 };
@@ -46,6 +46,8 @@ pub enum RunError {
     Scope(#[from] ScopeError),
     #[error("{0}")]
     Client(#[from] ClientError),
+    #[error("{0}")]
+    Ports(#[from] ports::PortError),
     #[error("the plugin refused {call}: {message}")]
     Rpc { call: &'static str, message: String },
     #[error("the plugin reports itself unhealthy: {0}; see TROUBLESHOOT.md")]
@@ -178,6 +180,32 @@ async fn configure_and_run(
         None
     };
 
+    // Each group's ports, allocated once and shared by its tasks (as a client does).
+    let range = args.port_range.unwrap_or(ports::DEFAULT_RANGE);
+    let mut group_ports: Vec<(&str, Vec<ports::Allocated>)> = Vec::new();
+    for (group, _) in selected {
+        if !group_ports.iter().any(|(g, _)| *g == group.name) {
+            let a = ports::allocate(&group.name, &group.ports, range, ports::is_free)?;
+            for p in &a {
+                eprintln!(
+                    "==> group \"{}\" port \"{}\": {}:{}",
+                    group.name,
+                    p.label,
+                    ports::HOST_IP,
+                    p.value
+                );
+            }
+            group_ports.push((&group.name, a));
+        }
+    }
+    let ports_of = |g: &Group| -> &[ports::Allocated] {
+        group_ports
+            .iter()
+            .find(|(n, _)| *n == g.name)
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or_default()
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     // Ctrl-C or SIGTERM: stop the tasks as `nomad job stop` would (tasks otherwise outlive us,
     // as they outlive a Nomad client).
@@ -200,6 +228,7 @@ async fn configure_and_run(
             alloc: &alloc,
             netns: netns.as_ref(),
             spec: &task_spec,
+            ports: ports_of(group),
         })
         .collect();
     let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
@@ -246,6 +275,8 @@ struct TaskCtx<'a> {
     alloc: &'a AllocDir,
     netns: Option<&'a Netns>,
     spec: &'a crate::proto::hclspec::Spec,
+    /// The group's allocated ports.
+    ports: &'a [ports::Allocated],
 }
 
 /// How a task ended: its exit result, and whether `run` had asked it to stop.
@@ -402,6 +433,7 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
         alloc,
         netns,
         spec: task_spec,
+        ports: group_ports,
     } = *ctx;
     let place = format!("task {:?}", task.name);
     let node_name = nix::unistd::gethostname()
@@ -409,6 +441,8 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into());
     let mut env = alloc.task_env(job, group, task, std::env::vars());
+    let bridge = netns.is_some() && group.network_mode.as_deref() == Some("bridge");
+    env.extend(ports::env(group_ports, bridge));
     let scope = Scope::new(&env, &node_name);
     env.extend(scope.eval_strings(&format!("{place} env"), &task.env)?);
     let scope = Scope::new(&env, &node_name);
@@ -469,7 +503,7 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
                     .unwrap_or_default(),
                 ..Default::default()
             }),
-            ports: vec![],
+            ports: ports::mappings(group_ports),
         }),
         network_isolation_spec: netns.map(|ns| NetworkIsolationSpec {
             mode: NetworkIsolationMode::Group as i32,

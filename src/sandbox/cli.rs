@@ -4,12 +4,14 @@
 //! permutation (scanning stops at the first non-option, which is PROG), `--` ends the options
 //! and is consumed, options cluster (`-np stdio`), arguments may be attached (`-pstdio`).
 //! `-p` and `-v` accumulate; for the rest the last one wins. Our extensions are long options,
-//! accepted only before PROG: `--unveil-best-effort`, `--audit`, `--explain`.
+//! accepted only before PROG: `--unveil-best-effort`, `--audit`, `--explain`,
+//! `--operator-unveil`, `--tcp-bind`, `--tcp-connect`, `--why`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use super::launch;
+use super::unveil::{parse_port_list, PortRange};
 
 /// Options of one invocation, after parsing and before validation against the system.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +20,9 @@ pub struct Options {
     pub promises: Option<String>,
     /// `-v` arguments in order.
     pub unveils: Vec<OsString>,
+    /// `--operator-unveil PERM:PATH` (repeatable): rules the operator adds to every task
+    /// (plugin option `default_unveil`); like `-v`, but shown as the operator's.
+    pub operator_unveils: Vec<OsString>,
     /// `-V`.
     pub no_unveil: bool,
     /// `-k`.
@@ -54,10 +59,11 @@ pub struct Options {
     pub audit: bool,
     /// `--explain` (or `PLEDGE_EXPLAIN=1`): print the sandbox plan to stderr before the execve.
     pub explain: bool,
-    /// `--tcp-bind PORT` (repeatable): TCP bind only to these ports (Landlock ABI 4).
-    pub tcp_bind: Vec<u16>,
-    /// `--tcp-connect PORT` (repeatable): TCP connect only to these ports (Landlock ABI 4).
-    pub tcp_connect: Vec<u16>,
+    /// `--tcp-bind LIST` (repeatable; ports and LO-HI ranges, comma-separated, may be empty):
+    /// TCP bind only to these ports (Landlock ABI 4).
+    pub tcp_bind: Option<Vec<PortRange>>,
+    /// `--tcp-connect LIST` (the same): TCP connect only to these ports (Landlock ABI 4).
+    pub tcp_connect: Option<Vec<PortRange>>,
     /// `--why SYSCALL[,ARG...]`: explain which promise allows a syscall, then exit.
     pub why: Option<String>,
     /// PROG and its arguments.
@@ -105,28 +111,42 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                         eprintln!("{prog}: option requires an argument -- {name}");
                         return Parsed::Help;
                     };
-                    let port = match v.to_string_lossy().parse::<u16>() {
+                    let ports = match parse_port_list(&v.to_string_lossy()) {
                         Ok(p) => p,
-                        Err(_) => {
+                        Err(e) => {
                             return Parsed::Fail(
-                                format!(
-                                    "{prog}: invalid port for --{name}: {} (give 0-65535)",
-                                    v.to_string_lossy()
-                                ),
+                                format!("{prog}: invalid port for --{name}: {e}"),
                                 1,
                             )
                         }
                     };
-                    if name == "tcp-bind" {
-                        o.tcp_bind.push(port);
+                    let slot = if name == "tcp-bind" {
+                        &mut o.tcp_bind
                     } else {
-                        o.tcp_connect.push(port);
-                    }
+                        &mut o.tcp_connect
+                    };
+                    slot.get_or_insert_with(Vec::new).extend(ports);
                     i += 1;
                 }
                 // Not in pledge.com (which says "illegal option -- -" and prints the usage):
                 // the same usage, without the complaint.
                 b"--help" => return Parsed::Help,
+                b"--operator-unveil" => match args.get(i + 1) {
+                    Some(v) => {
+                        if o.operator_unveils.len() >= MAX_UNVEILS {
+                            return Parsed::Fail(
+                                format!("{prog}: too many unveils (at most {MAX_UNVEILS}): unveil a parent directory instead"),
+                                1,
+                            );
+                        }
+                        o.operator_unveils.push(v.clone());
+                        i += 1;
+                    }
+                    None => {
+                        eprintln!("{prog}: option requires an argument -- operator-unveil");
+                        return Parsed::Help;
+                    }
+                },
                 b"--why" => match args.get(i + 1) {
                     Some(v) => {
                         o.why = Some(v.to_string_lossy().into_owned());
@@ -298,7 +318,7 @@ pub fn usage(prog: &str) -> String {
     format!(
         "usage: {prog} [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [-u UID] [-g GID] [-c DIR]
           [-C SECS] [-M BYTES] [-F BYTES] [-P PROCS] [-O FILES] [-T pledge|unveil]
-          [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORT] [--tcp-connect PORT]
+          [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORTS] [--tcp-connect PORTS]
           [--why SYSCALL] [--] PROG [ARGS...]
 
   -p PROMISES  space-separated promises (default: stdio rpath); repeatable
@@ -321,8 +341,10 @@ pub fn usage(prog: &str) -> String {
   --unveil-best-effort  run even if landlock cannot enforce the -v rules
   --audit      allow violations but log them to the kernel audit log (SECCOMP_RET_LOG)
   --explain    print the sandbox plan to stderr (also PLEDGE_EXPLAIN=1)
-  --tcp-bind PORT, --tcp-connect PORT  allow TCP bind/connect only to these ports
-               (repeatable; landlock ABI 4, Linux 6.7+)
+  --operator-unveil PERM:PATH  like -v, shown as the operator's rule (plugin default_unveil)
+  --tcp-bind PORTS, --tcp-connect PORTS  allow TCP bind/connect only to these ports
+               (comma-separated ports and LO-HI ranges, '' = none; repeatable;
+               landlock ABI 4, Linux 6.7+)
   --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.
                --why socket,2,1,0 or --why 41), then exit
 "
@@ -499,7 +521,19 @@ mod tests {
             "9",
             "x",
         ]);
-        assert_eq!((o.tcp_bind, o.tcp_connect), (vec![8080, 9], vec![53]));
+        let one = |p| vec![PortRange::single(p)];
+        assert_eq!(o.tcp_bind, Some([one(8080), one(9)].concat()));
+        assert_eq!(o.tcp_connect, Some(one(53)));
+        let o = run(&["--tcp-bind", "", "--tcp-connect", "1000-1002,80", "x"]);
+        assert_eq!(o.tcp_bind, Some(vec![]), "an empty list: no port");
+        assert_eq!(
+            o.tcp_connect,
+            Some(vec![
+                PortRange { lo: 1000, hi: 1002 },
+                PortRange::single(80)
+            ])
+        );
+        assert_eq!(run(&["x"]).tcp_bind, None);
         assert!(
             matches!(p(&["--tcp-bind", "70000", "x"]), Parsed::Fail(m, 1) if m.contains("invalid port"))
         );

@@ -163,6 +163,10 @@ fn unveil_rules(
         };
         rules = unveil::implicit_rules(promises, &facts, sys::stdin_tty_name());
     }
+    for v in &opts.operator_unveils {
+        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
+        rules.push((r, Origin::Operator));
+    }
     for v in &opts.unveils {
         let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
         rules.push((r, Origin::User));
@@ -474,10 +478,12 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     let user = PromiseSet::parse(list)
         .map_err(|e| (format!("{prog}: bad promises list: {list} ({e})"), 21))?;
     let mut user_rules = Vec::new();
-    for v in &opts.unveils {
+    let given = (opts.operator_unveils.iter().map(|v| (v, Origin::Operator)))
+        .chain(opts.unveils.iter().map(|v| (v, Origin::User)));
+    for (v, origin) in given {
         let r = UnveilRule::parse_os(v)
             .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
-        user_rules.push((r, Origin::User));
+        user_rules.push((r, origin));
     }
 
     // 4. fd normalization.
@@ -527,7 +533,7 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     // 16. unveil plan (opened as the final user, inside the chroot).
     let abi = unveil::kernel_abi();
     let abi_n = *abi.as_ref().unwrap_or(&0);
-    if opts.no_unveil && !(opts.tcp_bind.is_empty() && opts.tcp_connect.is_empty()) {
+    if opts.no_unveil && (opts.tcp_bind.is_some() || opts.tcp_connect.is_some()) {
         return Err((
             format!("{prog}: --tcp-bind/--tcp-connect are landlock rules: drop -V to use them"),
             unveil::UNVEIL_EXIT_STATUS,

@@ -252,6 +252,8 @@ impl UnveilError {
 pub enum Origin {
     /// Given with `-v`.
     User,
+    /// Given with `--operator-unveil` (the plugin option `default_unveil`).
+    Operator,
     /// Added by the launcher; the text names the promise or reason.
     Implicit(&'static str),
     /// Added by the launcher and must exist (the program itself, its interpreter).
@@ -262,6 +264,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::User => f.write_str("-v"),
+            Origin::Operator => f.write_str("operator: default_unveil"),
             Origin::Implicit(w) => write!(f, "implicit for {w}"),
             Origin::Required(w) => write!(f, "required for {w}"),
         }
@@ -519,27 +522,97 @@ pub struct PlannedRule {
     pub rights: BitFlags<AccessFs>,
 }
 
+/// An inclusive TCP port range, written `PORT` or `LO-HI`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub const fn single(p: u16) -> Self {
+        PortRange { lo: p, hi: p }
+    }
+    pub fn ports(self) -> impl Iterator<Item = u16> {
+        self.lo..=self.hi
+    }
+}
+
+/// A port or range that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{0}` is not a TCP port or port range: write a number 0-65535 or LO-HI (e.g. 8080 or 8000-8099)")]
+pub struct PortRangeError(pub String);
+
+impl FromStr for PortRange {
+    type Err = PortRangeError;
+    fn from_str(s: &str) -> Result<Self, PortRangeError> {
+        let err = || PortRangeError(s.to_string());
+        let num = |t: &str| {
+            let t = t.trim();
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err());
+            }
+            t.parse::<u16>().map_err(|_| err())
+        };
+        let (lo, hi) = match s.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(s)?, num(s)?),
+        };
+        if lo > hi {
+            return Err(err());
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// A comma-separated list of [`PortRange`]s (empty = no port), as `--tcp-bind` takes it.
+pub fn parse_port_list(s: &str) -> Result<Vec<PortRange>, PortRangeError> {
+    s.split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The inverse of [`parse_port_list`].
+pub fn port_list(ranges: &[PortRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// TCP rules (Landlock ABI 4) beyond the filesystem rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetPolicy {
     /// Handle TCP connect (deny unless a port is listed). Set for `anet` without `inet`/`dns`.
     pub deny_connect: bool,
-    /// `--tcp-bind PORT`: if any, TCP bind is allowed to these ports only.
-    pub bind_ports: Vec<u16>,
-    /// `--tcp-connect PORT`: if any, TCP connect is allowed to these ports only.
-    pub connect_ports: Vec<u16>,
+    /// `--tcp-bind LIST`: when given (even empty), TCP bind is allowed to these ports only.
+    pub bind_ports: Option<Vec<PortRange>>,
+    /// `--tcp-connect LIST`: when given (even empty), TCP connect is allowed to these only.
+    pub connect_ports: Option<Vec<PortRange>>,
 }
 
 impl NetPolicy {
     fn handles_bind(&self) -> bool {
-        !self.bind_ports.is_empty()
+        self.bind_ports.is_some()
     }
     fn handles_connect(&self) -> bool {
-        self.deny_connect || !self.connect_ports.is_empty()
+        self.deny_connect || self.connect_ports.is_some()
     }
     /// Port allow-lists were requested explicitly (these need ABI 4).
     pub fn has_port_rules(&self) -> bool {
-        !self.bind_ports.is_empty() || !self.connect_ports.is_empty()
+        self.bind_ports.is_some() || self.connect_ports.is_some()
     }
 }
 
@@ -762,9 +835,12 @@ pub enum Enforcement {
 }
 
 impl LandlockPlan {
-    /// Whether any `-v` rule is present (these require Landlock unless best effort was chosen).
+    /// Whether any `-v` or operator rule is present (these require Landlock unless best effort
+    /// was chosen).
     pub fn has_user_rules(&self) -> bool {
-        self.rules.iter().any(|r| r.origin == Origin::User)
+        self.rules
+            .iter()
+            .any(|r| matches!(r.origin, Origin::User | Origin::Operator))
     }
 
     /// Whether filesystem rules are part of the plan (false for [`domain_only`]).
@@ -849,14 +925,20 @@ impl LandlockPlan {
                 .map_err(ll("TCP connect (anet, --tcp-connect)"))?;
         }
         let mut created = rs.create().map_err(ll("creating the ruleset"))?;
-        for p in &self.net.bind_ports {
+        let ports = |list: &Option<Vec<PortRange>>| {
+            let mut v: Vec<u16> = list.iter().flatten().flat_map(|r| r.ports()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for p in ports(&self.net.bind_ports) {
             created = created
-                .add_rule(NetPort::new(*p, AccessNet::BindTcp))
+                .add_rule(NetPort::new(p, AccessNet::BindTcp))
                 .map_err(ll(&format!("--tcp-bind {p}")))?;
         }
-        for p in &self.net.connect_ports {
+        for p in ports(&self.net.connect_ports) {
             created = created
-                .add_rule(NetPort::new(*p, AccessNet::ConnectTcp))
+                .add_rule(NetPort::new(p, AccessNet::ConnectTcp))
                 .map_err(ll(&format!("--tcp-connect {p}")))?;
         }
         for r in &self.rules {
@@ -905,11 +987,18 @@ impl LandlockPlan {
             s += &l;
             s.push('\n');
         }
+        let list = |l: &Option<Vec<PortRange>>| match l.as_deref() {
+            Some(r) if !r.is_empty() => port_list(r),
+            _ => "(none)".to_string(),
+        };
         if self.net.handles_bind() {
-            s += &format!("tcp bind only to ports {:?}\n", self.net.bind_ports);
+            s += &format!("tcp bind only to ports {}\n", list(&self.net.bind_ports));
         }
         if self.net.handles_connect() {
-            s += &format!("tcp connect only to ports {:?}\n", self.net.connect_ports);
+            s += &format!(
+                "tcp connect only to ports {}\n",
+                list(&self.net.connect_ports)
+            );
         }
         for r in &self.rules {
             let state = match &r.target {
@@ -938,6 +1027,24 @@ fn fmt_rights(r: BitFlags<AccessFs>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_ranges_parse() {
+        assert_eq!(
+            parse_port_list("80, 8000-8010,,443").unwrap(),
+            [
+                PortRange::single(80),
+                PortRange { lo: 8000, hi: 8010 },
+                PortRange::single(443)
+            ]
+        );
+        assert_eq!(parse_port_list("").unwrap(), []);
+        assert_eq!(port_list(&parse_port_list("1-2,3").unwrap()), "1-2,3");
+        for bad in ["x", "70000", "9-1", "-1", "1-", "+5", "1 2"] {
+            let e = bad.parse::<PortRange>().unwrap_err();
+            assert!(e.to_string().contains("LO-HI"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn rule_parsing_splits_at_first_colon() {

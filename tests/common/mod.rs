@@ -181,6 +181,7 @@ pub async fn connect(socket: PathBuf) -> Channel {
 }
 
 /// A value of a flat task or plugin config, for [`msgpack`].
+#[derive(Clone, Copy)]
 pub enum V<'a> {
     S(&'a str),
     B(bool),
