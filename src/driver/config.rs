@@ -35,6 +35,10 @@ pub struct PluginConfig {
     pub cgroup_root: Option<PathBuf>,
     /// None = keep the level from the environment (default info).
     pub log_level: Option<LogLevel>,
+    /// Default and ceiling of the tasks' `pids_limit` (cgroup `pids.max`); 0 = none.
+    pub pids_limit: u64,
+    /// Tasks may set a negative `oom_score_adj` (make the OOM killer spare them).
+    pub allow_negative_oom_score_adj: bool,
 }
 
 impl Default for PluginConfig {
@@ -47,6 +51,8 @@ impl Default for PluginConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cgroup_root: None,
             log_level: None,
+            pids_limit: 0,
+            allow_negative_oom_score_adj: false,
         }
     }
 }
@@ -63,6 +69,8 @@ pub enum ConfigError {
     DefaultUser(String),
     #[error("plugin config: `log_level`: {0}")]
     LogLevel(#[from] UnknownLogLevel),
+    #[error("plugin config: `pids_limit` is {0}: give a whole number ≥ 0 (0 = no default limit)")]
+    PidsLimit(i64),
 }
 
 impl PluginConfig {
@@ -104,6 +112,12 @@ impl PluginConfig {
             if !v.trim().is_empty() {
                 c.log_level = Some(v.parse()?);
             }
+        }
+        if let Some(v) = obj.integer("pids_limit").map_err(field)? {
+            c.pids_limit = u64::try_from(v).map_err(|_| ConfigError::PidsLimit(v))?;
+        }
+        if let Some(v) = obj.bool("allow_negative_oom_score_adj").map_err(field)? {
+            c.allow_negative_oom_score_adj = v;
         }
         Ok(c)
     }
@@ -226,6 +240,8 @@ mod tests {
             ("state_dir", Some("/var/lib/pledge")),
             ("cgroup_root", Some("/sys/fs/cgroup/unified")),
             ("log_level", Some("debug")),
+            ("pids_limit", Some("256")),
+            ("allow_negative_oom_score_adj", Some("true")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -235,6 +251,8 @@ mod tests {
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/pledge"));
         assert_eq!(c.cgroup_root, Some("/sys/fs/cgroup/unified".into()));
         assert_eq!(c.log_level, Some(LogLevel::Debug));
+        assert_eq!(c.pids_limit, 256);
+        assert!(c.allow_negative_oom_score_adj);
     }
 
     #[test]
@@ -259,6 +277,8 @@ mod tests {
             (&[("log_level", Some("chatty"))], "`log_level`"),
             (&[("default_user", Some("a b"))], "`default_user`"),
             (&[("allow_root", Some("yes"))], "`allow_root`"),
+            (&[("pids_limit", Some("-5"))], "`pids_limit` is -5"),
+            (&[("pids_limit", Some("many"))], "`pids_limit`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

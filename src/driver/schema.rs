@@ -64,6 +64,14 @@ pub fn plugin_config_spec() -> Spec {
             with_default(attr("cgroup_root", "string"), "\"\""),
         ),
         ("log_level", attr("log_level", "string")),
+        (
+            "pids_limit",
+            with_default(attr("pids_limit", "number"), "0"),
+        ),
+        (
+            "allow_negative_oom_score_adj",
+            with_default(attr("allow_negative_oom_score_adj", "bool"), "false"),
+        ),
     ])
 }
 
@@ -86,5 +94,8 @@ pub fn task_config_spec() -> Spec {
             with_default(attr("importance", "string"), "\"normal\""),
         ),
         ("work_dir", attr("work_dir", "string")),
+        ("pids_limit", attr("pids_limit", "number")),
+        ("ulimit", attr("ulimit", "map(string)")),
+        ("oom_score_adj", attr("oom_score_adj", "number")),
     ])
 }

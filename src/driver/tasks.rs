@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::config::{Launcher, PluginConfig};
 use super::error::DriverError;
-use super::task_config::TaskDriverConfig;
+use super::task_config::{TaskConfigError, TaskDriverConfig};
 use super::wire::timestamp;
 use super::{State, TaskEvent};
 use crate::executor::{
@@ -102,6 +102,31 @@ pub fn task_policy(
     Ok(Policy::new(promises, unveil, launcher(plugin))?)
 }
 
+/// `pids.max`: the task's `pids_limit`, else the plugin's; never above the plugin's.
+fn pids_max(cfg: &TaskDriverConfig, plugin: &PluginConfig) -> Result<Option<u64>, DriverError> {
+    let ceiling = Some(plugin.pids_limit).filter(|p| *p > 0);
+    match (cfg.pids_limit, ceiling) {
+        (Some(task), Some(max)) if task > max => {
+            Err(TaskConfigError::PidsAboveCeiling { task, max }.into())
+        }
+        (task, max) => Ok(task.or(max)),
+    }
+}
+
+/// The task's `ulimit` and `oom_score_adj`; a negative score needs the plugin's consent.
+fn task_limits(
+    cfg: &TaskDriverConfig,
+    plugin: &PluginConfig,
+) -> Result<executor::rlimit::TaskLimits, DriverError> {
+    if cfg.oom_score_adj < 0 && !plugin.allow_negative_oom_score_adj {
+        return Err(TaskConfigError::NegativeOomScoreAdj(cfg.oom_score_adj).into());
+    }
+    Ok(executor::rlimit::TaskLimits {
+        ulimits: cfg.ulimits.clone(),
+        oom_score_adj: cfg.oom_score_adj,
+    })
+}
+
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
 pub fn task_spec(
     task: &TaskConfig,
@@ -158,8 +183,10 @@ pub fn task_spec(
             cpu_quota_us: None,
             cpu_period_us: None,
             cpuset_cpus: linux.cpuset_cpus,
+            pids_max: pids_max(cfg, plugin)?,
         },
         importance: cfg.importance,
+        limits: task_limits(cfg, plugin)?,
     })
 }
 
@@ -357,6 +384,9 @@ mod tests {
             ],
             importance: executor::Importance::Low,
             work_dir: Some("local".into()),
+            pids_limit: None,
+            ulimits: vec![],
+            oom_score_adj: 0,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));
@@ -429,6 +459,57 @@ mod tests {
         let e = task_spec(&relative, &cfg, &PluginConfig::default()).unwrap_err();
         assert!(matches!(e, DriverError::Policy(_)), "{e}");
         assert_eq!(e.recoverable(), Some(false));
+    }
+
+    #[test]
+    fn pids_limit_defaults_to_and_stays_under_the_plugins() {
+        let task = TaskConfig {
+            id: "a/t/1".into(),
+            name: "t".into(),
+            alloc_dir: "/data/alloc/a".into(),
+            ..Default::default()
+        };
+        let cfg = TaskDriverConfig::from_msgpack(&[
+            0x81, 0xa7, b'c', b'o', b'm', b'm', b'a', b'n', b'd', 0xa1, b'x',
+        ])
+        .unwrap();
+        let plugin = |n| PluginConfig {
+            pids_limit: n,
+            ..Default::default()
+        };
+        let pids = |cfg: &TaskDriverConfig, p: &PluginConfig| {
+            task_spec(&task, cfg, p).map(|s| s.resources.pids_max)
+        };
+        assert_eq!(pids(&cfg, &plugin(0)).unwrap(), None);
+        assert_eq!(pids(&cfg, &plugin(100)).unwrap(), Some(100));
+        let own = TaskDriverConfig {
+            pids_limit: Some(50),
+            ..cfg.clone()
+        };
+        assert_eq!(pids(&own, &plugin(0)).unwrap(), Some(50));
+        assert_eq!(pids(&own, &plugin(100)).unwrap(), Some(50));
+        let e = pids(&own, &plugin(10)).unwrap_err();
+        assert!(
+            e.to_string().contains("above the plugin's `pids_limit` 10"),
+            "{e}"
+        );
+        assert_eq!(e.recoverable(), Some(false));
+
+        let negative = TaskDriverConfig {
+            oom_score_adj: -100,
+            ..cfg.clone()
+        };
+        let e = task_spec(&task, &negative, &plugin(0)).unwrap_err();
+        assert!(
+            e.to_string().contains("allow_negative_oom_score_adj"),
+            "{e}"
+        );
+        let allowed = PluginConfig {
+            allow_negative_oom_score_adj: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &negative, &allowed).unwrap();
+        assert_eq!(spec.limits.oom_score_adj, -100);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 pub mod cgroup;
 pub mod exec;
 pub mod limits;
+pub mod rlimit;
 pub mod signal;
 pub mod spawn;
 pub mod state;
@@ -95,6 +96,9 @@ pub struct TaskSpec {
     pub netns_path: Option<PathBuf>,
     pub resources: Resources,
     pub importance: Importance,
+    /// `ulimit` and `oom_score_adj` (absent in states written before they existed).
+    #[serde(default)]
+    pub limits: rlimit::TaskLimits,
 }
 
 /// Executor settings (from the plugin config).

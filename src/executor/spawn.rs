@@ -35,6 +35,9 @@ pub struct SupervisorPlan {
     /// plugin raised its own (see `limits`).
     #[serde(default)]
     pub nofile: Option<(u64, u64)>,
+    /// The task's `ulimit` entries and `oom_score_adj`, set by the task child.
+    #[serde(default)]
+    pub limits: super::rlimit::TaskLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +131,7 @@ pub fn build_plan(
         netns: spec.netns_path.clone(),
         state_path: state_path.to_path_buf(),
         nofile: super::limits::task_nofile(),
+        limits: spec.limits.clone(),
     })
 }
 

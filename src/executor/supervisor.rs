@@ -268,8 +268,8 @@ pub(super) fn task_child(
             return ("make the pty the controlling terminal", errno(e));
         }
     }
-    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
-        return ("reset oom_score_adj", errno(e));
+    if let Err(e) = super::rlimit::set_oom_score_adj(plan.limits.oom_score_adj) {
+        return ("set oom_score_adj", errno(e));
     }
     if let Err(e) = sys::set_nice(plan.nice) {
         return ("set nice", errno(e));
@@ -280,6 +280,11 @@ pub(super) fn task_child(
     if let Some(limit) = plan.nofile {
         if let Err(e) = super::limits::restore_nofile(limit) {
             return ("restore the open-file limit", e);
+        }
+    }
+    for u in &plan.limits.ulimits {
+        if let Err(e) = u.apply() {
+            return ("set a ulimit", e);
         }
     }
     let groups: Vec<Gid> = plan.user.groups.iter().map(|g| Gid::from_raw(*g)).collect();

@@ -780,3 +780,43 @@ fn oom_kill_growth_is_detected_from_memory_events() {
     st.oom_kills_before = None;
     assert!(oom_grew(&st));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ulimits_and_oom_score_adj_reach_the_task() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let mut spec = env.sh(
+        "limits",
+        "cat /proc/self/oom_score_adj; grep -E '^Max (open files|core file size|processes|cpu time)' /proc/self/limits",
+    );
+    spec.limits = rlimit::TaskLimits {
+        ulimits: vec![
+            rlimit::Ulimit::parse("nofile", "100:200").unwrap(),
+            rlimit::Ulimit::parse("core", "0").unwrap(),
+            rlimit::Ulimit::parse("nproc", "3000:4000").unwrap(),
+            rlimit::Ulimit::parse("cpu", "50:unlimited").unwrap(),
+        ],
+        oom_score_adj: 345,
+    };
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let out = env.stdout("limits");
+    assert_eq!((e.exit_code, e.err), (0, None), "{out}");
+    let words = |prefix: &str| -> Vec<String> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {out}"));
+        line[prefix.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(out.lines().next(), Some("345"), "{out}");
+    assert_eq!(words("Max open files")[..2], ["100", "200"], "{out}");
+    assert_eq!(words("Max core file size")[..2], ["0", "0"], "{out}");
+    assert_eq!(words("Max processes")[..2], ["3000", "4000"], "{out}");
+    assert_eq!(words("Max cpu time")[..2], ["50", "unlimited"], "{out}");
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
