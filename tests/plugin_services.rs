@@ -92,7 +92,7 @@ async fn plugin_info_and_schemas() {
     assert!(caps.send_signals && caps.exec && caps.dynamic_workload_users);
     assert!(!caps.disable_log_collection && !caps.must_create_network);
     assert_eq!(caps.network_isolation_modes, vec![0, 1]); // HOST, GROUP
-    assert_eq!(caps.mount_configs, 1); // NO_MOUNTS
+    assert_eq!(caps.mount_configs, 0); // ANY_MOUNTS: volumes are bind-mounted
     assert_eq!(caps.fs_isolation, 0); // NONE
     plugin.shutdown().await;
 }

@@ -16,6 +16,8 @@ pub enum DriverError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     TaskConfig(#[from] TaskConfigError),
+    #[error("task volumes: {0}")]
+    Volume(#[from] super::volumes::VolumeError),
     #[error("task sandbox policy")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("{rpc} is not implemented yet by the pledge driver")]
@@ -34,7 +36,9 @@ impl DriverError {
     pub fn recoverable(&self) -> Option<bool> {
         match self {
             // A bad config stays bad: retrying cannot help.
-            DriverError::TaskConfig(_) | DriverError::Policy(_) => Some(false),
+            DriverError::TaskConfig(_) | DriverError::Policy(_) | DriverError::Volume(_) => {
+                Some(false)
+            }
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -52,9 +56,10 @@ impl DriverError {
 
     fn code(&self) -> tonic::Code {
         match self {
-            DriverError::Config(_) | DriverError::TaskConfig(_) | DriverError::Policy(_) => {
-                tonic::Code::InvalidArgument
-            }
+            DriverError::Config(_)
+            | DriverError::TaskConfig(_)
+            | DriverError::Policy(_)
+            | DriverError::Volume(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

@@ -11,6 +11,7 @@ pub mod schema;
 mod service;
 pub mod task_config;
 mod tasks;
+pub mod volumes;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -87,16 +87,19 @@ fn launcher(config: &PluginConfig) -> policy::Launcher {
 }
 
 /// The task's [`Policy`]: its promises (the launcher's default when it names none), its unveil
-/// rules with relative paths resolved against the task directory, the plugin's launcher.
+/// rules with relative paths resolved against the task directory, then one rule per volume
+/// (`mounts`), the plugin's launcher.
 pub fn task_policy(
     cfg: &TaskDriverConfig,
     task_dir: &Path,
+    mounts: &[executor::mounts::BindMount],
     plugin: &PluginConfig,
 ) -> Result<Policy, DriverError> {
     let unveil = cfg
         .unveil
         .iter()
         .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
+        .chain(mounts.iter().map(super::volumes::unveil_rule))
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
     Ok(Policy::new(promises, unveil, launcher(plugin))?)
@@ -142,7 +145,8 @@ pub fn task_spec(
             task_dir.join(p)
         }
     };
-    let policy = task_policy(cfg, &task_dir, plugin)?;
+    let mounts = super::volumes::bind_mounts(&task.mounts, &task.devices, &task_dir)?;
+    let policy = task_policy(cfg, &task_dir, &mounts, plugin)?;
     let res = task.resources.clone().unwrap_or_default();
     let alloc = res.allocated_resources.unwrap_or_default();
     let linux = res.linux_resources.unwrap_or_default();
@@ -187,6 +191,7 @@ pub fn task_spec(
         },
         importance: cfg.importance,
         limits: task_limits(cfg, plugin)?,
+        mounts,
     })
 }
 

@@ -10,6 +10,7 @@
 pub mod cgroup;
 pub mod exec;
 pub mod limits;
+pub mod mounts;
 pub mod rlimit;
 pub mod signal;
 pub mod spawn;
@@ -99,6 +100,9 @@ pub struct TaskSpec {
     /// `ulimit` and `oom_score_adj` (absent in states written before they existed).
     #[serde(default)]
     pub limits: rlimit::TaskLimits,
+    /// Volumes and devices bind-mounted into the task's mount namespace, in order.
+    #[serde(default)]
+    pub mounts: Vec<mounts::BindMount>,
 }
 
 /// Executor settings (from the plugin config).

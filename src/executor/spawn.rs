@@ -38,6 +38,12 @@ pub struct SupervisorPlan {
     /// The task's `ulimit` entries and `oom_score_adj`, set by the task child.
     #[serde(default)]
     pub limits: super::rlimit::TaskLimits,
+    /// Bind mounts the supervisor makes in the task's mount namespace, and the task directory
+    /// that destinations may be created in.
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::BindMount>,
+    #[serde(default)]
+    pub task_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +138,8 @@ pub fn build_plan(
         state_path: state_path.to_path_buf(),
         nofile: super::limits::task_nofile(),
         limits: spec.limits.clone(),
+        mounts: spec.mounts.clone(),
+        task_dir: spec.task_dir.clone(),
     })
 }
 

@@ -30,6 +30,8 @@ pub enum SupervisorError {
     },
     #[error("cannot mount a private /proc for the task: {0}")]
     Proc(nix::Error),
+    #[error(transparent)]
+    Mount(#[from] super::mounts::MountError),
     #[error("cannot {step} for the task: {source}")]
     Setup {
         step: &'static str,
@@ -111,11 +113,18 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
             source: e.into(),
         })?;
     }
+    // Private, so that nothing mounted here reaches the host; a slave when a volume asks for
+    // host mounts to propagate into the task (`host-to-task`).
+    let propagation = if super::mounts::wants_host_propagation(&plan.mounts) {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    };
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        MsFlags::MS_REC | propagation,
         None::<&str>,
     )
     .map_err(SupervisorError::Proc)?;
@@ -127,6 +136,7 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         None::<&str>,
     )
     .map_err(SupervisorError::Proc)?;
+    super::mounts::setup(&plan.mounts, &plan.task_dir)?;
 
     // Prepare everything the child needs before forking (the plan's argv and env are already
     // the C strings execve takes).

@@ -820,3 +820,77 @@ async fn ulimits_and_oom_score_adj_reach_the_task() {
     ex.destroy(&st.spec.id, false).await.unwrap();
     assert_clean(&st);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_are_bind_mounted_in_the_task_only() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let vol = tempfile::tempdir().unwrap();
+    fs::set_permissions(vol.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(vol.path().join("hello"), "from-volume\n").unwrap();
+    let ro = env.dir.path().join("ro-source.txt");
+    fs::write(&ro, "read-only-file\n").unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o666)).unwrap();
+    let task_dir = env.dir.path().join("task");
+    let mut spec = env.sh(
+        "vols",
+        "cat local/vol/hello; echo written > local/vol/new && echo wrote; cat ro.txt; \
+         (echo x > ro.txt) 2>/dev/null || echo ro-refused",
+    );
+    spec.mounts = vec![
+        mounts::BindMount {
+            source: vol.path().to_path_buf(),
+            target: task_dir.join("local/vol"),
+            readonly: false,
+            propagation: mounts::Propagation::Private,
+        },
+        mounts::BindMount {
+            source: ro.clone(),
+            target: task_dir.join("ro.txt"),
+            readonly: true,
+            propagation: mounts::Propagation::Private,
+        },
+    ];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let out = env.stdout("vols");
+    assert_eq!((e.exit_code, e.err), (0, None), "{out}");
+    assert_eq!(
+        out, "from-volume\nwrote\nread-only-file\nro-refused\n",
+        "{out}"
+    );
+    // The write went to the volume; the mounts themselves never reached the host.
+    assert_eq!(
+        fs::read_to_string(vol.path().join("new")).unwrap(),
+        "written\n"
+    );
+    assert!(task_dir.join("local/vol").is_dir());
+    assert!(!task_dir.join("local/vol/hello").exists());
+    assert_eq!(fs::read_to_string(task_dir.join("ro.txt")).unwrap(), "");
+    assert_eq!(fs::read_to_string(&ro).unwrap(), "read-only-file\n");
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+
+    // A symlink planted in the task directory cannot redirect a mount onto the host.
+    std::os::unix::fs::symlink("/etc", task_dir.join("planted")).unwrap();
+    let mut spec = env.sh("planted", "echo ran");
+    spec.mounts = vec![mounts::BindMount {
+        source: vol.path().to_path_buf(),
+        target: task_dir.join("planted/x"),
+        readonly: false,
+        propagation: mounts::Propagation::Private,
+    }];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!(e.exit_code, 127);
+    assert!(
+        e.err
+            .as_deref()
+            .unwrap_or("")
+            .contains("leaves the task directory"),
+        "{e:?}"
+    );
+    assert!(!Path::new("/etc/x").exists());
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
