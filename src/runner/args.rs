@@ -9,6 +9,9 @@ pub const USAGE: &str = "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [-
   --plugin-config FILE  the plugin's config: an agent file with `plugin \"nomad-pledge-driver\" { config { ... } }`,
                         or just the attributes of the config block
   --alloc-dir DIR       where to create the allocation directory (default: a new directory under /tmp)
+  --host-volume NAME=PATH[,read_only]
+                        a client host volume (`host_volume \"NAME\" { path = PATH }`) for the job's
+                        `volume \"x\" { type = \"host\" source = \"NAME\" }`; repeatable
   --keep                keep the allocation directory (logs, task dirs) afterwards
   -v, --verbose         show every plugin log line, not only warnings and errors";
 
@@ -20,6 +23,37 @@ pub struct Args {
     pub alloc_dir: Option<PathBuf>,
     pub keep: bool,
     pub verbose: bool,
+    /// `--host-volume`, in order given.
+    pub host_volumes: Vec<HostVolume>,
+}
+
+/// A client host volume given with `--host-volume NAME=PATH[,read_only]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVolume {
+    pub name: String,
+    pub path: PathBuf,
+    pub read_only: bool,
+}
+
+impl HostVolume {
+    pub fn parse(text: &str) -> Result<HostVolume, String> {
+        let bad = || {
+            format!("--host-volume {text:?}: write NAME=PATH or NAME=PATH,read_only, with an absolute PATH")
+        };
+        let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+        let (path, read_only) = match rest.rsplit_once(',') {
+            Some((p, "read_only")) => (p, true),
+            _ => (rest, false),
+        };
+        if name.is_empty() || !path.starts_with('/') {
+            return Err(bad());
+        }
+        Ok(HostVolume {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+            read_only,
+        })
+    }
 }
 
 impl Args {
@@ -39,6 +73,11 @@ impl Args {
                     args.plugin_config = Some(value("--plugin-config")?.into())
                 }
                 Some("--alloc-dir") => args.alloc_dir = Some(value("--alloc-dir")?.into()),
+                Some("--host-volume") => {
+                    let v = value("--host-volume")?;
+                    args.host_volumes
+                        .push(HostVolume::parse(&v.to_string_lossy())?);
+                }
                 Some("--keep") => args.keep = true,
                 Some("-v") | Some("--verbose") => args.verbose = true,
                 Some(flag) if flag.starts_with('-') => {
@@ -85,5 +124,32 @@ mod tests {
             .unwrap_err()
             .contains("--bogus"));
         assert!(parse(&["a.hcl", "b.hcl"]).unwrap_err().contains("b.hcl"));
+        let a = parse(&[
+            "j.hcl",
+            "--host-volume",
+            "data=/srv/data",
+            "--host-volume",
+            "ro=/etc,read_only",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.host_volumes,
+            [
+                HostVolume {
+                    name: "data".into(),
+                    path: "/srv/data".into(),
+                    read_only: false
+                },
+                HostVolume {
+                    name: "ro".into(),
+                    path: "/etc".into(),
+                    read_only: true
+                }
+            ]
+        );
+        for bad in ["data", "=/x", "data=rel/path", "data="] {
+            let e = parse(&["j.hcl", "--host-volume", bad]).unwrap_err();
+            assert!(e.contains("NAME=PATH"), "{bad}: {e}");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod plugin_client;
 mod scope;
 mod session;
 mod spec;
+mod volumes;
 
 use std::ffi::OsString;
 

@@ -42,6 +42,8 @@ pub enum RunError {
     #[error("{0}")]
     Alloc(#[from] AllocError),
     #[error("{0}")]
+    Volume(#[from] super::volumes::VolumeError),
+    #[error("{0}")]
     Scope(#[from] ScopeError),
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -199,6 +201,7 @@ async fn configure_and_run(
             alloc: &alloc,
             netns: netns.as_ref(),
             spec: &task_spec,
+            host_volumes: &args.host_volumes,
         })
         .collect();
     let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
@@ -245,6 +248,7 @@ struct TaskCtx<'a> {
     alloc: &'a AllocDir,
     netns: Option<&'a Netns>,
     spec: &'a crate::proto::hclspec::Spec,
+    host_volumes: &'a [super::args::HostVolume],
 }
 
 /// How a task ended: its exit result, and whether `run` had asked it to stop.
@@ -401,7 +405,9 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
         alloc,
         netns,
         spec: task_spec,
+        host_volumes,
     } = *ctx;
+    let mounts = super::volumes::task_mounts(group, task, host_volumes)?;
     let place = format!("task {:?}", task.name);
     let node_name = nix::unistd::gethostname()
         .ok()
@@ -476,6 +482,8 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
             labels: Default::default(),
             hosts_config: None,
         }),
+        mounts,
+        dns: super::volumes::task_dns(group),
         ..Default::default()
     };
 
