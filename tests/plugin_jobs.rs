@@ -170,3 +170,65 @@ async fn limits_reach_the_task_and_are_checked() {
     assert!(e.contains("`files` is not a resource"), "{e}");
     plugin.shutdown().await;
 }
+
+#[tokio::test]
+async fn dns_config_becomes_the_tasks_resolv_conf() {
+    require_host!();
+    let Ok(host_resolv) = std::fs::read_to_string("/etc/resolv.conf") else {
+        eprintln!("SKIP: the host has no readable /etc/resolv.conf to mount over");
+        return;
+    };
+    let alloc = Alloc::new("jobs-dns");
+    let plugin = plugin(&alloc).await;
+    // Under `dns` (no unveil of /etc): the promise's implicit rule reaches the mounted file.
+    let mut task = task_with(
+        &alloc,
+        "dns",
+        "cat /etc/resolv.conf",
+        "stdio rpath dns proc exec",
+        &[],
+    );
+    task.dns = Some(common::pb::drivers::DnsConfig {
+        servers: vec!["192.0.2.53".into()],
+        searches: vec!["svc.example".into()],
+        options: vec!["ndots:2".into()],
+    });
+    let (id, r) = run_to_exit(&plugin, task).await;
+    let out = alloc.out("dns");
+    assert_eq!(r.exit_code, 0, "{out}\n{}", err(&alloc, "dns"));
+    assert!(
+        out.ends_with("nameserver 192.0.2.53\nsearch svc.example\noptions ndots:2\n"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/etc/resolv.conf").unwrap(),
+        host_resolv,
+        "the host's file is untouched"
+    );
+    destroy(&plugin, &id).await;
+
+    // Without a DNS configuration the task reads the host's file.
+    let task = task_with(
+        &alloc,
+        "hostdns",
+        "cat /etc/resolv.conf",
+        "stdio rpath dns proc exec",
+        &[],
+    );
+    let (id, r) = run_to_exit(&plugin, task).await;
+    assert_eq!(r.exit_code, 0, "{}", err(&alloc, "hostdns"));
+    assert_eq!(alloc.out("hostdns"), host_resolv);
+    destroy(&plugin, &id).await;
+
+    let mut bad = task_with(&alloc, "baddns", "true", "stdio", &[]);
+    bad.dns = Some(common::pb::drivers::DnsConfig {
+        servers: vec!["dns.example".into()],
+        ..Default::default()
+    });
+    let e = start_err(&plugin, bad).await;
+    assert!(
+        e.contains("server `dns.example` is not an IP address"),
+        "{e}"
+    );
+    plugin.shutdown().await;
+}

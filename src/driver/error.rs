@@ -16,6 +16,8 @@ pub enum DriverError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     TaskConfig(#[from] TaskConfigError),
+    #[error("task network: {0}")]
+    Dns(#[from] super::dns::DnsError),
     #[error("task volumes: {0}")]
     Volume(#[from] super::volumes::VolumeError),
     #[error("task sandbox policy")]
@@ -36,9 +38,10 @@ impl DriverError {
     pub fn recoverable(&self) -> Option<bool> {
         match self {
             // A bad config stays bad: retrying cannot help.
-            DriverError::TaskConfig(_) | DriverError::Policy(_) | DriverError::Volume(_) => {
-                Some(false)
-            }
+            DriverError::TaskConfig(_)
+            | DriverError::Policy(_)
+            | DriverError::Volume(_)
+            | DriverError::Dns(_) => Some(false),
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -59,7 +62,8 @@ impl DriverError {
             DriverError::Config(_)
             | DriverError::TaskConfig(_)
             | DriverError::Policy(_)
-            | DriverError::Volume(_) => tonic::Code::InvalidArgument,
+            | DriverError::Volume(_)
+            | DriverError::Dns(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

@@ -3,6 +3,7 @@
 
 mod base;
 pub mod config;
+pub mod dns;
 pub mod error;
 mod exec;
 pub mod fingerprint;

@@ -192,6 +192,7 @@ pub fn task_spec(
         importance: cfg.importance,
         limits: task_limits(cfg, plugin)?,
         mounts,
+        resolv_conf: super::dns::resolv_conf(task.dns.as_ref())?,
     })
 }
 

@@ -103,6 +103,9 @@ pub struct TaskSpec {
     /// Volumes and devices bind-mounted into the task's mount namespace, in order.
     #[serde(default)]
     pub mounts: Vec<mounts::BindMount>,
+    /// The generated `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
 }
 
 /// Executor settings (from the plugin config).

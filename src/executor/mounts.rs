@@ -68,6 +68,30 @@ pub fn wants_host_propagation(mounts: &[BindMount]) -> bool {
         .any(|m| m.propagation == Propagation::HostToTask)
 }
 
+/// Where the task sees its generated resolv.conf.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Writes the generated resolv.conf into the task's state directory (root-only, but the file
+/// is reached through the mount, not through that directory) and returns its bind mount.
+pub fn resolv_conf_mount(text: &str, state_dir: &Path) -> Result<BindMount, MountError> {
+    let path = state_dir.join("resolv.conf");
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(io("write the task's resolv.conf", &path))?;
+    Ok(BindMount {
+        source: path,
+        target: PathBuf::from(RESOLV_CONF),
+        readonly: true,
+        propagation: Propagation::Private,
+    })
+}
+
 /// Makes every bind mount, in order (a later one may sit inside an earlier one).
 pub fn setup(mounts: &[BindMount], task_dir: &Path) -> Result<(), MountError> {
     for m in mounts {

@@ -44,6 +44,9 @@ pub struct SupervisorPlan {
     pub mounts: Vec<super::mounts::BindMount>,
     #[serde(default)]
     pub task_dir: PathBuf,
+    /// The task's `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +143,7 @@ pub fn build_plan(
         limits: spec.limits.clone(),
         mounts: spec.mounts.clone(),
         task_dir: spec.task_dir.clone(),
+        resolv_conf: spec.resolv_conf.clone(),
     })
 }
 

@@ -137,6 +137,10 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     )
     .map_err(SupervisorError::Proc)?;
     super::mounts::setup(&plan.mounts, &plan.task_dir)?;
+    if let Some(text) = &plan.resolv_conf {
+        let m = super::mounts::resolv_conf_mount(text, &plan.state_path)?;
+        super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
+    }
 
     // Prepare everything the child needs before forking (the plan's argv and env are already
     // the C strings execve takes).
