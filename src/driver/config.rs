@@ -39,6 +39,9 @@ pub struct PluginConfig {
     pub pids_limit: u64,
     /// Tasks may set a negative `oom_score_adj` (make the OOM killer spare them).
     pub allow_negative_oom_score_adj: bool,
+    /// Tasks may set `pid_mode = "host"` / `ipc_mode = "host"`.
+    pub allow_pid_host: bool,
+    pub allow_ipc_host: bool,
 }
 
 impl Default for PluginConfig {
@@ -53,6 +56,8 @@ impl Default for PluginConfig {
             log_level: None,
             pids_limit: 0,
             allow_negative_oom_score_adj: false,
+            allow_pid_host: false,
+            allow_ipc_host: false,
         }
     }
 }
@@ -118,6 +123,12 @@ impl PluginConfig {
         }
         if let Some(v) = obj.bool("allow_negative_oom_score_adj").map_err(field)? {
             c.allow_negative_oom_score_adj = v;
+        }
+        if let Some(v) = obj.bool("allow_pid_host").map_err(field)? {
+            c.allow_pid_host = v;
+        }
+        if let Some(v) = obj.bool("allow_ipc_host").map_err(field)? {
+            c.allow_ipc_host = v;
         }
         Ok(c)
     }
@@ -242,6 +253,8 @@ mod tests {
             ("log_level", Some("debug")),
             ("pids_limit", Some("256")),
             ("allow_negative_oom_score_adj", Some("true")),
+            ("allow_pid_host", Some("true")),
+            ("allow_ipc_host", Some("false")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -253,6 +266,7 @@ mod tests {
         assert_eq!(c.log_level, Some(LogLevel::Debug));
         assert_eq!(c.pids_limit, 256);
         assert!(c.allow_negative_oom_score_adj);
+        assert!(c.allow_pid_host && !c.allow_ipc_host);
     }
 
     #[test]

@@ -72,6 +72,14 @@ pub fn plugin_config_spec() -> Spec {
             "allow_negative_oom_score_adj",
             with_default(attr("allow_negative_oom_score_adj", "bool"), "false"),
         ),
+        (
+            "allow_pid_host",
+            with_default(attr("allow_pid_host", "bool"), "false"),
+        ),
+        (
+            "allow_ipc_host",
+            with_default(attr("allow_ipc_host", "bool"), "false"),
+        ),
     ])
 }
 
@@ -97,5 +105,13 @@ pub fn task_config_spec() -> Spec {
         ("pids_limit", attr("pids_limit", "number")),
         ("ulimit", attr("ulimit", "map(string)")),
         ("oom_score_adj", attr("oom_score_adj", "number")),
+        (
+            "pid_mode",
+            with_default(attr("pid_mode", "string"), "\"private\""),
+        ),
+        (
+            "ipc_mode",
+            with_default(attr("ipc_mode", "string"), "\"private\""),
+        ),
     ])
 }

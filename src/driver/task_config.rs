@@ -74,6 +74,10 @@ pub struct TaskDriverConfig {
     pub ulimits: Vec<Ulimit>,
     /// `oom_score_adj`, -1000..=1000 (negative only where the plugin allows it).
     pub oom_score_adj: i32,
+    /// `pid_mode = "host"` (default `private`).
+    pub pid_host: bool,
+    /// `ipc_mode = "host"` (default `private`).
+    pub ipc_host: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,6 +116,14 @@ pub enum TaskConfigError {
     PidsAboveCeiling { task: u64, max: u64 },
     #[error("task config: `oom_score_adj` {0} is negative, which makes the OOM killer spare this task at the expense of others: use 0 to 1000, or ask the operator to set the plugin's `allow_negative_oom_score_adj = true`")]
     NegativeOomScoreAdj(i32),
+    #[error("task config: `{field}` is `{value}`: use \"private\" (the default) or \"host\"")]
+    NamespaceMode { field: &'static str, value: String },
+    #[error("task config: `{field} = \"host\"` is not allowed on this client: the task would see (and may signal) {what}; ask the operator to set the plugin's `{option} = true`, or use \"private\"")]
+    HostNamespace {
+        field: &'static str,
+        what: &'static str,
+        option: &'static str,
+    },
 }
 
 impl TaskDriverConfig {
@@ -119,6 +131,7 @@ impl TaskDriverConfig {
     pub fn from_msgpack(bytes: &[u8]) -> Result<Self, TaskConfigError> {
         let obj = Object::from_bytes(bytes)?;
         let field = |e| TaskConfigError::Decode(ConfigDecodeError::Field(e));
+        let field_err = field;
 
         let command = obj.string("command").map_err(field)?.unwrap_or_default();
         if command.trim().is_empty() {
@@ -185,7 +198,26 @@ impl TaskDriverConfig {
             Some(n) if (-1000..=1000).contains(&n) => n as i32,
             Some(n) => return Err(TaskConfigError::OomScoreAdj(n)),
         };
+        let mode = |field: &'static str| -> Result<bool, TaskConfigError> {
+            match obj
+                .string(field)
+                .map_err(field_err)?
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("") | Some("private") => Ok(false),
+                Some("host") => Ok(true),
+                Some(other) => Err(TaskConfigError::NamespaceMode {
+                    field,
+                    value: other.to_string(),
+                }),
+            }
+        };
+        let pid_host = mode("pid_mode")?;
+        let ipc_host = mode("ipc_mode")?;
         Ok(TaskDriverConfig {
+            pid_host,
+            ipc_host,
             command,
             args,
             promises,
@@ -450,6 +482,23 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
+        let modes = encode(&[
+            ("command", Ok("x")),
+            ("pid_mode", Ok("host")),
+            ("ipc_mode", Ok("private")),
+        ]);
+        let c = TaskDriverConfig::from_msgpack(&modes).unwrap();
+        assert!(c.pid_host && !c.ipc_host);
+        let e = TaskDriverConfig::from_msgpack(&encode(&[
+            ("command", Ok("x")),
+            ("ipc_mode", Ok("shareable")),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`ipc_mode` is `shareable`: use \"private\""),
+            "{e}"
+        );
         // A blank promise list is the launcher's default, as in the original driver.
         let blank = encode(&[("command", Ok("x")), ("promises", Ok("  "))]);
         assert_eq!(

@@ -105,6 +105,26 @@ pub fn task_policy(
     Ok(Policy::new(promises, unveil, launcher(plugin))?)
 }
 
+/// A host namespace is granted only where the plugin allows it.
+fn host_namespace(wanted: bool, allowed: bool, field: &'static str) -> Result<bool, DriverError> {
+    if wanted && !allowed {
+        let (what, option) = match field {
+            "pid_mode" => ("every process on the host", "allow_pid_host"),
+            _ => (
+                "the host's System V IPC objects and POSIX message queues",
+                "allow_ipc_host",
+            ),
+        };
+        return Err(TaskConfigError::HostNamespace {
+            field,
+            what,
+            option,
+        }
+        .into());
+    }
+    Ok(wanted)
+}
+
 /// `pids.max`: the task's `pids_limit`, else the plugin's; never above the plugin's.
 fn pids_max(cfg: &TaskDriverConfig, plugin: &PluginConfig) -> Result<Option<u64>, DriverError> {
     let ceiling = Some(plugin.pids_limit).filter(|p| *p > 0);
@@ -193,6 +213,8 @@ pub fn task_spec(
         limits: task_limits(cfg, plugin)?,
         mounts,
         resolv_conf: super::dns::resolv_conf(task.dns.as_ref())?,
+        host_pid: host_namespace(cfg.pid_host, plugin.allow_pid_host, "pid_mode")?,
+        host_ipc: host_namespace(cfg.ipc_host, plugin.allow_ipc_host, "ipc_mode")?,
     })
 }
 
@@ -393,6 +415,8 @@ mod tests {
             pids_limit: None,
             ulimits: vec![],
             oom_score_adj: 0,
+            pid_host: false,
+            ipc_host: false,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));
@@ -516,6 +540,30 @@ mod tests {
         };
         let spec = task_spec(&task, &negative, &allowed).unwrap();
         assert_eq!(spec.limits.oom_score_adj, -100);
+
+        let host = TaskDriverConfig {
+            pid_host: true,
+            ipc_host: true,
+            ..cfg.clone()
+        };
+        let e = task_spec(&task, &host, &plugin(0)).unwrap_err().to_string();
+        assert!(
+            e.contains("`pid_mode = \"host\"` is not allowed") && e.contains("allow_pid_host"),
+            "{e}"
+        );
+        let pid_only = PluginConfig {
+            allow_pid_host: true,
+            ..Default::default()
+        };
+        let e = task_spec(&task, &host, &pid_only).unwrap_err().to_string();
+        assert!(e.contains("allow_ipc_host"), "{e}");
+        let both = PluginConfig {
+            allow_pid_host: true,
+            allow_ipc_host: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &host, &both).unwrap();
+        assert!(spec.host_pid && spec.host_ipc);
     }
 
     #[tokio::test]

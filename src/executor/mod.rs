@@ -106,6 +106,13 @@ pub struct TaskSpec {
     /// The generated `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// `pid_mode = "host"`: the task shares the host's PID namespace (the supervisor then
+    /// reaps as a child subreaper and kills what the task leaves when it ends).
+    #[serde(default)]
+    pub host_pid: bool,
+    /// `ipc_mode = "host"`: the task shares the host's IPC namespace.
+    #[serde(default)]
+    pub host_ipc: bool,
 }
 
 /// Executor settings (from the plugin config).

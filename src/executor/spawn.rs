@@ -47,6 +47,11 @@ pub struct SupervisorPlan {
     /// The task's `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// `pid_mode`/`ipc_mode = "host"`: no PID / IPC namespace of the task's own.
+    #[serde(default)]
+    pub host_pid: bool,
+    #[serde(default)]
+    pub host_ipc: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +149,8 @@ pub fn build_plan(
         mounts: spec.mounts.clone(),
         task_dir: spec.task_dir.clone(),
         resolv_conf: spec.resolv_conf.clone(),
+        host_pid: spec.host_pid,
+        host_ipc: spec.host_ipc,
     })
 }
 
@@ -281,6 +288,8 @@ pub fn spawn_supervisor(
         stdin: stdin.as_raw_fd(),
         stdout: stdout.as_raw_fd(),
         stderr: stderr.as_raw_fd(),
+        host_pid: plan.host_pid,
+        host_ipc: plan.host_ipc,
     })
     .map_err(|source| SpawnError::Clone {
         exe: self_exe.to_path_buf(),

@@ -137,6 +137,12 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     )
     .map_err(SupervisorError::Proc)?;
     super::mounts::setup(&plan.mounts, &plan.task_dir)?;
+    if plan.host_pid {
+        sys::set_child_subreaper().map_err(|source| SupervisorError::Setup {
+            step: "become the child subreaper",
+            source,
+        })?;
+    }
     if let Some(text) = &plan.resolv_conf {
         let m = super::mounts::resolv_conf_mount(text, &plan.state_path)?;
         super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
@@ -210,10 +216,41 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     }
     drop(report_w);
     let mut status = wait_loop(child, &all);
+    if plan.host_pid {
+        kill_leftovers();
+    }
     if let Some(msg) = read_report(&report_r) {
         status.err = Some(format!("the sandbox could not start the task: {msg}"));
     }
     Ok(status)
+}
+
+/// `pid_mode = "host"`: no PID namespace dies with us, so what the task left in its cgroup
+/// (background children, daemons) is killed here, and our own descendants reaped, before the
+/// exit status is recorded: the task ends with its main process, as in its own namespace.
+fn kill_leftovers() {
+    let me = std::process::id() as i32;
+    let own = super::cgroup::host_cgroup_root().ok().and_then(|root| {
+        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = text.lines().find_map(|l| l.strip_prefix("0::/"))?;
+        Some(root.join(rel.trim()))
+    });
+    for _ in 0..3 {
+        let Some(cg) = &own else { break };
+        let pids: Vec<i32> = super::cgroup::procs(cg)
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // Orphans are ours (subreaper): reap until none are left.
+        while waitpid(None, None).is_ok() {}
+    }
+    while waitpid(None, None).is_ok() {}
 }
 
 /// What the launcher wrote to the report pipe (nothing when it exec'd the program).

@@ -894,3 +894,64 @@ async fn volumes_are_bind_mounted_in_the_task_only() {
     ex.destroy(&st.spec.id, false).await.unwrap();
     assert_clean(&st);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_and_ipc_host_modes_record_exits_and_recover() {
+    let Some(env) = setup() else { return };
+    let host_pid_ns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let host_ipc_ns = fs::read_link("/proc/self/ns/ipc").unwrap();
+    let first = env.executor();
+    let mut spec = env.sh(
+        "hostns",
+        "readlink /proc/self/ns/pid /proc/self/ns/ipc; (sleep 1000 &); \
+         trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    spec.host_pid = true;
+    spec.host_ipc = true;
+    let st = first.start(spec).await.unwrap();
+    env.until_printed("hostns", "ready").await;
+    let out = env.stdout("hostns");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(host_pid_ns.to_str().unwrap()), "{out}");
+    assert_eq!(lines.next(), Some(host_ipc_ns.to_str().unwrap()), "{out}");
+    // The background sleep runs in the cgroup, visible from the host.
+    let before = cgroup::procs(&st.cgroup.path);
+    assert!(before.len() >= 3, "supervisor, sh, sleep: {before:?}");
+
+    let bytes = st.to_bytes();
+    drop(first);
+    let second = env.executor();
+    second
+        .recover(RecoveryState::from_bytes(&bytes).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Running
+    );
+    second
+        .stop(&st.spec.id, "SIGTERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let e = second.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.err), (9, None));
+    // The supervisor killed what the task left before it exited: no PID namespace does it.
+    assert!(
+        cgroup::procs(&st.cgroup.path).is_empty(),
+        "{:?}",
+        cgroup::procs(&st.cgroup.path)
+    );
+    second.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+
+    // A plain exit code is recorded as well.
+    let mut spec = env.sh("hostexit", "exit 4");
+    spec.host_pid = true;
+    let st = env.executor().start(spec).await;
+    let st = st.unwrap();
+    let ex = env.executor();
+    ex.recover(st.clone()).await.unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 4);
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
