@@ -232,3 +232,53 @@ async fn dns_config_becomes_the_tasks_resolv_conf() {
     );
     plugin.shutdown().await;
 }
+
+#[tokio::test]
+async fn host_namespaces_need_the_plugins_consent() {
+    require_host!();
+    let alloc = Alloc::new("jobs-ns");
+    let plugin = plugin(&alloc).await;
+    let task = task_with(
+        &alloc,
+        "pidhost",
+        "true",
+        "stdio",
+        &[("pid_mode", V::S("host"))],
+    );
+    let e = start_err(&plugin, task).await;
+    assert!(e.contains("allow_pid_host"), "{e}");
+    plugin.shutdown().await;
+
+    // Allowed: the task sees the host's PID namespace, and its exit code arrives as usual.
+    let plugin = Plugin::start(&[]).await;
+    let state_dir = alloc.state.path().display().to_string();
+    plugin
+        .base()
+        .set_config(set_config(
+            msgpack(&[
+                ("state_dir", V::S(&state_dir)),
+                ("allow_pid_host", V::B(true)),
+            ]),
+            true,
+        ))
+        .await
+        .expect("SetConfig");
+    let host_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let task = task_with(
+        &alloc,
+        "pidhost2",
+        "readlink /proc/self/ns/pid; exit 5",
+        "stdio rpath proc exec",
+        &[("pid_mode", V::S("host"))],
+    );
+    let (id, r) = run_to_exit(&plugin, task).await;
+    assert_eq!(r.exit_code, 5, "{}", err(&alloc, "pidhost2"));
+    assert_eq!(
+        alloc.out("pidhost2").trim(),
+        host_ns.to_str().unwrap(),
+        "{}",
+        err(&alloc, "pidhost2")
+    );
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
