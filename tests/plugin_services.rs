@@ -46,10 +46,14 @@ async fn plugin_info_and_schemas() {
     assert_eq!(
         object_keys(schema.spec),
         [
+            "allow_ipc_host",
+            "allow_negative_oom_score_adj",
+            "allow_pid_host",
             "allow_root",
             "cgroup_root",
             "default_user",
             "log_level",
+            "pids_limit",
             "pledge_executable",
             "state_dir",
             "unveil_best_effort"
@@ -68,7 +72,12 @@ async fn plugin_info_and_schemas() {
             "args",
             "command",
             "importance",
+            "ipc_mode",
+            "oom_score_adj",
+            "pid_mode",
+            "pids_limit",
             "promises",
+            "ulimit",
             "unveil",
             "work_dir"
         ]
