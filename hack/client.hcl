@@ -20,6 +20,11 @@ server {
 
 client {
   enabled = true
+
+  # For volume.hcl (the directory must exist before the agent starts):
+  # host_volume "shared" {
+  #   path = "/srv/shared"
+  # }
 }
 
 # Nomad starts every executable in this directory as a plugin; ours must be named

@@ -521,3 +521,44 @@ fn run_refuses_a_command_not_in_the_tasks_path() {
         "{refused}"
     );
 }
+
+#[test]
+fn volume_mounts_a_host_volume() {
+    require_host!();
+    let shared = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(example("volume"))
+        .arg("--host-volume")
+        .arg(format!("shared={}", shared.path().display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hack/volume.hcl");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stdout, "hello from write\nread-only\n", "stderr: {stderr}");
+    assert_eq!(
+        std::fs::read_to_string(shared.path().join("greeting")).unwrap(),
+        "hello from write\n"
+    );
+
+    // Without the host volume, the run fails as a Nomad client would place it: nowhere.
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(example("volume"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hack/volume.hcl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("missing compatible host volumes")
+            && stderr.contains("--host-volume shared=PATH"),
+        "{stderr}"
+    );
+}

@@ -18,6 +18,9 @@ const TASK_CONFIG_KEYS: &[&str] = &[
     "unveil",
     "importance",
     "work_dir",
+    "pids_limit",
+    "ulimit",
+    "oom_score_adj",
 ];
 
 /// pledge promise names (pledge.com 1.8/1.9; `anet` only exists in 1.9).

@@ -46,6 +46,9 @@ async fn plugin_info_and_schemas() {
     assert_eq!(
         object_keys(schema.spec),
         [
+            "allow_ipc_host",
+            "allow_negative_oom_score_adj",
+            "allow_pid_host",
             "allow_root",
             "allowed_promises",
             "allowed_unveil",
@@ -55,6 +58,7 @@ async fn plugin_info_and_schemas() {
             "denied_host_gids",
             "denied_host_uids",
             "log_level",
+            "pids_limit",
             "pledge_executable",
             "require_unveil",
             "state_dir",
@@ -75,7 +79,12 @@ async fn plugin_info_and_schemas() {
             "command",
             "connect_ports",
             "importance",
+            "ipc_mode",
+            "oom_score_adj",
+            "pid_mode",
+            "pids_limit",
             "promises",
+            "ulimit",
             "unveil",
             "work_dir"
         ]
@@ -99,7 +108,7 @@ async fn plugin_info_and_schemas() {
     assert!(caps.send_signals && caps.exec && caps.dynamic_workload_users);
     assert!(!caps.disable_log_collection && !caps.must_create_network);
     assert_eq!(caps.network_isolation_modes, vec![0, 1]); // HOST, GROUP
-    assert_eq!(caps.mount_configs, 1); // NO_MOUNTS
+    assert_eq!(caps.mount_configs, 0); // ANY_MOUNTS: volumes are bind-mounted
     assert_eq!(caps.fs_isolation, 0); // NONE
     plugin.shutdown().await;
 }

@@ -216,4 +216,29 @@ JOB
   assert_contains "$out" "signal=9" "the hog died by SIGKILL"
 }
 
+test_run_pids_limit_sets_pids_max() {
+  # The task's pids_limit becomes pids.max of its scope; forking past it fails (pids.events).
+  cat >/tmp/pids.hcl <<'JOB'
+job "pids" {
+  group "g" {
+    task "fork" {
+      driver = "pledge"
+      config {
+        command    = "/bin/sh"
+        args       = ["-c", "d=/sys/fs/cgroup/nomad.slice/share.slice/${NOMAD_ALLOC_ID}.${NOMAD_TASK_NAME}.scope; echo pids.max=$(cat $d/pids.max); i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; cat $d/pids.events"]
+        promises   = "stdio rpath proc exec"
+        unveil     = ["r:/sys/fs/cgroup/nomad.slice", "rx:/bin"]
+        pids_limit = 8
+      }
+    }
+  }
+}
+JOB
+  rc=0
+  out=$($DRIVER run /tmp/pids.hcl 2>&1) || rc=$?
+  assert_contains "$out" "pids.max=8" "pids.max of a task with pids_limit = 8"
+  max=$(printf '%s\n' "$out" | awk '$1 == "max" { print $2 }' | head -n1)
+  [ -n "$max" ] && [ "$max" -gt 0 ] || fail "pids.events max is '$max' after forking past pids_limit: $out"
+}
+
 vmtest_main /vmtest/suite.sh "$@"

@@ -42,6 +42,13 @@ pub struct PluginConfig {
     pub ceiling: Ceiling,
     /// `default_unveil`: rules added to every task (absolute paths).
     pub default_unveil: Vec<UnveilRule>,
+    /// Default and ceiling of the tasks' `pids_limit` (cgroup `pids.max`); 0 = none.
+    pub pids_limit: u64,
+    /// Tasks may set a negative `oom_score_adj` (make the OOM killer spare them).
+    pub allow_negative_oom_score_adj: bool,
+    /// Tasks may set `pid_mode = "host"` / `ipc_mode = "host"`.
+    pub allow_pid_host: bool,
+    pub allow_ipc_host: bool,
 }
 
 impl Default for PluginConfig {
@@ -56,6 +63,10 @@ impl Default for PluginConfig {
             log_level: None,
             ceiling: Ceiling::default(),
             default_unveil: Vec::new(),
+            pids_limit: 0,
+            allow_negative_oom_score_adj: false,
+            allow_pid_host: false,
+            allow_ipc_host: false,
         }
     }
 }
@@ -86,6 +97,8 @@ pub enum ConfigError {
         field: &'static str,
         source: IdRangesError,
     },
+    #[error("plugin config: `pids_limit` is {0}: give a whole number ≥ 0 (0 = no default limit)")]
+    PidsLimit(i64),
 }
 
 impl PluginConfig {
@@ -156,6 +169,18 @@ impl PluginConfig {
                     source,
                 })?;
             }
+        }
+        if let Some(v) = obj.integer("pids_limit").map_err(field)? {
+            c.pids_limit = u64::try_from(v).map_err(|_| ConfigError::PidsLimit(v))?;
+        }
+        if let Some(v) = obj.bool("allow_negative_oom_score_adj").map_err(field)? {
+            c.allow_negative_oom_score_adj = v;
+        }
+        if let Some(v) = obj.bool("allow_pid_host").map_err(field)? {
+            c.allow_pid_host = v;
+        }
+        if let Some(v) = obj.bool("allow_ipc_host").map_err(field)? {
+            c.allow_ipc_host = v;
         }
         Ok(c)
     }
@@ -298,6 +323,10 @@ mod tests {
             ("state_dir", Some("/var/lib/pledge")),
             ("cgroup_root", Some("/sys/fs/cgroup/unified")),
             ("log_level", Some("debug")),
+            ("pids_limit", Some("256")),
+            ("allow_negative_oom_score_adj", Some("true")),
+            ("allow_pid_host", Some("true")),
+            ("allow_ipc_host", Some("false")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -307,6 +336,9 @@ mod tests {
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/pledge"));
         assert_eq!(c.cgroup_root, Some("/sys/fs/cgroup/unified".into()));
         assert_eq!(c.log_level, Some(LogLevel::Debug));
+        assert_eq!(c.pids_limit, 256);
+        assert!(c.allow_negative_oom_score_adj);
+        assert!(c.allow_pid_host && !c.allow_ipc_host);
     }
 
     #[test]
@@ -399,6 +431,8 @@ mod tests {
             (&[("denied_host_uids", Some("0-x"))], "`denied_host_uids`"),
             (&[("denied_host_gids", Some("9-1"))], "`denied_host_gids`"),
             (&[("require_unveil", Some("yes"))], "`require_unveil`"),
+            (&[("pids_limit", Some("-5"))], "`pids_limit` is -5"),
+            (&[("pids_limit", Some("many"))], "`pids_limit`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

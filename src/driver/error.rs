@@ -16,6 +16,10 @@ pub enum DriverError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     TaskConfig(#[from] TaskConfigError),
+    #[error("task network: {0}")]
+    Dns(#[from] super::dns::DnsError),
+    #[error("task volumes: {0}")]
+    Volume(#[from] super::volumes::VolumeError),
     #[error("task sandbox policy")]
     Policy(#[from] crate::policy::PolicyError),
     #[error(transparent)]
@@ -36,9 +40,11 @@ impl DriverError {
     pub fn recoverable(&self) -> Option<bool> {
         match self {
             // A bad config stays bad: retrying cannot help.
-            DriverError::TaskConfig(_) | DriverError::Policy(_) | DriverError::Ceiling(_) => {
-                Some(false)
-            }
+            DriverError::TaskConfig(_)
+            | DriverError::Policy(_)
+            | DriverError::Ceiling(_)
+            | DriverError::Volume(_)
+            | DriverError::Dns(_) => Some(false),
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -63,7 +69,9 @@ impl DriverError {
             DriverError::Config(_)
             | DriverError::TaskConfig(_)
             | DriverError::Policy(_)
-            | DriverError::Ceiling(_) => tonic::Code::InvalidArgument,
+            | DriverError::Ceiling(_)
+            | DriverError::Volume(_)
+            | DriverError::Dns(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

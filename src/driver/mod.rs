@@ -4,6 +4,7 @@
 mod base;
 mod ceiling;
 pub mod config;
+pub mod dns;
 pub mod error;
 mod exec;
 pub mod fingerprint;
@@ -13,6 +14,7 @@ pub mod schema;
 mod service;
 pub mod task_config;
 mod tasks;
+pub mod volumes;
 pub mod wire;
 
 use std::collections::BTreeMap;

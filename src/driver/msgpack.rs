@@ -303,6 +303,23 @@ impl Object {
         }
     }
 
+    /// A map of strings (an HCL `map(string)`), in key order.
+    pub fn string_map(&self, field: &str) -> Result<Option<Vec<(String, String)>>, FieldError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Map(m)) => m
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), as_string(&format!("{field}.{k}"), v)?)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(v) => Err(FieldError::WrongType {
+                field: field.into(),
+                expected: "a map of strings, e.g. { nofile = \"1024:4096\" }",
+                found: v.kind(),
+            }),
+        }
+    }
+
     pub fn string_list(&self, field: &str) -> Result<Option<Vec<String>>, FieldError> {
         match self.get(field) {
             None => Ok(None),
@@ -320,7 +337,6 @@ impl Object {
         }
     }
 
-    #[allow(dead_code)] // for numeric knobs; exercised by the tests
     /// A whole number (any int width, an integral float, or a decimal string).
     pub fn integer(&self, field: &str) -> Result<Option<i64>, FieldError> {
         let bad = |text: String| FieldError::BadNumber {

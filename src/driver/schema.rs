@@ -79,6 +79,22 @@ pub fn plugin_config_spec() -> Spec {
             "denied_host_gids",
             with_default(attr("denied_host_gids", "string"), "\"\""),
         ),
+        (
+            "pids_limit",
+            with_default(attr("pids_limit", "number"), "0"),
+        ),
+        (
+            "allow_negative_oom_score_adj",
+            with_default(attr("allow_negative_oom_score_adj", "bool"), "false"),
+        ),
+        (
+            "allow_pid_host",
+            with_default(attr("allow_pid_host", "bool"), "false"),
+        ),
+        (
+            "allow_ipc_host",
+            with_default(attr("allow_ipc_host", "bool"), "false"),
+        ),
     ])
 }
 
@@ -102,5 +118,16 @@ pub fn task_config_spec() -> Spec {
         ),
         ("work_dir", attr("work_dir", "string")),
         ("connect_ports", attr("connect_ports", "list(string)")),
+        ("pids_limit", attr("pids_limit", "number")),
+        ("ulimit", attr("ulimit", "map(string)")),
+        ("oom_score_adj", attr("oom_score_adj", "number")),
+        (
+            "pid_mode",
+            with_default(attr("pid_mode", "string"), "\"private\""),
+        ),
+        (
+            "ipc_mode",
+            with_default(attr("ipc_mode", "string"), "\"private\""),
+        ),
     ])
 }

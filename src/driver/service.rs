@@ -48,7 +48,9 @@ pub fn capabilities() -> DriverCapabilities {
             NetworkIsolationMode::Group as i32,
         ],
         must_create_network: false,
-        mount_configs: MountConfigs::NoMounts as i32,
+        // ANY_MOUNTS (an alias of 0): host and CSI volumes and devices are bind-mounted in the
+        // task's mount namespace.
+        mount_configs: MountConfigs::UnknownMounts as i32,
         disable_log_collection: false,
         dynamic_workload_users: true,
     }

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::str::FromStr;
 
 use super::msgpack::{ConfigDecodeError, Object};
+use crate::executor::rlimit::{Ulimit, UlimitError};
 use crate::sandbox::promise::{Promise, PromiseError, PromiseSet};
 use crate::sandbox::unveil::{PortRange, UnveilError, UnveilRule};
 
@@ -69,6 +70,16 @@ pub struct TaskDriverConfig {
     pub work_dir: Option<String>,
     /// `connect_ports`: TCP connect only to these (Landlock ABI 4); None = unrestricted.
     pub connect_ports: Option<Vec<PortRange>>,
+    /// `pids_limit` (cgroup `pids.max`); None = the plugin's default.
+    pub pids_limit: Option<u64>,
+    /// `ulimit` entries, in name order.
+    pub ulimits: Vec<Ulimit>,
+    /// `oom_score_adj`, -1000..=1000 (negative only where the plugin allows it).
+    pub oom_score_adj: i32,
+    /// `pid_mode = "host"` (default `private`).
+    pub pid_host: bool,
+    /// `ipc_mode = "host"` (default `private`).
+    pub ipc_host: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -98,6 +109,28 @@ pub enum TaskConfigError {
         index: usize,
         source: crate::sandbox::unveil::PortRangeError,
     },
+    #[error("task config: `pids_limit` is {0}: give a whole number ≥ 1 (the most processes and threads the task may have at once), or leave it out for the plugin's default")]
+    PidsLimit(i64),
+    #[error("task config: `ulimit` `{name} = \"{value}\"`: {problem}")]
+    Ulimit {
+        name: String,
+        value: String,
+        problem: UlimitError,
+    },
+    #[error("task config: `oom_score_adj` is {0}: give a whole number from -1000 to 1000 (higher = killed first when memory runs out)")]
+    OomScoreAdj(i64),
+    #[error("task config: `pids_limit` {task} is above the plugin's `pids_limit` {max}: lower it, or ask the operator to raise the plugin's")]
+    PidsAboveCeiling { task: u64, max: u64 },
+    #[error("task config: `oom_score_adj` {0} is negative, which makes the OOM killer spare this task at the expense of others: use 0 to 1000, or ask the operator to set the plugin's `allow_negative_oom_score_adj = true`")]
+    NegativeOomScoreAdj(i32),
+    #[error("task config: `{field}` is `{value}`: use \"private\" (the default) or \"host\"")]
+    NamespaceMode { field: &'static str, value: String },
+    #[error("task config: `{field} = \"host\"` is not allowed on this client: the task would see (and may signal) {what}; ask the operator to set the plugin's `{option} = true`, or use \"private\"")]
+    HostNamespace {
+        field: &'static str,
+        what: &'static str,
+        option: &'static str,
+    },
 }
 
 impl TaskDriverConfig {
@@ -105,6 +138,7 @@ impl TaskDriverConfig {
     pub fn from_msgpack(bytes: &[u8]) -> Result<Self, TaskConfigError> {
         let obj = Object::from_bytes(bytes)?;
         let field = |e| TaskConfigError::Decode(ConfigDecodeError::Field(e));
+        let field_err = field;
 
         let command = obj.string("command").map_err(field)?.unwrap_or_default();
         if command.trim().is_empty() {
@@ -161,7 +195,49 @@ impl TaskDriverConfig {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
+        let pids_limit = match obj.integer("pids_limit").map_err(field)? {
+            None => None,
+            Some(n) if n >= 1 => Some(n as u64),
+            Some(n) => return Err(TaskConfigError::PidsLimit(n)),
+        };
+        let ulimits = obj
+            .string_map("ulimit")
+            .map_err(field)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| {
+                Ulimit::parse(&name, &value).map_err(|problem| TaskConfigError::Ulimit {
+                    name,
+                    value,
+                    problem,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let oom_score_adj = match obj.integer("oom_score_adj").map_err(field)? {
+            None => 0,
+            Some(n) if (-1000..=1000).contains(&n) => n as i32,
+            Some(n) => return Err(TaskConfigError::OomScoreAdj(n)),
+        };
+        let mode = |field: &'static str| -> Result<bool, TaskConfigError> {
+            match obj
+                .string(field)
+                .map_err(field_err)?
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("") | Some("private") => Ok(false),
+                Some("host") => Ok(true),
+                Some(other) => Err(TaskConfigError::NamespaceMode {
+                    field,
+                    value: other.to_string(),
+                }),
+            }
+        };
+        let pid_host = mode("pid_mode")?;
+        let ipc_host = mode("ipc_mode")?;
         Ok(TaskDriverConfig {
+            pid_host,
+            ipc_host,
             command,
             args,
             promises,
@@ -169,6 +245,9 @@ impl TaskDriverConfig {
             importance,
             work_dir,
             connect_ports,
+            pids_limit,
+            ulimits,
+            oom_score_adj,
         })
     }
 }
@@ -271,6 +350,64 @@ mod tests {
         assert_eq!(c.work_dir.as_deref(), Some("local"));
     }
 
+    /// `{command = "x", ulimit = {k = v, ...}}`.
+    fn with_ulimit(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = encode(&[("command", Ok("x"))]);
+        out[0] += 1;
+        let s = |out: &mut Vec<u8>, v: &str| {
+            out.push(0xd9);
+            out.push(v.len() as u8);
+            out.extend_from_slice(v.as_bytes());
+        };
+        s(&mut out, "ulimit");
+        out.push(0x80 | entries.len() as u8);
+        for (k, v) in entries {
+            s(&mut out, k);
+            s(&mut out, v);
+        }
+        out
+    }
+
+    #[test]
+    fn limits_are_read_and_checked() {
+        use crate::executor::rlimit::RlimitName;
+        let b = encode(&[
+            ("command", Ok("x")),
+            ("pids_limit", Ok("64")),
+            ("oom_score_adj", Ok("-500")),
+        ]);
+        let c = TaskDriverConfig::from_msgpack(&b).unwrap();
+        assert_eq!(c.pids_limit, Some(64));
+        assert_eq!(c.oom_score_adj, -500);
+        assert!(c.ulimits.is_empty());
+        let c =
+            TaskDriverConfig::from_msgpack(&with_ulimit(&[("nofile", "512:1024"), ("core", "0")]))
+                .unwrap();
+        assert_eq!(c.ulimits.len(), 2);
+        let nofile = c.ulimits.iter().find(|u| u.name == RlimitName::Nofile);
+        assert_eq!(nofile.map(|u| (u.soft, u.hard)), Some((512, 1024)));
+        let e = TaskDriverConfig::from_msgpack(&with_ulimit(&[("nofiles", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "`ulimit` `nofiles = \"1\"`: `nofiles` is not a resource; use one of nofile, nproc"
+            ),
+            "{e}"
+        );
+        let e = TaskDriverConfig::from_msgpack(&with_ulimit(&[("nproc", "9:3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("soft limit 9 is above hard limit 3"), "{e}");
+        let e = TaskDriverConfig::from_msgpack(&encode(&[
+            ("command", Ok("x")),
+            ("ulimit", Ok("nofile=1")),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`ulimit` must be a map of strings"), "{e}");
+    }
+
     #[test]
     fn full_config() {
         let b = encode(&[
@@ -370,6 +507,36 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
+        let limits = [
+            (("pids_limit", "0"), "`pids_limit` is 0"),
+            (("pids_limit", "-3"), "`pids_limit` is -3"),
+            (("pids_limit", "lots"), "`pids_limit`"),
+            (("oom_score_adj", "1001"), "`oom_score_adj` is 1001"),
+            (("oom_score_adj", "-1001"), "from -1000 to 1000"),
+        ];
+        for ((k, v), want) in limits {
+            let e = TaskDriverConfig::from_msgpack(&encode(&[("command", Ok("x")), (k, Ok(v))]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "want {want:?} in {e}");
+        }
+        let modes = encode(&[
+            ("command", Ok("x")),
+            ("pid_mode", Ok("host")),
+            ("ipc_mode", Ok("private")),
+        ]);
+        let c = TaskDriverConfig::from_msgpack(&modes).unwrap();
+        assert!(c.pid_host && !c.ipc_host);
+        let e = TaskDriverConfig::from_msgpack(&encode(&[
+            ("command", Ok("x")),
+            ("ipc_mode", Ok("shareable")),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`ipc_mode` is `shareable`: use \"private\""),
+            "{e}"
+        );
         // A blank promise list is the launcher's default, as in the original driver.
         let blank = encode(&[("command", Ok("x")), ("promises", Ok("  "))]);
         assert_eq!(

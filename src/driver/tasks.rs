@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::config::{Launcher, PluginConfig};
 use super::error::DriverError;
-use super::task_config::TaskDriverConfig;
+use super::task_config::{TaskConfigError, TaskDriverConfig};
 use super::wire::timestamp;
 use super::{State, TaskEvent};
 use crate::executor::{
@@ -87,20 +87,68 @@ fn launcher(config: &PluginConfig) -> policy::Launcher {
 }
 
 /// The task's [`Policy`]: its promises (the launcher's default when it names none), its unveil
-/// rules with relative paths resolved against the task directory, the plugin's launcher.
+/// rules with relative paths resolved against the task directory, then one rule per volume
+/// (`mounts`), the plugin's launcher.
 pub fn task_policy(
     cfg: &TaskDriverConfig,
     task_dir: &Path,
+    mounts: &[executor::mounts::BindMount],
     plugin: &PluginConfig,
 ) -> Result<Policy, DriverError> {
     let unveil = cfg
         .unveil
         .iter()
         .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
+        .chain(mounts.iter().map(super::volumes::unveil_rule))
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
     Ok(Policy::new(promises, unveil, launcher(plugin))?
         .with_operator_unveil(plugin.default_unveil.clone())?)
+}
+
+/// A host namespace is granted only where the plugin allows it.
+fn host_namespace(wanted: bool, allowed: bool, field: &'static str) -> Result<bool, DriverError> {
+    if wanted && !allowed {
+        let (what, option) = match field {
+            "pid_mode" => ("every process on the host", "allow_pid_host"),
+            _ => (
+                "the host's System V IPC objects and POSIX message queues",
+                "allow_ipc_host",
+            ),
+        };
+        return Err(TaskConfigError::HostNamespace {
+            field,
+            what,
+            option,
+        }
+        .into());
+    }
+    Ok(wanted)
+}
+
+/// `pids.max`: the task's `pids_limit`, else the plugin's; never above the plugin's.
+fn pids_max(cfg: &TaskDriverConfig, plugin: &PluginConfig) -> Result<Option<u64>, DriverError> {
+    let ceiling = Some(plugin.pids_limit).filter(|p| *p > 0);
+    match (cfg.pids_limit, ceiling) {
+        (Some(task), Some(max)) if task > max => {
+            Err(TaskConfigError::PidsAboveCeiling { task, max }.into())
+        }
+        (task, max) => Ok(task.or(max)),
+    }
+}
+
+/// The task's `ulimit` and `oom_score_adj`; a negative score needs the plugin's consent.
+fn task_limits(
+    cfg: &TaskDriverConfig,
+    plugin: &PluginConfig,
+) -> Result<executor::rlimit::TaskLimits, DriverError> {
+    if cfg.oom_score_adj < 0 && !plugin.allow_negative_oom_score_adj {
+        return Err(TaskConfigError::NegativeOomScoreAdj(cfg.oom_score_adj).into());
+    }
+    Ok(executor::rlimit::TaskLimits {
+        ulimits: cfg.ulimits.clone(),
+        oom_score_adj: cfg.oom_score_adj,
+    })
 }
 
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
@@ -118,7 +166,8 @@ pub fn task_spec(
             task_dir.join(p)
         }
     };
-    let policy = task_policy(cfg, &task_dir, plugin)?;
+    let mounts = super::volumes::bind_mounts(&task.mounts, &task.devices, &task_dir)?;
+    let policy = task_policy(cfg, &task_dir, &mounts, plugin)?;
     let res = task.resources.clone().unwrap_or_default();
     let alloc = res.allocated_resources.unwrap_or_default();
     let linux = res.linux_resources.unwrap_or_default();
@@ -159,8 +208,14 @@ pub fn task_spec(
             cpu_quota_us: None,
             cpu_period_us: None,
             cpuset_cpus: linux.cpuset_cpus,
+            pids_max: pids_max(cfg, plugin)?,
         },
         importance: cfg.importance,
+        limits: task_limits(cfg, plugin)?,
+        mounts,
+        resolv_conf: super::dns::resolv_conf(task.dns.as_ref())?,
+        host_pid: host_namespace(cfg.pid_host, plugin.allow_pid_host, "pid_mode")?,
+        host_ipc: host_namespace(cfg.ipc_host, plugin.allow_ipc_host, "ipc_mode")?,
     })
 }
 
@@ -426,6 +481,11 @@ mod tests {
             importance: executor::Importance::Low,
             work_dir: Some("local".into()),
             connect_ports: None,
+            pids_limit: None,
+            ulimits: vec![],
+            oom_score_adj: 0,
+            pid_host: false,
+            ipc_host: false,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));
@@ -498,6 +558,81 @@ mod tests {
         let e = task_spec(&relative, &cfg, &PluginConfig::default()).unwrap_err();
         assert!(matches!(e, DriverError::Policy(_)), "{e}");
         assert_eq!(e.recoverable(), Some(false));
+    }
+
+    #[test]
+    fn pids_limit_defaults_to_and_stays_under_the_plugins() {
+        let task = TaskConfig {
+            id: "a/t/1".into(),
+            name: "t".into(),
+            alloc_dir: "/data/alloc/a".into(),
+            ..Default::default()
+        };
+        let cfg = TaskDriverConfig::from_msgpack(&[
+            0x81, 0xa7, b'c', b'o', b'm', b'm', b'a', b'n', b'd', 0xa1, b'x',
+        ])
+        .unwrap();
+        let plugin = |n| PluginConfig {
+            pids_limit: n,
+            ..Default::default()
+        };
+        let pids = |cfg: &TaskDriverConfig, p: &PluginConfig| {
+            task_spec(&task, cfg, p).map(|s| s.resources.pids_max)
+        };
+        assert_eq!(pids(&cfg, &plugin(0)).unwrap(), None);
+        assert_eq!(pids(&cfg, &plugin(100)).unwrap(), Some(100));
+        let own = TaskDriverConfig {
+            pids_limit: Some(50),
+            ..cfg.clone()
+        };
+        assert_eq!(pids(&own, &plugin(0)).unwrap(), Some(50));
+        assert_eq!(pids(&own, &plugin(100)).unwrap(), Some(50));
+        let e = pids(&own, &plugin(10)).unwrap_err();
+        assert!(
+            e.to_string().contains("above the plugin's `pids_limit` 10"),
+            "{e}"
+        );
+        assert_eq!(e.recoverable(), Some(false));
+
+        let negative = TaskDriverConfig {
+            oom_score_adj: -100,
+            ..cfg.clone()
+        };
+        let e = task_spec(&task, &negative, &plugin(0)).unwrap_err();
+        assert!(
+            e.to_string().contains("allow_negative_oom_score_adj"),
+            "{e}"
+        );
+        let allowed = PluginConfig {
+            allow_negative_oom_score_adj: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &negative, &allowed).unwrap();
+        assert_eq!(spec.limits.oom_score_adj, -100);
+
+        let host = TaskDriverConfig {
+            pid_host: true,
+            ipc_host: true,
+            ..cfg.clone()
+        };
+        let e = task_spec(&task, &host, &plugin(0)).unwrap_err().to_string();
+        assert!(
+            e.contains("`pid_mode = \"host\"` is not allowed") && e.contains("allow_pid_host"),
+            "{e}"
+        );
+        let pid_only = PluginConfig {
+            allow_pid_host: true,
+            ..Default::default()
+        };
+        let e = task_spec(&task, &host, &pid_only).unwrap_err().to_string();
+        assert!(e.contains("allow_ipc_host"), "{e}");
+        let both = PluginConfig {
+            allow_pid_host: true,
+            allow_ipc_host: true,
+            ..Default::default()
+        };
+        let spec = task_spec(&task, &host, &both).unwrap();
+        assert!(spec.host_pid && spec.host_ipc);
     }
 
     #[tokio::test]

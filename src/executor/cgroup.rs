@@ -29,6 +29,9 @@ pub struct Resources {
     pub cpu_period_us: Option<u64>,
     /// Reserved cores, e.g. `2,3`; empty = inherit.
     pub cpuset_cpus: String,
+    /// `pids.max`: most tasks and threads at once (None = no limit).
+    #[serde(default)]
+    pub pids_max: Option<u64>,
 }
 
 /// The cgroup a task runs in.
@@ -276,6 +279,9 @@ pub fn limit_writes(res: &Resources) -> Vec<(&'static str, &'static str, String)
     if !res.cpuset_cpus.trim().is_empty() {
         w.push(("cpuset", "cpuset.cpus", res.cpuset_cpus.trim().to_string()));
     }
+    if let Some(max) = res.pids_max.filter(|m| *m > 0) {
+        w.push(("pids", "pids.max", max.to_string()));
+    }
     w
 }
 
@@ -460,6 +466,7 @@ mod tests {
             "cpu.weight",
             "cpu.max",
             "cpuset.cpus",
+            "pids.max",
         ] {
             fs::write(cg.path.join(f), "").unwrap();
         }
@@ -470,6 +477,7 @@ mod tests {
             cpu_quota_us: Some(50_000),
             cpu_period_us: None,
             cpuset_cpus: "2,3".into(),
+            pids_max: Some(64),
         };
         let missing = apply_limits(t.path(), &cg.path, &res).unwrap();
         assert!(missing.is_empty(), "{missing:?}");
@@ -479,6 +487,7 @@ mod tests {
         assert_eq!(read("cpu.weight"), "100");
         assert_eq!(read("cpu.max"), "50000 100000");
         assert_eq!(read("cpuset.cpus"), "2,3");
+        assert_eq!(read("pids.max"), "64");
         // A real kernel accumulates "+c" writes; the fake file keeps the last one written.
         assert!(fs::read_to_string(t.path().join("cgroup.subtree_control"))
             .unwrap()
@@ -495,10 +504,11 @@ mod tests {
         let res = Resources {
             memory_mb: 64,
             cpu_shares: 100,
+            pids_max: Some(10),
             ..Default::default()
         };
         let missing = apply_limits(t.path(), &cg.path, &res).unwrap();
-        assert_eq!(missing, vec!["memory", "cpu"]);
+        assert_eq!(missing, vec!["memory", "cpu", "pids"]);
     }
 
     #[test]

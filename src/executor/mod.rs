@@ -10,7 +10,9 @@
 pub mod cgroup;
 pub mod exec;
 pub mod limits;
+pub mod mounts;
 mod resolve;
+pub mod rlimit;
 pub mod signal;
 pub mod spawn;
 pub mod state;
@@ -96,6 +98,22 @@ pub struct TaskSpec {
     pub netns_path: Option<PathBuf>,
     pub resources: Resources,
     pub importance: Importance,
+    /// `ulimit` and `oom_score_adj` (absent in states written before they existed).
+    #[serde(default)]
+    pub limits: rlimit::TaskLimits,
+    /// Volumes and devices bind-mounted into the task's mount namespace, in order.
+    #[serde(default)]
+    pub mounts: Vec<mounts::BindMount>,
+    /// The generated `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
+    /// `pid_mode = "host"`: the task shares the host's PID namespace (the supervisor then
+    /// reaps as a child subreaper and kills what the task leaves when it ends).
+    #[serde(default)]
+    pub host_pid: bool,
+    /// `ipc_mode = "host"`: the task shares the host's IPC namespace.
+    #[serde(default)]
+    pub host_ipc: bool,
 }
 
 /// Executor settings (from the plugin config).

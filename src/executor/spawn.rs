@@ -35,6 +35,23 @@ pub struct SupervisorPlan {
     /// plugin raised its own (see `limits`).
     #[serde(default)]
     pub nofile: Option<(u64, u64)>,
+    /// The task's `ulimit` entries and `oom_score_adj`, set by the task child.
+    #[serde(default)]
+    pub limits: super::rlimit::TaskLimits,
+    /// Bind mounts the supervisor makes in the task's mount namespace, and the task directory
+    /// that destinations may be created in.
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::BindMount>,
+    #[serde(default)]
+    pub task_dir: PathBuf,
+    /// The task's `/etc/resolv.conf` (Nomad's `network.dns`); None = the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
+    /// `pid_mode`/`ipc_mode = "host"`: no PID / IPC namespace of the task's own.
+    #[serde(default)]
+    pub host_pid: bool,
+    #[serde(default)]
+    pub host_ipc: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +145,12 @@ pub fn build_plan(
         netns: spec.netns_path.clone(),
         state_path: state_path.to_path_buf(),
         nofile: super::limits::task_nofile(),
+        limits: spec.limits.clone(),
+        mounts: spec.mounts.clone(),
+        task_dir: spec.task_dir.clone(),
+        resolv_conf: spec.resolv_conf.clone(),
+        host_pid: spec.host_pid,
+        host_ipc: spec.host_ipc,
     })
 }
 
@@ -265,6 +288,8 @@ pub fn spawn_supervisor(
         stdin: stdin.as_raw_fd(),
         stdout: stdout.as_raw_fd(),
         stderr: stderr.as_raw_fd(),
+        host_pid: plan.host_pid,
+        host_ipc: plan.host_ipc,
     })
     .map_err(|source| SpawnError::Clone {
         exe: self_exe.to_path_buf(),

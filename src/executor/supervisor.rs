@@ -30,6 +30,8 @@ pub enum SupervisorError {
     },
     #[error("cannot mount a private /proc for the task: {0}")]
     Proc(nix::Error),
+    #[error(transparent)]
+    Mount(#[from] super::mounts::MountError),
     #[error("cannot {step} for the task: {source}")]
     Setup {
         step: &'static str,
@@ -111,11 +113,18 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
             source: e.into(),
         })?;
     }
+    // Private, so that nothing mounted here reaches the host; a slave when a volume asks for
+    // host mounts to propagate into the task (`host-to-task`).
+    let propagation = if super::mounts::wants_host_propagation(&plan.mounts) {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    };
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        MsFlags::MS_REC | propagation,
         None::<&str>,
     )
     .map_err(SupervisorError::Proc)?;
@@ -127,6 +136,17 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         None::<&str>,
     )
     .map_err(SupervisorError::Proc)?;
+    super::mounts::setup(&plan.mounts, &plan.task_dir)?;
+    if plan.host_pid {
+        sys::set_child_subreaper().map_err(|source| SupervisorError::Setup {
+            step: "become the child subreaper",
+            source,
+        })?;
+    }
+    if let Some(text) = &plan.resolv_conf {
+        let m = super::mounts::resolv_conf_mount(text, &plan.state_path)?;
+        super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
+    }
 
     // Prepare everything the child needs before forking (the plan's argv and env are already
     // the C strings execve takes).
@@ -196,10 +216,41 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     }
     drop(report_w);
     let mut status = wait_loop(child, &all);
+    if plan.host_pid {
+        kill_leftovers();
+    }
     if let Some(msg) = read_report(&report_r) {
         status.err = Some(format!("the sandbox could not start the task: {msg}"));
     }
     Ok(status)
+}
+
+/// `pid_mode = "host"`: no PID namespace dies with us, so what the task left in its cgroup
+/// (background children, daemons) is killed here, and our own descendants reaped, before the
+/// exit status is recorded: the task ends with its main process, as in its own namespace.
+fn kill_leftovers() {
+    let me = std::process::id() as i32;
+    let own = super::cgroup::host_cgroup_root().ok().and_then(|root| {
+        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = text.lines().find_map(|l| l.strip_prefix("0::/"))?;
+        Some(root.join(rel.trim()))
+    });
+    for _ in 0..3 {
+        let Some(cg) = &own else { break };
+        let pids: Vec<i32> = super::cgroup::procs(cg)
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // Orphans are ours (subreaper): reap until none are left.
+        while waitpid(None, None).is_ok() {}
+    }
+    while waitpid(None, None).is_ok() {}
 }
 
 /// What the launcher wrote to the report pipe (nothing when it exec'd the program).
@@ -268,8 +319,8 @@ pub(super) fn task_child(
             return ("make the pty the controlling terminal", errno(e));
         }
     }
-    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
-        return ("reset oom_score_adj", errno(e));
+    if let Err(e) = super::rlimit::set_oom_score_adj(plan.limits.oom_score_adj) {
+        return ("set oom_score_adj", errno(e));
     }
     if let Err(e) = sys::set_nice(plan.nice) {
         return ("set nice", errno(e));
@@ -280,6 +331,11 @@ pub(super) fn task_child(
     if let Some(limit) = plan.nofile {
         if let Err(e) = super::limits::restore_nofile(limit) {
             return ("restore the open-file limit", e);
+        }
+    }
+    for u in &plan.limits.ulimits {
+        if let Err(e) = u.apply() {
+            return ("set a ulimit", e);
         }
     }
     let groups: Vec<Gid> = plan.user.groups.iter().map(|g| Gid::from_raw(*g)).collect();

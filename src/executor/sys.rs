@@ -38,6 +38,10 @@ pub struct SpawnPlan<'a> {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// Stay in our PID namespace (task `pid_mode = "host"`) instead of a new one.
+    pub host_pid: bool,
+    /// Stay in our IPC namespace (task `ipc_mode = "host"`).
+    pub host_ipc: bool,
 }
 
 /// Starts `plan.path` as PID 1 of new PID, mount and IPC namespaces, born inside the cgroup
@@ -50,7 +54,11 @@ pub fn spawn_in_cgroup(plan: &SpawnPlan<'_>) -> io::Result<(i32, OwnedFd)> {
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
-        flags: CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC,
+        flags: CLONE_PIDFD
+            | CLONE_INTO_CGROUP
+            | CLONE_NEWNS
+            | if plan.host_pid { 0 } else { CLONE_NEWPID }
+            | if plan.host_ipc { 0 } else { CLONE_NEWIPC },
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: plan.cgroup_dir as u64,
@@ -185,6 +193,17 @@ pub fn reap_pidfd(pidfd: &OwnedFd) {
 }
 
 /// `fork()` for the single-threaded supervisor.
+/// Makes orphaned descendants of this process its children (the supervisor outside a PID
+/// namespace of its own, `pid_mode = "host"`, still reaps everything the task leaves).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn fork_single_threaded() -> io::Result<nix::unistd::ForkResult> {
     // SAFETY: only the supervisor calls this; it is a single-threaded process (no runtime, no
     // threads were started), so the child may run ordinary code before exec.

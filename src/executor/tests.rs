@@ -791,3 +791,178 @@ fn oom_kill_growth_is_detected_from_memory_events() {
     st.oom_kills_before = None;
     assert!(oom_grew(&st));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ulimits_and_oom_score_adj_reach_the_task() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let mut spec = env.sh(
+        "limits",
+        "cat /proc/self/oom_score_adj; grep -E '^Max (open files|core file size|processes|cpu time)' /proc/self/limits",
+    );
+    spec.limits = rlimit::TaskLimits {
+        ulimits: vec![
+            rlimit::Ulimit::parse("nofile", "100:200").unwrap(),
+            rlimit::Ulimit::parse("core", "0").unwrap(),
+            rlimit::Ulimit::parse("nproc", "3000:4000").unwrap(),
+            rlimit::Ulimit::parse("cpu", "50:unlimited").unwrap(),
+        ],
+        oom_score_adj: 345,
+    };
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let out = env.stdout("limits");
+    assert_eq!((e.exit_code, e.err), (0, None), "{out}");
+    let words = |prefix: &str| -> Vec<String> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {out}"));
+        line[prefix.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(out.lines().next(), Some("345"), "{out}");
+    assert_eq!(words("Max open files")[..2], ["100", "200"], "{out}");
+    assert_eq!(words("Max core file size")[..2], ["0", "0"], "{out}");
+    assert_eq!(words("Max processes")[..2], ["3000", "4000"], "{out}");
+    assert_eq!(words("Max cpu time")[..2], ["50", "unlimited"], "{out}");
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_are_bind_mounted_in_the_task_only() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let vol = tempfile::tempdir().unwrap();
+    fs::set_permissions(vol.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(vol.path().join("hello"), "from-volume\n").unwrap();
+    let ro = env.dir.path().join("ro-source.txt");
+    fs::write(&ro, "read-only-file\n").unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o666)).unwrap();
+    let task_dir = env.dir.path().join("task");
+    let mut spec = env.sh(
+        "vols",
+        "cat local/vol/hello; echo written > local/vol/new && echo wrote; cat ro.txt; \
+         (echo x > ro.txt) 2>/dev/null || echo ro-refused",
+    );
+    spec.mounts = vec![
+        mounts::BindMount {
+            source: vol.path().to_path_buf(),
+            target: task_dir.join("local/vol"),
+            readonly: false,
+            propagation: mounts::Propagation::Private,
+        },
+        mounts::BindMount {
+            source: ro.clone(),
+            target: task_dir.join("ro.txt"),
+            readonly: true,
+            propagation: mounts::Propagation::Private,
+        },
+    ];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    let out = env.stdout("vols");
+    assert_eq!((e.exit_code, e.err), (0, None), "{out}");
+    assert_eq!(
+        out, "from-volume\nwrote\nread-only-file\nro-refused\n",
+        "{out}"
+    );
+    // The write went to the volume; the mounts themselves never reached the host.
+    assert_eq!(
+        fs::read_to_string(vol.path().join("new")).unwrap(),
+        "written\n"
+    );
+    assert!(task_dir.join("local/vol").is_dir());
+    assert!(!task_dir.join("local/vol/hello").exists());
+    assert_eq!(fs::read_to_string(task_dir.join("ro.txt")).unwrap(), "");
+    assert_eq!(fs::read_to_string(&ro).unwrap(), "read-only-file\n");
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+
+    // A symlink planted in the task directory cannot redirect a mount onto the host.
+    std::os::unix::fs::symlink("/etc", task_dir.join("planted")).unwrap();
+    let mut spec = env.sh("planted", "echo ran");
+    spec.mounts = vec![mounts::BindMount {
+        source: vol.path().to_path_buf(),
+        target: task_dir.join("planted/x"),
+        readonly: false,
+        propagation: mounts::Propagation::Private,
+    }];
+    let st = ex.start(spec).await.unwrap();
+    let e = ex.wait(&st.spec.id).await.unwrap();
+    assert_eq!(e.exit_code, 127);
+    assert!(
+        e.err
+            .as_deref()
+            .unwrap_or("")
+            .contains("leaves the task directory"),
+        "{e:?}"
+    );
+    assert!(!Path::new("/etc/x").exists());
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_and_ipc_host_modes_record_exits_and_recover() {
+    let Some(env) = setup() else { return };
+    let host_pid_ns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let host_ipc_ns = fs::read_link("/proc/self/ns/ipc").unwrap();
+    let first = env.executor();
+    let mut spec = env.sh(
+        "hostns",
+        "readlink /proc/self/ns/pid /proc/self/ns/ipc; (sleep 1000 &); \
+         trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    spec.host_pid = true;
+    spec.host_ipc = true;
+    let st = first.start(spec).await.unwrap();
+    env.until_printed("hostns", "ready").await;
+    let out = env.stdout("hostns");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(host_pid_ns.to_str().unwrap()), "{out}");
+    assert_eq!(lines.next(), Some(host_ipc_ns.to_str().unwrap()), "{out}");
+    // The background sleep runs in the cgroup, visible from the host.
+    let before = cgroup::procs(&st.cgroup.path);
+    assert!(before.len() >= 3, "supervisor, sh, sleep: {before:?}");
+
+    let bytes = st.to_bytes();
+    drop(first);
+    let second = env.executor();
+    second
+        .recover(RecoveryState::from_bytes(&bytes).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.inspect(&st.spec.id).unwrap().state,
+        TaskState::Running
+    );
+    second
+        .stop(&st.spec.id, "SIGTERM", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let e = second.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.err), (9, None));
+    // The supervisor killed what the task left before it exited: no PID namespace does it.
+    assert!(
+        cgroup::procs(&st.cgroup.path).is_empty(),
+        "{:?}",
+        cgroup::procs(&st.cgroup.path)
+    );
+    second.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+
+    // A plain exit code is recorded as well.
+    let mut spec = env.sh("hostexit", "exit 4");
+    spec.host_pid = true;
+    let st = env.executor().start(spec).await;
+    let st = st.unwrap();
+    let ex = env.executor();
+    ex.recover(st.clone()).await.unwrap();
+    assert_eq!(ex.wait(&st.spec.id).await.unwrap().exit_code, 4);
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}

@@ -4,7 +4,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const USAGE: &str = concat!(
-    "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep] [-v]\n\n",
+    "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep]\n",
+    "                              [--port-range LO-HI] [--host-volume NAME=PATH[,read_only]]... [-v]\n\n",
     "Runs the job file's pledge tasks on this machine through the plugin, as a Nomad client would\n",
     "(needs root, like a Nomad client).\n\n",
     "options:\n",
@@ -20,6 +21,9 @@ macro_rules! options_help {
   --plugin-config FILE  the plugin's config: an agent file with `plugin \"nomad-pledge-driver\" { config { ... } }`,
                         or just the attributes of the config block
   --alloc-dir DIR       where to create the allocation directory (default: a new directory under /tmp)
+  --host-volume NAME=PATH[,read_only]
+                        a client host volume (`host_volume \"NAME\" { path = PATH }`) for the job's
+                        `volume \"x\" { type = \"host\" source = \"NAME\" }`; repeatable
   --keep                keep the allocation directory (logs, task dirs) afterwards
   --port-range LO-HI    where dynamic `port` blocks get their ports (default: Nomad's 20000-32000)
   -v, --verbose         show every plugin log line, not only warnings and errors
@@ -40,6 +44,37 @@ pub struct Args {
     pub help: bool,
     /// `--port-range LO-HI`; None = Nomad's default 20000-32000.
     pub port_range: Option<(u16, u16)>,
+    /// `--host-volume`, in order given.
+    pub host_volumes: Vec<HostVolume>,
+}
+
+/// A client host volume given with `--host-volume NAME=PATH[,read_only]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVolume {
+    pub name: String,
+    pub path: PathBuf,
+    pub read_only: bool,
+}
+
+impl HostVolume {
+    pub fn parse(text: &str) -> Result<HostVolume, String> {
+        let bad = || {
+            format!("--host-volume {text:?}: write NAME=PATH or NAME=PATH,read_only, with an absolute PATH")
+        };
+        let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+        let (path, read_only) = match rest.rsplit_once(',') {
+            Some((p, "read_only")) => (p, true),
+            _ => (rest, false),
+        };
+        if name.is_empty() || !path.starts_with('/') {
+            return Err(bad());
+        }
+        Ok(HostVolume {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+            read_only,
+        })
+    }
 }
 
 impl Args {
@@ -59,6 +94,11 @@ impl Args {
                     args.plugin_config = Some(value("--plugin-config")?.into())
                 }
                 Some("--alloc-dir") => args.alloc_dir = Some(value("--alloc-dir")?.into()),
+                Some("--host-volume") => {
+                    let v = value("--host-volume")?;
+                    args.host_volumes
+                        .push(HostVolume::parse(&v.to_string_lossy())?);
+                }
                 Some("--keep") => args.keep = true,
                 Some("--port-range") => {
                     let v = value("--port-range")?.to_string_lossy().into_owned();
@@ -130,6 +170,33 @@ mod tests {
         for bad in ["30010-30000", "0-5", "x", "1-70000"] {
             let e = parse(&["j.hcl", "--port-range", bad]).unwrap_err();
             assert!(e.contains("--port-range"), "{bad}: {e}");
+        }
+        let a = parse(&[
+            "j.hcl",
+            "--host-volume",
+            "data=/srv/data",
+            "--host-volume",
+            "ro=/etc,read_only",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.host_volumes,
+            [
+                HostVolume {
+                    name: "data".into(),
+                    path: "/srv/data".into(),
+                    read_only: false
+                },
+                HostVolume {
+                    name: "ro".into(),
+                    path: "/etc".into(),
+                    read_only: true
+                }
+            ]
+        );
+        for bad in ["data", "=/x", "data=rel/path", "data="] {
+            let e = parse(&["j.hcl", "--host-volume", bad]).unwrap_err();
+            assert!(e.contains("NAME=PATH"), "{bad}: {e}");
         }
     }
 }

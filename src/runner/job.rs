@@ -54,7 +54,38 @@ pub struct Group {
     pub network_mode: Option<String>,
     /// `network { port "LABEL" { static = N, to = M } }` blocks, in order.
     pub ports: Vec<PortSpec>,
+    /// `network { dns { ... } }` of the group.
+    pub dns: Option<Dns>,
+    /// The group's `volume "NAME" { ... }` blocks.
+    pub volumes: Vec<Volume>,
     pub tasks: Vec<Task>,
+}
+
+/// `network { dns { servers = [...] searches = [...] options = [...] } }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// A group's `volume "NAME" { type = "host" source = "..." read_only = ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    /// `type`: `host` (the default) or `csi`.
+    pub kind: String,
+    pub source: String,
+    pub read_only: bool,
+}
+
+/// A task's `volume_mount { volume = "..." destination = "..." read_only = ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    pub volume: String,
+    pub destination: String,
+    pub read_only: bool,
+    pub propagation_mode: String,
 }
 
 /// One `port "LABEL" { ... }` block of a group's network.
@@ -82,6 +113,8 @@ pub struct Task {
     pub kill_timeout: Duration,
     /// The `lifecycle {}` block; `None` for a main task.
     pub lifecycle: Option<Lifecycle>,
+    /// The task's `volume_mount {}` blocks.
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// When a task runs relative to the group's main tasks.
@@ -182,6 +215,7 @@ impl Group {
         let place = format!("job {job:?} group {name:?}");
         let mut network_mode = None;
         let mut ports = Vec::new();
+        let mut dns = None;
         for net in block
             .body()
             .blocks()
@@ -214,6 +248,25 @@ impl Group {
                     to,
                 });
             }
+            for d in net.body().blocks().filter(|b| b.identifier() == "dns") {
+                let dplace = format!("{nplace} dns");
+                dns = Some(Dns {
+                    servers: string_list(d.body(), "servers", &dplace)?,
+                    searches: string_list(d.body(), "searches", &dplace)?,
+                    options: string_list(d.body(), "options", &dplace)?,
+                });
+            }
+        }
+        let mut volumes = Vec::new();
+        for v in block.body().blocks().filter(|b| b.identifier() == "volume") {
+            let name = label(v)?;
+            let vplace = format!("{place} volume {name:?}");
+            volumes.push(Volume {
+                kind: opt_string(v.body(), "type", &vplace)?.unwrap_or_else(|| "host".into()),
+                source: opt_string(v.body(), "source", &vplace)?.unwrap_or_default(),
+                read_only: opt_bool(v.body(), "read_only", &vplace)?.unwrap_or(false),
+                name,
+            });
         }
         let tasks = block
             .body()
@@ -225,6 +278,8 @@ impl Group {
             name,
             network_mode,
             ports,
+            dns,
+            volumes,
             tasks,
         })
     }
@@ -295,8 +350,25 @@ impl Task {
             };
             lifecycle = Some(Lifecycle { hook, sidecar });
         }
+        let mut volume_mounts = Vec::new();
+        for (i, vm) in body
+            .blocks()
+            .filter(|b| b.identifier() == "volume_mount")
+            .enumerate()
+        {
+            let mplace = format!("{place} volume_mount ({i})");
+            let b = vm.body();
+            volume_mounts.push(VolumeMount {
+                volume: opt_string(b, "volume", &mplace)?.unwrap_or_default(),
+                destination: opt_string(b, "destination", &mplace)?.unwrap_or_default(),
+                read_only: opt_bool(b, "read_only", &mplace)?.unwrap_or(false),
+                propagation_mode: opt_string(b, "propagation_mode", &mplace)?
+                    .unwrap_or_else(|| "private".into()),
+            });
+        }
         Ok(Task {
             lifecycle,
+            volume_mounts,
             driver: opt_string(body, "driver", &place)?.unwrap_or_default(),
             user: opt_string(body, "user", &place)?.unwrap_or_default(),
             config: attrs_of("config"),
@@ -331,6 +403,37 @@ fn opt_string(body: &Body, key: &'static str, place: &str) -> Result<Option<Stri
             field: key,
             expected: "a plain string",
         }),
+    }
+}
+
+fn opt_bool(body: &Body, key: &'static str, place: &str) -> Result<Option<bool>, JobError> {
+    match attr(body, key) {
+        None => Ok(None),
+        Some(Expression::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(JobError::Type {
+            place: place.to_string(),
+            field: key,
+            expected: "true or false",
+        }),
+    }
+}
+
+fn string_list(body: &Body, key: &'static str, place: &str) -> Result<Vec<String>, JobError> {
+    let bad = || JobError::Type {
+        place: place.to_string(),
+        field: key,
+        expected: "a list of plain strings, e.g. [\"1.1.1.1\"]",
+    };
+    match attr(body, key) {
+        None => Ok(Vec::new()),
+        Some(Expression::Array(items)) => items
+            .iter()
+            .map(|e| match e {
+                Expression::String(s) => Ok(s.clone()),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(_) => Err(bad()),
     }
 }
 
@@ -501,6 +604,76 @@ job "demo" {
             let e = Job::parse(&text).unwrap_err().to_string();
             assert!(e.contains("port \"p\""), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn volumes_and_dns() {
+        let job = Job::parse(
+            r#"
+job "j" {
+  group "g" {
+    network {
+      mode = "bridge"
+      dns {
+        servers  = ["10.0.0.53", "10.0.0.54"]
+        searches = ["svc.local"]
+        options  = ["ndots:2"]
+      }
+    }
+    volume "data" {
+      type      = "host"
+      source    = "shared"
+      read_only = true
+    }
+    volume "other" { source = "x" }
+    task "t" {
+      driver = "pledge"
+      config { command = "true" }
+      volume_mount {
+        volume      = "data"
+        destination = "local/data"
+      }
+      volume_mount {
+        volume      = "other"
+        destination = "/srv"
+        read_only   = true
+      }
+    }
+  }
+}
+"#,
+        )
+        .unwrap();
+        let g = &job.groups[0];
+        let dns = g.dns.as_ref().unwrap();
+        assert_eq!(dns.servers, ["10.0.0.53", "10.0.0.54"]);
+        assert_eq!(dns.searches, ["svc.local"]);
+        assert_eq!(dns.options, ["ndots:2"]);
+        assert_eq!(
+            g.volumes[0],
+            Volume {
+                name: "data".into(),
+                kind: "host".into(),
+                source: "shared".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(g.volumes[1].kind, "host");
+        let t = &g.tasks[0];
+        assert_eq!(t.volume_mounts.len(), 2);
+        assert_eq!(t.volume_mounts[0].destination, "local/data");
+        assert!(!t.volume_mounts[0].read_only && t.volume_mounts[1].read_only);
+        assert_eq!(t.volume_mounts[0].propagation_mode, "private");
+        let e = Job::parse(
+            r#"job "j" {
+  group "g" {
+    volume "v" { read_only = "yes" }
+  }
+}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`read_only` must be true or false"), "{e}");
     }
 
     #[test]

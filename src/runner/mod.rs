@@ -16,6 +16,7 @@ mod scope;
 mod session;
 mod spec;
 mod term;
+mod volumes;
 
 use std::ffi::OsString;
 

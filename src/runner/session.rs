@@ -43,6 +43,8 @@ pub enum RunError {
     #[error("{0}")]
     Alloc(#[from] AllocError),
     #[error("{0}")]
+    Volume(#[from] super::volumes::VolumeError),
+    #[error("{0}")]
     Scope(#[from] ScopeError),
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -229,6 +231,7 @@ async fn configure_and_run(
             netns: netns.as_ref(),
             spec: &task_spec,
             ports: ports_of(group),
+            host_volumes: &args.host_volumes,
         })
         .collect();
     let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
@@ -277,6 +280,7 @@ struct TaskCtx<'a> {
     spec: &'a crate::proto::hclspec::Spec,
     /// The group's allocated ports.
     ports: &'a [ports::Allocated],
+    host_volumes: &'a [super::args::HostVolume],
 }
 
 /// How a task ended: its exit result, and whether `run` had asked it to stop.
@@ -434,7 +438,9 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
         netns,
         spec: task_spec,
         ports: group_ports,
+        host_volumes,
     } = *ctx;
+    let mounts = super::volumes::task_mounts(group, task, host_volumes)?;
     let place = format!("task {:?}", task.name);
     let node_name = nix::unistd::gethostname()
         .ok()
@@ -511,6 +517,8 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
             labels: Default::default(),
             hosts_config: None,
         }),
+        mounts,
+        dns: super::volumes::task_dns(group),
         ..Default::default()
     };
 

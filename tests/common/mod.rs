@@ -187,6 +187,8 @@ pub enum V<'a> {
     B(bool),
     Nil,
     L(&'a [&'a str]),
+    /// A map of strings (`map(string)` attributes such as `ulimit`).
+    M(&'a [(&'a str, &'a str)]),
 }
 
 /// Encodes a flat map of string / bool / nil / list-of-string values as cty msgpack (keys sorted,
@@ -211,6 +213,13 @@ pub fn msgpack(fields: &[(&str, V)]) -> Vec<u8> {
                 out.push(0x90 | items.len() as u8);
                 for i in *items {
                     s(&mut out, i);
+                }
+            }
+            V::M(entries) => {
+                out.push(0x80 | entries.len() as u8);
+                for (k, v) in *entries {
+                    s(&mut out, k);
+                    s(&mut out, v);
                 }
             }
         }
