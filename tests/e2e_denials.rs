@@ -1,5 +1,7 @@
 //! Issue 16 through `nomad-pledge-driver run`: what the sandbox refuses or skips is shown where
-//! users look. `run` prints the plugin's health description when it is degraded. Needs root and a cgroup v2 mount; skips
+//! users look. An unveil entry that matches nothing is a task event (printed by `run`) and a
+//! plugin log line, or refuses the task under `unveil_missing = "fail"`; `run` prints the
+//! plugin's health description when it is degraded. Needs root and a cgroup v2 mount; skips
 //! with a printed reason. Run under the cgroup test lock (tests/plugin_*, tests/e2e_*).
 
 use std::path::Path;
@@ -74,6 +76,47 @@ fn run(job: &Path, plugin_config: Option<&Path>) -> Output {
     c.stdin(Stdio::null())
         .output()
         .expect("run nomad-pledge-driver run")
+}
+
+#[test]
+fn an_unveil_entry_that_matches_nothing_is_a_task_event_in_run() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), "/bin/true", &[], &["r:/etc/hostnme"]);
+    let o = run(&job, None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "the task must still run: {err}");
+    let want = "==> task \"probe\" event: unveil \"r:/etc/hostnme\": no such file; skipped";
+    assert!(err.contains(want), "no event line `{want}` in:\n{err}");
+    // The plugin's warning log line is shown by `run` too (warnings are, without -v).
+    assert!(
+        err.lines()
+            .any(|l| !l.starts_with("==>") && l.contains("r:/etc/hostnme")),
+        "no plugin log line naming the entry in:\n{err}"
+    );
+}
+
+#[test]
+fn unveil_missing_fail_refuses_the_task() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), "/bin/true", &[], &["r:/etc/hostnme"]);
+    let conf = dir.path().join("plugin.hcl");
+    std::fs::write(&conf, "unveil_missing = \"fail\"\n").unwrap();
+    let o = run(&job, Some(&conf));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("unveil \"r:/etc/hostnme\": no such file")
+            && err.contains("unveil_missing = \"fail\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -52,7 +52,8 @@ async fn plugin_info_and_schemas() {
             "log_level",
             "pledge_executable",
             "state_dir",
-            "unveil_best_effort"
+            "unveil_best_effort",
+            "unveil_missing"
         ]
     );
     let task = plugin

@@ -35,6 +35,18 @@ pub struct PluginConfig {
     pub cgroup_root: Option<PathBuf>,
     /// None = keep the level from the environment (default info).
     pub log_level: Option<LogLevel>,
+    /// What an unveil entry that matches nothing does (`unveil_missing`).
+    pub unveil_missing: UnveilMissing,
+}
+
+/// `unveil_missing`: an unveil entry whose path does not exist (or is a dangling symlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnveilMissing {
+    /// Warn (task event + log line) and start the task: pledge.com skips such entries.
+    #[default]
+    Warn,
+    /// Refuse to start the task.
+    Fail,
 }
 
 impl Default for PluginConfig {
@@ -47,6 +59,7 @@ impl Default for PluginConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cgroup_root: None,
             log_level: None,
+            unveil_missing: UnveilMissing::Warn,
         }
     }
 }
@@ -63,6 +76,12 @@ pub enum ConfigError {
     DefaultUser(String),
     #[error("plugin config: `log_level`: {0}")]
     LogLevel(#[from] UnknownLogLevel),
+    #[error("plugin config: `{field}` must be one of {allowed}, got `{value}`")]
+    Choice {
+        field: &'static str,
+        allowed: &'static str,
+        value: String,
+    },
 }
 
 impl PluginConfig {
@@ -105,7 +124,22 @@ impl PluginConfig {
                 c.log_level = Some(v.parse()?);
             }
         }
+        if let Some(v) = obj.string("unveil_missing").map_err(field)? {
+            c.unveil_missing = match v.trim() {
+                "" | "warn" => UnveilMissing::Warn,
+                "fail" => UnveilMissing::Fail,
+                _ => return Err(choice("unveil_missing", "\"warn\", \"fail\"", &v)),
+            };
+        }
         Ok(c)
+    }
+}
+
+fn choice(field: &'static str, allowed: &'static str, value: &str) -> ConfigError {
+    ConfigError::Choice {
+        field,
+        allowed,
+        value: value.to_string(),
     }
 }
 
@@ -226,6 +260,7 @@ mod tests {
             ("state_dir", Some("/var/lib/pledge")),
             ("cgroup_root", Some("/sys/fs/cgroup/unified")),
             ("log_level", Some("debug")),
+            ("unveil_missing", Some("fail")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -235,6 +270,7 @@ mod tests {
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/pledge"));
         assert_eq!(c.cgroup_root, Some("/sys/fs/cgroup/unified".into()));
         assert_eq!(c.log_level, Some(LogLevel::Debug));
+        assert_eq!(c.unveil_missing, UnveilMissing::Fail);
     }
 
     #[test]
@@ -259,6 +295,7 @@ mod tests {
             (&[("log_level", Some("chatty"))], "`log_level`"),
             (&[("default_user", Some("a b"))], "`default_user`"),
             (&[("allow_root", Some("yes"))], "`allow_root`"),
+            (&[("unveil_missing", Some("ignore"))], "`unveil_missing`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

@@ -26,6 +26,8 @@ pub enum DriverError {
     SelfExe { source: std::io::Error },
     #[error("cannot recover the task from its handle: {0}; Nomad will restart the task")]
     BadHandle(String),
+    #[error("{}; the plugin option unveil_missing = \"fail\" refuses such tasks: fix the path (or set unveil_missing = \"warn\")", .0.join("; "))]
+    UnveilMissing(Vec<String>),
 }
 
 impl DriverError {
@@ -35,6 +37,7 @@ impl DriverError {
         match self {
             // A bad config stays bad: retrying cannot help.
             DriverError::TaskConfig(_) | DriverError::Policy(_) => Some(false),
+            DriverError::UnveilMissing(_) => Some(false),
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -52,9 +55,10 @@ impl DriverError {
 
     fn code(&self) -> tonic::Code {
         match self {
-            DriverError::Config(_) | DriverError::TaskConfig(_) | DriverError::Policy(_) => {
-                tonic::Code::InvalidArgument
-            }
+            DriverError::Config(_)
+            | DriverError::TaskConfig(_)
+            | DriverError::Policy(_)
+            | DriverError::UnveilMissing(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

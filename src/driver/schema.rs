@@ -64,6 +64,10 @@ pub fn plugin_config_spec() -> Spec {
             with_default(attr("cgroup_root", "string"), "\"\""),
         ),
         ("log_level", attr("log_level", "string")),
+        (
+            "unveil_missing",
+            with_default(attr("unveil_missing", "string"), "\"warn\""),
+        ),
     ])
 }
 

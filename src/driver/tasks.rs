@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::config::{Launcher, PluginConfig};
+use super::config::{Launcher, PluginConfig, UnveilMissing};
 use super::error::DriverError;
 use super::task_config::TaskDriverConfig;
 use super::wire::timestamp;
@@ -179,6 +179,24 @@ fn unix_socket_notice(promises: &str, abi: fn() -> Option<u32>) -> Option<String
     ))
 }
 
+/// The warnings for the task's unveil entries that match nothing (`sandbox::unmatched`), or
+/// the error refusing the task under `unveil_missing = "fail"`. Checked here, in the plugin,
+/// before the task starts: whether a path exists does not depend on the user (a directory the
+/// task user cannot search makes the launcher fail the task with EACCES instead), and the
+/// task's mount namespace sees the same paths as the host.
+fn unveil_warnings(policy: &Policy, mode: UnveilMissing) -> Result<Vec<String>, DriverError> {
+    if policy.no_unveil() {
+        return Ok(Vec::new());
+    }
+    let found = crate::sandbox::unmatched::check_all(policy.unveil());
+    match mode {
+        UnveilMissing::Fail if !found.is_empty() => Err(DriverError::UnveilMissing(
+            found.iter().map(|u| u.problem()).collect(),
+        )),
+        _ => Ok(found.iter().map(ToString::to_string).collect()),
+    }
+}
+
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
@@ -192,6 +210,7 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         launcher = ?policy.launcher(),
         "starting task"
     );
+    let unmatched = unveil_warnings(policy, state.config().unveil_missing)?;
     let notice = unix_socket_notice(
         &spec.policy.promises().to_string(),
         state.probe.landlock_abi,
@@ -202,6 +221,17 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         spec.task_name.clone(),
     );
     let recovery = state.executor()?.start(spec).await?;
+    for message in unmatched {
+        tracing::warn!(task_id = %ids.0, alloc_id = %ids.1, "{message}");
+        let _ = state.events.send(TaskEvent {
+            task_id: ids.0.clone(),
+            alloc_id: ids.1.clone(),
+            task_name: ids.2.clone(),
+            timestamp: SystemTime::now(),
+            message,
+            annotations: BTreeMap::new(),
+        });
+    }
     if let Some(message) = notice {
         tracing::warn!(task_id = %ids.0, alloc_id = %ids.1, "{message}");
         let _ = state.events.send(TaskEvent {

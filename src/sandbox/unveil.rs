@@ -926,6 +926,11 @@ impl LandlockPlan {
                 fmt_rights(r.rights)
             );
         }
+        for r in self.rules.iter().filter(|r| r.origin == Origin::User) {
+            if let Some(w) = super::unmatched::check(&r.rule) {
+                s += &format!("warning: {w}\n");
+            }
+        }
         s
     }
 }
