@@ -148,3 +148,111 @@ fn run_prints_a_degraded_health_description() {
         assert!(!err.contains("==> plugin health"), "{err}");
     }
 }
+
+/// Kernel audit's enabled flag, read and written over audit netlink (`AUDIT_GET`/`AUDIT_SET`),
+/// so that the Landlock test can put back the state it found: enabling audit is host-wide.
+mod audit {
+    use nix::sys::socket::{
+        recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+    };
+    use std::os::fd::AsRawFd;
+
+    fn request(ty: u16, flags: u16, payload: &[u8]) -> Option<Vec<u8>> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkAudit,
+        )
+        .ok()?;
+        let mut m = Vec::new();
+        m.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 8]);
+        m.extend_from_slice(payload);
+        send(fd.as_raw_fd(), &m, MsgFlags::empty()).ok()?;
+        let mut buf = vec![0u8; 8192];
+        for _ in 0..8 {
+            let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
+            let t = u16::from_ne_bytes([buf[4], buf[5]]);
+            if t == ty || t == 2 {
+                return Some(buf[16..n].to_vec());
+            }
+        }
+        None
+    }
+
+    /// `enabled` (0 off, 1 on, 2 locked), None where audit netlink is unusable.
+    pub fn enabled() -> Option<u32> {
+        let p = request(1000, 1, &[])?;
+        Some(u32::from_ne_bytes(p.get(4..8)?.try_into().ok()?))
+    }
+
+    pub fn set_enabled(v: u32) {
+        let mut p = vec![0u8; 40];
+        p[0..4].copy_from_slice(&1u32.to_ne_bytes());
+        p[4..8].copy_from_slice(&v.to_ne_bytes());
+        let _ = request(1001, 1 | 4, &p);
+    }
+}
+
+/// Puts kernel audit's enabled flag back as it was, whatever happens in the test.
+struct RestoreAudit(u32);
+
+impl Drop for RestoreAudit {
+    fn drop(&mut self) {
+        if audit::enabled() != Some(self.0) && self.0 < 2 {
+            audit::set_enabled(self.0);
+        }
+    }
+}
+
+#[test]
+fn a_landlock_denial_is_a_task_event_under_landlock_audit_enable() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let abi = Command::new(BIN)
+        .args(["pledge", "-T", "unveil", "true"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let abi: u32 = abi
+        .lines()
+        .find_map(|l| l.strip_prefix("landlock: available, ABI "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if abi < 7 {
+        eprintln!("SKIP: Landlock ABI {abi} < 7 writes no audit records");
+        return;
+    }
+    let Some(before) = audit::enabled() else {
+        eprintln!("SKIP: kernel audit netlink is not usable here");
+        return;
+    };
+    let restore = RestoreAudit(before);
+    let dir = tempfile::tempdir().unwrap();
+    // The shell that restricted itself stays alive while cat is refused, so that the plugin
+    // finds its cgroup.
+    let job = job(
+        dir.path(),
+        "/bin/sh",
+        &["-c", "cat /etc/hostname; sleep 1"],
+        &["rx:/usr"],
+    );
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("\"stdio rpath\"", "\"stdio rpath proc exec\"");
+    std::fs::write(&job, text).unwrap();
+    let conf = dir.path().join("plugin.hcl");
+    std::fs::write(&conf, "landlock_audit = \"enable\"\n").unwrap();
+    let o = run(&job, Some(&conf));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = "==> task \"probe\" event: read /etc/hostname needs unveil \"r:/etc/hostname\"";
+    assert!(err.contains(want), "no `{want}` in:\n{err}");
+    assert_eq!(err.matches(want).count(), 1, "deduplicated: {err}");
+    drop(restore);
+    assert_eq!(audit::enabled(), Some(before), "audit state not restored");
+}

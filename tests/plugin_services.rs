@@ -49,6 +49,7 @@ async fn plugin_info_and_schemas() {
             "allow_root",
             "cgroup_root",
             "default_user",
+            "landlock_audit",
             "log_level",
             "pledge_executable",
             "state_dir",

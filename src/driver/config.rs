@@ -37,6 +37,20 @@ pub struct PluginConfig {
     pub log_level: Option<LogLevel>,
     /// What an unveil entry that matches nothing does (`unveil_missing`).
     pub unveil_missing: UnveilMissing,
+    /// Whether Landlock denials are read from kernel audit (`landlock_audit`).
+    pub landlock_audit: LandlockAudit,
+}
+
+/// `landlock_audit`: Landlock denial reports from kernel audit records (Landlock ABI ≥ 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LandlockAudit {
+    /// Report denials when kernel audit is already enabled (auditd runs, or `audit=1`).
+    #[default]
+    Auto,
+    /// Turn kernel audit on at start when it is off (host-wide), then report.
+    Enable,
+    /// Never report Landlock denials.
+    Off,
 }
 
 /// `unveil_missing`: an unveil entry whose path does not exist (or is a dangling symlink).
@@ -60,6 +74,7 @@ impl Default for PluginConfig {
             cgroup_root: None,
             log_level: None,
             unveil_missing: UnveilMissing::Warn,
+            landlock_audit: LandlockAudit::Auto,
         }
     }
 }
@@ -129,6 +144,20 @@ impl PluginConfig {
                 "" | "warn" => UnveilMissing::Warn,
                 "fail" => UnveilMissing::Fail,
                 _ => return Err(choice("unveil_missing", "\"warn\", \"fail\"", &v)),
+            };
+        }
+        if let Some(v) = obj.string("landlock_audit").map_err(field)? {
+            c.landlock_audit = match v.trim() {
+                "" | "auto" => LandlockAudit::Auto,
+                "enable" => LandlockAudit::Enable,
+                "off" => LandlockAudit::Off,
+                _ => {
+                    return Err(choice(
+                        "landlock_audit",
+                        "\"auto\", \"enable\", \"off\"",
+                        &v,
+                    ))
+                }
             };
         }
         Ok(c)
@@ -261,6 +290,7 @@ mod tests {
             ("cgroup_root", Some("/sys/fs/cgroup/unified")),
             ("log_level", Some("debug")),
             ("unveil_missing", Some("fail")),
+            ("landlock_audit", Some("enable")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -271,6 +301,7 @@ mod tests {
         assert_eq!(c.cgroup_root, Some("/sys/fs/cgroup/unified".into()));
         assert_eq!(c.log_level, Some(LogLevel::Debug));
         assert_eq!(c.unveil_missing, UnveilMissing::Fail);
+        assert_eq!(c.landlock_audit, LandlockAudit::Enable);
     }
 
     #[test]
@@ -296,6 +327,7 @@ mod tests {
             (&[("default_user", Some("a b"))], "`default_user`"),
             (&[("allow_root", Some("yes"))], "`allow_root`"),
             (&[("unveil_missing", Some("ignore"))], "`unveil_missing`"),
+            (&[("landlock_audit", Some("on"))], "`landlock_audit`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

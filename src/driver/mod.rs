@@ -3,6 +3,7 @@
 
 mod base;
 pub mod config;
+pub mod denials;
 pub mod error;
 mod exec;
 pub mod fingerprint;
@@ -53,6 +54,8 @@ pub struct State {
     probe: fingerprint::Probe,
     /// Created on the first task RPC (see `tasks.rs`).
     executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
+    /// Landlock denial reporting, decided on first use (first fingerprint or task).
+    denials: std::sync::OnceLock<denials::Denials>,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             events: broadcast::channel(256).0,
             probe: fingerprint::Probe::host(),
             executor: std::sync::Mutex::new(None),
+            denials: std::sync::OnceLock::new(),
         })
     }
 
@@ -79,6 +83,17 @@ impl State {
             "plugin config accepted"
         );
         self.config.send_replace(config);
+    }
+
+    /// Landlock denial reporting, started with the current config on first use.
+    pub fn denials(&self) -> &denials::Denials {
+        self.denials.get_or_init(|| {
+            denials::Denials::start(
+                self.config().landlock_audit,
+                (self.probe.landlock_abi)(),
+                self.events.clone(),
+            )
+        })
     }
 
     /// Current plugin config.

@@ -68,6 +68,10 @@ pub fn plugin_config_spec() -> Spec {
             "unveil_missing",
             with_default(attr("unveil_missing", "string"), "\"warn\""),
         ),
+        (
+            "landlock_audit",
+            with_default(attr("landlock_audit", "string"), "\"auto\""),
+        ),
     ])
 }
 

@@ -220,8 +220,18 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         spec.alloc_id.clone(),
         spec.task_name.clone(),
     );
+    let denials = state.denials();
     let recovery = state.executor()?.start(spec).await?;
-    for message in unmatched {
+    denials.add_task(
+        &recovery.cgroup.path,
+        super::denials::TaskIds {
+            task_id: ids.0.clone(),
+            alloc_id: ids.1.clone(),
+            task_name: ids.2.clone(),
+        },
+    );
+    let unreported = denials.unreported_notice();
+    for message in unmatched.into_iter().chain(unreported) {
         tracing::warn!(task_id = %ids.0, alloc_id = %ids.1, "{message}");
         let _ = state.events.send(TaskEvent {
             task_id: ids.0.clone(),
