@@ -317,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_says_what_is_reported() {
+        let mut fp = crate::driver::fingerprint::fingerprint(
+            &crate::driver::fingerprint::Probe::host(),
+            &Default::default(),
+        );
+        fingerprint_attributes(&mut fp, Reporting::Off("x".into()).attribute(), false);
+        assert_eq!(
+            fp.attributes[attr::DENIALS],
+            AttrValue::String("none".into())
+        );
+        assert!(!fp.attributes.contains_key(attr::KERNEL_AUDIT));
+        fingerprint_attributes(&mut fp, Reporting::Landlock.attribute(), true);
+        assert_eq!(
+            fp.attributes[attr::DENIALS],
+            AttrValue::String("landlock".into())
+        );
+        assert!(fp.attributes.contains_key(attr::KERNEL_AUDIT));
+    }
+
+    #[test]
     fn off_and_old_kernels_do_not_report() {
         assert!(decide(LandlockAudit::Off, Some(7))
             .unwrap_err()
