@@ -57,12 +57,14 @@ async fn plugin_info_and_schemas() {
             "default_user",
             "denied_host_gids",
             "denied_host_uids",
+            "landlock_audit",
             "log_level",
             "pids_limit",
             "pledge_executable",
             "require_unveil",
             "state_dir",
-            "unveil_best_effort"
+            "unveil_best_effort",
+            "unveil_missing"
         ]
     );
     let task = plugin

@@ -68,6 +68,32 @@ fn feature_tests() {
 }
 
 #[test]
+fn feature_test_unveil_warns_about_entries_that_match_nothing() {
+    // Issue 16 item 3: a mistyped path and a dangling symlink each get a warning line naming
+    // the entry; an existing path gets none. Landlock or not, the rules are listed.
+    let d = tempfile::tempdir().unwrap();
+    let dangling = d.path().join("dangling");
+    std::os::unix::fs::symlink(d.path().join("nowhere"), &dangling).unwrap();
+    let typo = format!("r:{}/hostnme", d.path().display());
+    let link = format!("r:{}", dangling.display());
+    let o = pledge(&[
+        "-T", "unveil", "-v", &typo, "-v", &link, "-v", "r:/etc", "cat",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "warning: unveil \"{typo}\": no such file; skipped"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("warning: unveil \"{link}\": dangling symlink to")),
+        "{out}"
+    );
+    assert_eq!(out.matches("warning: unveil").count(), 2, "{out}");
+}
+
+#[test]
 fn feature_test_unveil_states_what_is_and_is_not_enforced() {
     let abi = landlock_abi();
     skip_unless!(abi.is_some(), "landlock missing");

@@ -49,6 +49,32 @@ pub struct PluginConfig {
     /// Tasks may set `pid_mode = "host"` / `ipc_mode = "host"`.
     pub allow_pid_host: bool,
     pub allow_ipc_host: bool,
+    /// What an unveil entry that matches nothing does (`unveil_missing`).
+    pub unveil_missing: UnveilMissing,
+    /// Whether Landlock denials are read from kernel audit (`landlock_audit`).
+    pub landlock_audit: LandlockAudit,
+}
+
+/// `landlock_audit`: Landlock denial reports from kernel audit records (Landlock ABI ≥ 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LandlockAudit {
+    /// Report denials when kernel audit is already enabled (auditd runs, or `audit=1`).
+    #[default]
+    Auto,
+    /// Turn kernel audit on at start when it is off (host-wide), then report.
+    Enable,
+    /// Never report Landlock denials.
+    Off,
+}
+
+/// `unveil_missing`: an unveil entry whose path does not exist (or is a dangling symlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnveilMissing {
+    /// Warn (task event + log line) and start the task: pledge.com skips such entries.
+    #[default]
+    Warn,
+    /// Refuse to start the task.
+    Fail,
 }
 
 impl Default for PluginConfig {
@@ -67,6 +93,8 @@ impl Default for PluginConfig {
             allow_negative_oom_score_adj: false,
             allow_pid_host: false,
             allow_ipc_host: false,
+            unveil_missing: UnveilMissing::Warn,
+            landlock_audit: LandlockAudit::Auto,
         }
     }
 }
@@ -99,6 +127,12 @@ pub enum ConfigError {
     },
     #[error("plugin config: `pids_limit` is {0}: give a whole number ≥ 0 (0 = no default limit)")]
     PidsLimit(i64),
+    #[error("plugin config: `{field}` must be one of {allowed}, got `{value}`")]
+    Choice {
+        field: &'static str,
+        allowed: &'static str,
+        value: String,
+    },
 }
 
 impl PluginConfig {
@@ -182,6 +216,27 @@ impl PluginConfig {
         if let Some(v) = obj.bool("allow_ipc_host").map_err(field)? {
             c.allow_ipc_host = v;
         }
+        if let Some(v) = obj.string("unveil_missing").map_err(field)? {
+            c.unveil_missing = match v.trim() {
+                "" | "warn" => UnveilMissing::Warn,
+                "fail" => UnveilMissing::Fail,
+                _ => return Err(choice("unveil_missing", "\"warn\", \"fail\"", &v)),
+            };
+        }
+        if let Some(v) = obj.string("landlock_audit").map_err(field)? {
+            c.landlock_audit = match v.trim() {
+                "" | "auto" => LandlockAudit::Auto,
+                "enable" => LandlockAudit::Enable,
+                "off" => LandlockAudit::Off,
+                _ => {
+                    return Err(choice(
+                        "landlock_audit",
+                        "\"auto\", \"enable\", \"off\"",
+                        &v,
+                    ))
+                }
+            };
+        }
         Ok(c)
     }
 }
@@ -204,6 +259,14 @@ fn unveil_entries(field: &'static str, list: &[String]) -> Result<Vec<UnveilRule
             Ok(rule)
         })
         .collect()
+}
+
+fn choice(field: &'static str, allowed: &'static str, value: &str) -> ConfigError {
+    ConfigError::Choice {
+        field,
+        allowed,
+        value: value.to_string(),
+    }
 }
 
 fn absolute(field: &'static str, value: &str) -> Result<PathBuf, ConfigError> {
@@ -327,6 +390,8 @@ mod tests {
             ("allow_negative_oom_score_adj", Some("true")),
             ("allow_pid_host", Some("true")),
             ("allow_ipc_host", Some("false")),
+            ("unveil_missing", Some("fail")),
+            ("landlock_audit", Some("enable")),
             ("some_future_knob", Some("ignored")),
         ]);
         let c = PluginConfig::from_msgpack(&b).unwrap();
@@ -339,6 +404,8 @@ mod tests {
         assert_eq!(c.pids_limit, 256);
         assert!(c.allow_negative_oom_score_adj);
         assert!(c.allow_pid_host && !c.allow_ipc_host);
+        assert_eq!(c.unveil_missing, UnveilMissing::Fail);
+        assert_eq!(c.landlock_audit, LandlockAudit::Enable);
     }
 
     #[test]
@@ -433,6 +500,8 @@ mod tests {
             (&[("require_unveil", Some("yes"))], "`require_unveil`"),
             (&[("pids_limit", Some("-5"))], "`pids_limit` is -5"),
             (&[("pids_limit", Some("many"))], "`pids_limit`"),
+            (&[("unveil_missing", Some("ignore"))], "`unveil_missing`"),
+            (&[("landlock_audit", Some("on"))], "`landlock_audit`"),
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))

@@ -32,6 +32,8 @@ pub enum DriverError {
     SelfExe { source: std::io::Error },
     #[error("cannot recover the task from its handle: {0}; Nomad will restart the task")]
     BadHandle(String),
+    #[error("{}; the plugin option unveil_missing = \"fail\" refuses such tasks: fix the path (or set unveil_missing = \"warn\")", .0.join("; "))]
+    UnveilMissing(Vec<String>),
 }
 
 impl DriverError {
@@ -44,7 +46,8 @@ impl DriverError {
             | DriverError::Policy(_)
             | DriverError::Ceiling(_)
             | DriverError::Volume(_)
-            | DriverError::Dns(_) => Some(false),
+            | DriverError::Dns(_)
+            | DriverError::UnveilMissing(_) => Some(false),
             DriverError::Config(_) | DriverError::Unimplemented { .. } => None,
             DriverError::BadHandle(_) => Some(false),
             DriverError::SelfExe { .. } => Some(true),
@@ -71,7 +74,8 @@ impl DriverError {
             | DriverError::Policy(_)
             | DriverError::Ceiling(_)
             | DriverError::Volume(_)
-            | DriverError::Dns(_) => tonic::Code::InvalidArgument,
+            | DriverError::Dns(_)
+            | DriverError::UnveilMissing(_) => tonic::Code::InvalidArgument,
             DriverError::Unimplemented { .. } => tonic::Code::Unimplemented,
             DriverError::BadHandle(_) => tonic::Code::InvalidArgument,
             DriverError::SelfExe { .. } => tonic::Code::Internal,

@@ -16,6 +16,10 @@ pub mod attr {
     pub const VERSION: &str = "driver.pledge.version";
     pub const LAUNCHER: &str = "driver.pledge.launcher";
     pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
+    /// What sandbox denials are reported as task events: `landlock` or `none`.
+    pub const DENIALS: &str = "driver.pledge.denials";
+    /// Set when the plugin turned kernel audit on (`landlock_audit = "enable"`).
+    pub const KERNEL_AUDIT: &str = "driver.pledge.kernel_audit";
     /// `unmediated` (Landlock ABI < 9: connect(2) to pathname unix sockets is not restricted by
     /// unveil) or `unveil` (it needs `w` on the socket file or its directory).
     pub const LANDLOCK_UNIX_SOCKETS: &str = "driver.pledge.landlock.unix_sockets";

@@ -4,6 +4,7 @@
 mod base;
 mod ceiling;
 pub mod config;
+pub mod denials;
 pub mod dns;
 pub mod error;
 mod exec;
@@ -57,6 +58,8 @@ pub struct State {
     probe: fingerprint::Probe,
     /// Created on the first task RPC (see `tasks.rs`).
     executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
+    /// Landlock denial reporting, decided on first use (first fingerprint or task).
+    denials: std::sync::OnceLock<denials::Denials>,
 }
 
 impl State {
@@ -68,6 +71,7 @@ impl State {
             events: broadcast::channel(256).0,
             probe: fingerprint::Probe::host(),
             executor: std::sync::Mutex::new(None),
+            denials: std::sync::OnceLock::new(),
         })
     }
 
@@ -83,6 +87,17 @@ impl State {
             "plugin config accepted"
         );
         self.config.send_replace(config);
+    }
+
+    /// Landlock denial reporting, started with the current config on first use.
+    pub fn denials(&self) -> &denials::Denials {
+        self.denials.get_or_init(|| {
+            denials::Denials::start(
+                self.config().landlock_audit,
+                (self.probe.landlock_abi)(),
+                self.events.clone(),
+            )
+        })
     }
 
     /// Current plugin config.

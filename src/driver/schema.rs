@@ -95,6 +95,14 @@ pub fn plugin_config_spec() -> Spec {
             "allow_ipc_host",
             with_default(attr("allow_ipc_host", "bool"), "false"),
         ),
+        (
+            "unveil_missing",
+            with_default(attr("unveil_missing", "string"), "\"warn\""),
+        ),
+        (
+            "landlock_audit",
+            with_default(attr("landlock_audit", "string"), "\"auto\""),
+        ),
     ])
 }
 

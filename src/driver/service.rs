@@ -90,13 +90,17 @@ impl Driver for State {
         let mut config = self.config.subscribe();
         let probe = self.probe.clone();
         let shutdown = self.shutdown.clone();
+        let denials = self.denials();
+        let denials_attr = denials.reporting().attribute();
+        let audit_on = denials.turned_audit_on();
         let stream = async_stream(move |tx| async move {
             // The first message goes out at once; the periodic re-send starts one period later.
             let start = tokio::time::Instant::now() + FINGERPRINT_PERIOD;
             let mut tick = tokio::time::interval_at(start, FINGERPRINT_PERIOD);
             loop {
                 let cfg = config.borrow_and_update().clone();
-                let fp = super::fingerprint::fingerprint(&probe, &cfg);
+                let mut fp = super::fingerprint::fingerprint(&probe, &cfg);
+                super::denials::fingerprint_attributes(&mut fp, denials_attr, audit_on);
                 if tx.send(Ok(wire::fingerprint(&fp))).await.is_err() {
                     return; // the client went away
                 }
@@ -213,6 +217,9 @@ impl Driver for State {
             .destroy(&req.task_id, req.force)
             .await
             .map_err(DriverError::from)?;
+        if let Some(d) = self.denials.get() {
+            d.remove_task(&req.task_id);
+        }
         Ok(Response::new(DestroyTaskResponse {}))
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::config::{Launcher, PluginConfig};
+use super::config::{Launcher, PluginConfig, UnveilMissing};
 use super::error::DriverError;
 use super::task_config::{TaskConfigError, TaskDriverConfig};
 use super::wire::timestamp;
@@ -235,6 +235,24 @@ fn unix_socket_notice(promises: &str, abi: fn() -> Option<u32>) -> Option<String
     ))
 }
 
+/// The warnings for the task's unveil entries that match nothing (`sandbox::unmatched`), or
+/// the error refusing the task under `unveil_missing = "fail"`. Checked here, in the plugin,
+/// before the task starts: whether a path exists does not depend on the user (a directory the
+/// task user cannot search makes the launcher fail the task with EACCES instead), and the
+/// task's mount namespace sees the same paths as the host.
+fn unveil_warnings(policy: &Policy, mode: UnveilMissing) -> Result<Vec<String>, DriverError> {
+    if policy.no_unveil() {
+        return Ok(Vec::new());
+    }
+    let found = crate::sandbox::unmatched::check_all(policy.unveil());
+    match mode {
+        UnveilMissing::Fail if !found.is_empty() => Err(DriverError::UnveilMissing(
+            found.iter().map(|u| u.problem()).collect(),
+        )),
+        _ => Ok(found.iter().map(ToString::to_string).collect()),
+    }
+}
+
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
@@ -260,6 +278,7 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         launcher = ?policy.launcher(),
         "starting task"
     );
+    let unmatched = unveil_warnings(policy, state.config().unveil_missing)?;
     let notice = unix_socket_notice(
         &spec.policy.promises().to_string(),
         state.probe.landlock_abi,
@@ -272,8 +291,33 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         message,
         annotations: BTreeMap::new(),
     };
-    let events: Vec<TaskEvent> = port_notice.into_iter().chain(notice).map(event).collect();
+    let mut events: Vec<TaskEvent> = port_notice.into_iter().chain(notice).map(event).collect();
+    let ids = (
+        spec.id.clone(),
+        spec.alloc_id.clone(),
+        spec.task_name.clone(),
+    );
+    let denials = state.denials();
     let recovery = state.executor()?.start(spec).await?;
+    denials.add_task(
+        &recovery.cgroup.path,
+        super::denials::TaskIds {
+            task_id: ids.0.clone(),
+            alloc_id: ids.1.clone(),
+            task_name: ids.2.clone(),
+        },
+    );
+    let unreported = denials.unreported_notice();
+    for message in unmatched.into_iter().chain(unreported) {
+        events.push(TaskEvent {
+            task_id: ids.0.clone(),
+            alloc_id: ids.1.clone(),
+            task_name: ids.2.clone(),
+            timestamp: SystemTime::now(),
+            message,
+            annotations: BTreeMap::new(),
+        });
+    }
     for e in events {
         tracing::warn!(task_id = %e.task_id, alloc_id = %e.alloc_id, "{}", e.message);
         let _ = state.events.send(e);

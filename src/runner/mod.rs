@@ -7,6 +7,7 @@
 
 mod alloc;
 mod args;
+mod events;
 mod interp;
 mod job;
 mod msgpack;

@@ -152,6 +152,9 @@ async fn configure_and_run(
         if first.health != HealthState::Healthy as i32 {
             return Err(RunError::Unhealthy(first.health_description));
         }
+        if let Some(line) = super::events::health_line(first.health, &first.health_description) {
+            super::term::status_line(line);
+        }
     }
     let task_spec = driver
         .task_config_schema(TaskConfigSchemaRequest {})
@@ -165,6 +168,9 @@ async fn configure_and_run(
         })?;
 
     let alloc_id = random_uuid();
+    let events = super::events::follow(plugin.driver(), alloc_id.clone())
+        .await
+        .map_err(rpc("TaskEvents"))?;
     let base = match &args.alloc_dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("nomad-pledge-run-{}", &alloc_id[..8])),
@@ -236,6 +242,7 @@ async fn configure_and_run(
         .collect();
     let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
     ctrl_c.abort();
+    events.abort();
     let interrupted = *stop_rx.borrow();
 
     // Each task's result was printed when it ended. The exit code is the first failure's; a task

@@ -9,4 +9,5 @@ pub mod promise;
 pub mod seccomp;
 pub(crate) mod sys;
 pub mod syscalls;
+pub mod unmatched;
 pub mod unveil;

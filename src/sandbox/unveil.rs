@@ -35,7 +35,8 @@ use std::str::FromStr;
 
 use landlock::{
     make_bitflags, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort,
-    PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    PathBeneath, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError,
+    RulesetStatus, Scope, ABI,
 };
 
 use super::promise::{Promise, PromiseSet};
@@ -876,7 +877,8 @@ impl LandlockPlan {
                 .add_rule(PathBeneath::new(root.as_fd(), AccessFs::MakeBlock))
                 .map_err(ll("MAKE_BLOCK on /"))?
         };
-        let status = created
+        let status = log_new_exec(created, self.abi)
+            .map_err(ll("LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON"))?
             .no_new_privs(true)
             .restrict_self()
             .map_err(ll("restrict_self"))?;
@@ -953,7 +955,8 @@ impl LandlockPlan {
                 .add_rule(PathBeneath::new(fd.as_fd(), r.rights))
                 .map_err(ll(&format!("{} ({})", r.rule, r.origin)))?;
         }
-        let status = created
+        let status = log_new_exec(created, self.abi)
+            .map_err(ll("LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON"))?
             .no_new_privs(true)
             .restrict_self()
             .map_err(ll("restrict_self"))?;
@@ -1015,7 +1018,24 @@ impl LandlockPlan {
                 fmt_rights(r.rights)
             );
         }
+        for r in self.rules.iter().filter(|r| r.origin == Origin::User) {
+            if let Some(w) = super::unmatched::check(&r.rule) {
+                s += &format!("warning: {w}\n");
+            }
+        }
         s
+    }
+}
+
+/// From Landlock ABI 7, ask the kernel to audit the denials of the programs exec'd after
+/// `landlock_restrict_self` (`LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`): by default only the
+/// restricting program's own denials are logged, and the launcher is not the program to watch.
+/// Records are written only where kernel audit is enabled; the plugin reads them as task events.
+fn log_new_exec(created: RulesetCreated, abi: i32) -> Result<RulesetCreated, RulesetError> {
+    if abi >= 7 {
+        created.log_new_exec(true)
+    } else {
+        Ok(created)
     }
 }
 
