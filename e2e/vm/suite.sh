@@ -225,7 +225,7 @@ job "pids" {
       driver = "pledge"
       config {
         command    = "/bin/sh"
-        args       = ["-c", "d=/sys/fs/cgroup/nomad.slice/share.slice/${NOMAD_ALLOC_ID}.${NOMAD_TASK_NAME}.scope; echo pids.max=$(cat $d/pids.max); i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; cat $d/pids.events"]
+        args       = ["-c", "d=/sys/fs/cgroup/nomad.slice/share.slice/${NOMAD_ALLOC_ID}.${NOMAD_TASK_NAME}.scope; echo pids.max=$(cat $d/pids.max); i=0; (while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done); cat $d/pids.events"]
         promises   = "stdio rpath proc exec"
         unveil     = ["r:/sys/fs/cgroup/nomad.slice", "rx:/bin"]
         pids_limit = 8
