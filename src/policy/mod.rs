@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sandbox::caps::CapSet;
 use crate::sandbox::launch::DEFAULT_PROMISES;
 use crate::sandbox::promise::PromiseError;
 pub use crate::sandbox::promise::PromiseSet;
@@ -57,6 +58,8 @@ pub struct Policy {
     unveil: Vec<UnveilRule>,
     no_unveil: bool,
     launcher: Launcher,
+    /// Capabilities the command keeps (ambient for a non-root task); empty by default.
+    caps: CapSet,
 }
 
 /// Why a [`Policy`] cannot be built (or read back from a recovery state).
@@ -71,6 +74,10 @@ pub enum PolicyError {
         promises: String,
         source: PromiseError,
     },
+    #[error("the stored policy's capabilities do not parse")]
+    Caps {
+        source: crate::sandbox::caps::CapNameError,
+    },
     #[error("the stored policy's unveil permissions `{perms}` do not parse")]
     Perms { perms: String, source: UnveilError },
 }
@@ -83,6 +90,7 @@ impl Default for Policy {
             unveil: Vec::new(),
             no_unveil: false,
             launcher: Launcher::default(),
+            caps: CapSet::new(),
         }
     }
 }
@@ -110,6 +118,7 @@ impl Policy {
             unveil,
             no_unveil: false,
             launcher,
+            caps: CapSet::new(),
         })
     }
 
@@ -141,6 +150,17 @@ impl Policy {
     pub fn launcher(&self) -> &Launcher {
         &self.launcher
     }
+
+    /// This policy granting `caps` to the command (checked by [`Policy::grant_caps`]).
+    pub fn with_caps(mut self, caps: CapSet) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The capabilities the command keeps (and no others).
+    pub fn caps(&self) -> &CapSet {
+        &self.caps
+    }
 }
 
 /// The serialized form: promises and permissions as the strings a user writes.
@@ -151,6 +171,9 @@ struct PolicyRepr {
     #[serde(default)]
     no_unveil: bool,
     launcher: Launcher,
+    /// Capability names (`net_bind_service`); absent in states written before capabilities.
+    #[serde(default)]
+    caps: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,6 +196,7 @@ impl From<Policy> for PolicyRepr {
                 .collect(),
             no_unveil: p.no_unveil,
             launcher: p.launcher,
+            caps: p.caps.names(),
         }
     }
 }
@@ -195,7 +219,8 @@ impl TryFrom<PolicyRepr> for Policy {
                 Ok(UnveilRule::new(perms, u.path))
             })
             .collect::<Result<Vec<_>, PolicyError>>()?;
-        let policy = Policy::new(promises, unveil, r.launcher)?;
+        let caps = CapSet::parse_list(&r.caps).map_err(|source| PolicyError::Caps { source })?;
+        let policy = Policy::new(promises, unveil, r.launcher)?.with_caps(caps);
         Ok(if r.no_unveil {
             policy.without_unveil()
         } else {

@@ -1,0 +1,101 @@
+//! The built-in sandbox is installed in the task child itself: nothing that reads the task's
+//! environment runs between the identity switch and the sandbox. Driven through the built
+//! plugin over gRPC. Needs root and a cgroup v2 mount (and `cc` for the preload library);
+//! skips with a printed reason otherwise.
+
+mod common;
+
+use std::path::Path;
+
+use common::tasks::*;
+
+/// A preload library whose constructor appends a line to `$MARK_IN` and to `$MARK_OUT`.
+const PAYLOAD_C: &str = r#"
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void mark(const char *var) {
+    const char *p = getenv(var);
+    if (!p) return;
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0666);
+    if (fd >= 0) { (void)write(fd, "ran\n", 4); close(fd); }
+}
+__attribute__((constructor)) static void payload(void) {
+    mark("MARK_IN");
+    mark("MARK_OUT");
+}
+"#;
+
+/// Builds the payload library at `so`; None (with the reason printed) without a C compiler.
+fn build_payload(so: &Path) -> Option<()> {
+    let src = so.with_extension("c");
+    std::fs::write(&src, PAYLOAD_C).unwrap();
+    match std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(so)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => Some(()),
+        Ok(s) => {
+            eprintln!("SKIP: cc failed to build the preload library ({s})");
+            None
+        }
+        Err(e) => {
+            eprintln!("SKIP: no C compiler `cc` to build the preload library: {e}");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn ld_preload_from_the_job_env_runs_only_inside_the_sandbox() {
+    require_host!();
+    let alloc = Alloc::new("inchild");
+    let task_dir = alloc.path().join("preload");
+    std::fs::create_dir_all(&task_dir).unwrap();
+    let so = task_dir.join("x.so");
+    if build_payload(&so).is_none() {
+        return;
+    }
+    // Outside the unveil set, but writable by the task user: only Landlock can stop the write.
+    let outside = tempfile::Builder::new()
+        .prefix("inchild-outside")
+        .tempdir()
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mark_in = task_dir.join("marker-in");
+    let mark_out = outside.path().join("marker-out");
+
+    let plugin = plugin(&alloc).await;
+    let unveil = format!("rwc:{}", task_dir.display());
+    let mut task = alloc.task_unveiling(
+        "preload",
+        "/bin/true",
+        &[],
+        "stdio rpath wpath cpath",
+        &[&unveil],
+    );
+    for (k, v) in [
+        ("LD_PRELOAD", so.display().to_string()),
+        ("MARK_IN", mark_in.display().to_string()),
+        ("MARK_OUT", mark_out.display().to_string()),
+    ] {
+        task.env.insert(k.into(), v);
+    }
+    let (id, r) = run_to_exit(&plugin, task).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+
+    // The payload ran (the command's own loader honours LD_PRELOAD) ...
+    let ran = std::fs::read_to_string(&mark_in).unwrap_or_default();
+    assert!(!ran.is_empty(), "the preload payload never ran");
+    // ... and only inside the sandbox: no process wrote outside the unveil set.
+    assert!(
+        !mark_out.exists(),
+        "the preload payload ran outside the sandbox (it wrote {})",
+        mark_out.display()
+    );
+}
