@@ -99,3 +99,87 @@ async fn ld_preload_from_the_job_env_runs_only_inside_the_sandbox() {
         mark_out.display()
     );
 }
+
+fn setpriv_available() -> bool {
+    std::process::Command::new("setpriv")
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The Cap* lines of a `/proc/self/status` dump, as numbers.
+fn cap_lines(status: &str) -> Vec<(String, u64)> {
+    status
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            let v = u64::from_str_radix(v.trim(), 16).ok()?;
+            k.starts_with("Cap").then(|| (k.to_string(), v))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_nobody_task_has_only_its_own_groups_and_no_capabilities() {
+    require_host!();
+    if !setpriv_available() {
+        eprintln!("SKIP: no setpriv (util-linux) to give the plugin groups and capabilities");
+        return;
+    }
+    let alloc = Alloc::new("inchild");
+    // root:root 0660: only uid 0 and members of group 0 may write it.
+    let file = alloc.path().join("root-only");
+    std::fs::write(&file, "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o660)).unwrap();
+    std::os::unix::fs::chown(&file, Some(0), Some(0)).unwrap();
+    // A plugin started by a root parent with groups 0 and 4 and inheritable/ambient caps.
+    let plugin = plugin_under(
+        &alloc,
+        &[
+            "setpriv",
+            "--groups",
+            "0,4",
+            "--inh-caps",
+            "+net_bind_service,+chown",
+            "--ambient-caps",
+            "+net_bind_service",
+            "--",
+        ],
+    )
+    .await;
+    let script = format!(
+        "id -G; cat /proc/self/status; echo pwned >> {} && echo WROTE",
+        file.display()
+    );
+    let unveil = format!("rw:{}", file.display());
+    let (id, r) = run_to_exit(
+        &plugin,
+        alloc.task_unveiling(
+            "who",
+            "sh",
+            &["-c", &script],
+            "stdio rpath wpath cpath proc exec",
+            &["rx:/usr/bin", "rx:/bin", "r:/proc", &unveil],
+        ),
+    )
+    .await;
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+    let out = alloc.out("who");
+    let err = std::fs::read_to_string(alloc.path().join("who.stderr")).unwrap_or_default();
+    assert_ne!(r.exit_code, 0, "{r:?} {out} {err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!out.contains("WROTE"), "{out}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+    let groups: Vec<&str> = out.lines().next().unwrap_or("").split(' ').collect();
+    assert!(
+        !groups.contains(&"0") && !groups.contains(&"4"),
+        "{groups:?}"
+    );
+    let caps = cap_lines(&out);
+    assert_eq!(caps.len(), 5, "{out}");
+    for (k, v) in &caps {
+        assert_eq!(*v, 0, "{k} of a nobody task is {v:#x}: {caps:?}");
+    }
+}

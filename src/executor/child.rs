@@ -243,8 +243,10 @@ pub fn prepare(plan: &SupervisorPlan) -> Result<Prepared, LaunchError> {
             step: "find the command (empty argv)",
             source: std::io::Error::from_raw_os_error(libc::EINVAL),
         })?;
-        let program = Program::find(OsStr::from_bytes(name.as_bytes()), var(b"PATH").as_deref())
-            .map_err(PrepareError::from)?;
+        let program = as_task_user(plan, || {
+            Program::find(OsStr::from_bytes(name.as_bytes()), var(b"PATH").as_deref())
+        })?
+        .map_err(PrepareError::from)?;
         let extras = Extras {
             tmppath: var(b"TMPPATH"),
             tty: prepared::stdin_tty(),
@@ -270,6 +272,35 @@ pub fn prepare(plan: &SupervisorPlan) -> Result<Prepared, LaunchError> {
         granted: plan.policy.caps().clone(),
         supported: caps::supported(),
     })
+}
+
+/// Runs `f` with the task user's real and effective ids and groups (the saved uid stays 0, so
+/// the parent gets root back afterwards): the command is looked up with the permission checks
+/// the task will get (a PATH entry the task cannot enter, such as `/root/...`, is skipped as it
+/// would be by the task). The parent is single-threaded.
+fn as_task_user<T>(plan: &SupervisorPlan, f: impl FnOnce() -> T) -> Result<T, LaunchError> {
+    use nix::unistd::{getgroups, setgroups, setresgid, setresuid};
+    let err = |e: nix::Error| LaunchError::Setup {
+        step: "take the task user's identity to resolve the command",
+        source: e.into(),
+    };
+    let root_uid = Uid::from_raw(0);
+    let root_gid = Gid::from_raw(0);
+    if !Uid::effective().is_root() || plan.user.uid == 0 {
+        return Ok(f());
+    }
+    let saved_groups = getgroups().map_err(err)?;
+    let groups: Vec<Gid> = plan.user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(err)?;
+    let gid = Gid::from_raw(plan.user.gid);
+    setresgid(gid, gid, root_gid).map_err(err)?;
+    let uid = Uid::from_raw(plan.user.uid);
+    setresuid(uid, uid, root_uid).map_err(err)?;
+    let out = f();
+    setresuid(root_uid, root_uid, root_uid).map_err(err)?;
+    setresgid(root_gid, root_gid, root_gid).map_err(err)?;
+    setgroups(&saved_groups).map_err(err)?;
+    Ok(out)
 }
 
 /// Forks the task child of `plan` (with `ctty`, fd 0, a pty slave, becomes its controlling
@@ -323,6 +354,9 @@ fn see_through(prep: &Prepared, sock: &OwnedFd, child: Pid) -> Result<(), Launch
                     ));
                 };
                 let pid = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
+                // Opened as root: the child's /proc/PID entries are not accessible to the task
+                // user (a process that changed uid is not dumpable). The rules only ever take
+                // access away; the task's own permission checks still apply.
                 let ruleset = sandbox.ruleset(Some(pid))?;
                 if let Some(w) = &ruleset.warning {
                     eprint!("nomad-pledge-driver: {w}");
