@@ -183,3 +183,100 @@ async fn a_nobody_task_has_only_its_own_groups_and_no_capabilities() {
         assert_eq!(*v, 0, "{k} of a nobody task is {v:#x}: {caps:?}");
     }
 }
+
+/// A plugin whose config allows `allow_caps`.
+async fn plugin_allowing(alloc: &Alloc, allow_caps: &[&str]) -> common::Plugin {
+    let plugin = common::Plugin::start(&[]).await;
+    let state_dir = alloc.state.path().display().to_string();
+    plugin
+        .base()
+        .set_config(common::set_config(
+            common::msgpack(&[
+                ("state_dir", common::V::S(&state_dir)),
+                ("allow_caps", common::V::L(allow_caps)),
+            ]),
+            true,
+        ))
+        .await
+        .expect("SetConfig");
+    plugin
+}
+
+fn http_task(alloc: &Alloc, cap_add: &[&str]) -> common::pb::drivers::TaskConfig {
+    let dir = alloc.path().join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unveil = format!("r:{}", dir.display());
+    let dir_s = dir.display().to_string();
+    let args = [
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        &dir_s,
+        "80",
+    ];
+    let mut t = alloc.task_unveiling(
+        "web",
+        "python3",
+        &args,
+        "stdio rpath inet",
+        &["r:/etc/mime.types", &unveil],
+    );
+    t.msgpack_driver_config = common::msgpack(&[
+        ("command", common::V::S("python3")),
+        ("args", common::V::L(&args)),
+        ("promises", common::V::S("stdio rpath inet")),
+        ("unveil", common::V::L(&["r:/etc/mime.types", &unveil])),
+        ("cap_add", common::V::L(cap_add)),
+    ]);
+    t
+}
+
+#[tokio::test]
+async fn a_nobody_task_binds_port_80_with_an_allowed_cap_add() {
+    require_host!();
+    if std::net::TcpStream::connect("127.0.0.1:80").is_ok() {
+        eprintln!("SKIP: something already listens on 127.0.0.1:80");
+        return;
+    }
+    let alloc = Alloc::new("inchild");
+    // Not in allow_caps (the default): StartTask is refused, naming the cap and the option.
+    let plugin = plugin(&alloc).await;
+    let e = plugin
+        .driver()
+        .start_task(common::pb::drivers::StartTaskRequest {
+            task: Some(http_task(&alloc, &["net_bind_service"])),
+        })
+        .await
+        .expect_err("a cap outside allow_caps is refused");
+    assert!(
+        e.message().contains("`net_bind_service`") && e.message().contains("`allow_caps`"),
+        "{}",
+        e.message()
+    );
+    plugin.shutdown().await;
+
+    let plugin = plugin_allowing(&alloc, &["net_bind_service"]).await;
+    let id = start(&plugin, http_task(&alloc, &["CAP_NET_BIND_SERVICE"]))
+        .await
+        .config
+        .unwrap()
+        .id;
+    let mut page = String::new();
+    eventually("python3 serves on 127.0.0.1:80", || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:80") else {
+            return false;
+        };
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        page.clear();
+        let _ = s.read_to_string(&mut page);
+        !page.is_empty()
+    })
+    .await;
+    assert!(page.contains("Directory listing"), "{page}");
+    stop(&plugin, &id, "SIGTERM", std::time::Duration::from_secs(5)).await;
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}

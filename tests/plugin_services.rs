@@ -46,6 +46,7 @@ async fn plugin_info_and_schemas() {
     assert_eq!(
         object_keys(schema.spec),
         [
+            "allow_caps",
             "allow_root",
             "cgroup_root",
             "default_user",
@@ -66,6 +67,8 @@ async fn plugin_info_and_schemas() {
         object_keys(task.spec),
         [
             "args",
+            "cap_add",
+            "cap_drop",
             "command",
             "importance",
             "promises",

@@ -1,6 +1,7 @@
 //! The plugin configuration (`plugin "nomad-pledge-driver" { config { ... } }`): typed, with
 //! defaults and validation. Decoded from SetConfig's cty-msgpack bytes.
 
+use crate::sandbox::caps::{CapNameError, CapSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,8 @@ pub struct PluginConfig {
     pub cgroup_root: Option<PathBuf>,
     /// None = keep the level from the environment (default info).
     pub log_level: Option<LogLevel>,
+    /// `allow_caps`: the capabilities a task may add with `cap_add` (default none).
+    pub allow_caps: CapSet,
 }
 
 impl Default for PluginConfig {
@@ -47,6 +50,7 @@ impl Default for PluginConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cgroup_root: None,
             log_level: None,
+            allow_caps: CapSet::new(),
         }
     }
 }
@@ -61,6 +65,8 @@ pub enum ConfigError {
     NotAbsolute { field: &'static str, value: String },
     #[error("plugin config: `default_user` must be a user name or numeric uid, got `{0}`")]
     DefaultUser(String),
+    #[error("plugin config: `allow_caps`: {0}")]
+    AllowCaps(#[from] CapNameError),
     #[error("plugin config: `log_level`: {0}")]
     LogLevel(#[from] UnknownLogLevel),
 }
@@ -99,6 +105,9 @@ impl PluginConfig {
             if !v.is_empty() {
                 c.cgroup_root = Some(absolute("cgroup_root", &v)?);
             }
+        }
+        if let Some(v) = obj.string_list("allow_caps").map_err(field)? {
+            c.allow_caps = CapSet::parse_list(&v)?;
         }
         if let Some(v) = obj.string("log_level").map_err(field)? {
             if !v.trim().is_empty() {

@@ -14,6 +14,7 @@ pub const LIMIT_CONTROLLERS: &[&str] = &["cpu", "memory"];
 pub mod attr {
     pub const VERSION: &str = "driver.pledge.version";
     pub const LAUNCHER: &str = "driver.pledge.launcher";
+    pub const CAPS_ALLOWLIST: &str = "driver.pledge.caps.allowlist";
     pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
     pub const SECCOMP: &str = "driver.pledge.seccomp";
     pub const CGROUP_V2_MOUNT: &str = "driver.pledge.cgroup_v2_mount";
@@ -184,6 +185,11 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
         ),
         Err(e) => problems.push(format!("launcher is not usable: {e}")),
     }
+
+    put(
+        attr::CAPS_ALLOWLIST,
+        AttrValue::String(config.allow_caps.to_string()),
+    );
 
     let (health, description) = if problems.is_empty() {
         let mut d = "Healthy".to_string();

@@ -64,6 +64,7 @@ pub fn plugin_config_spec() -> Spec {
             with_default(attr("cgroup_root", "string"), "\"\""),
         ),
         ("log_level", attr("log_level", "string")),
+        ("allow_caps", attr("allow_caps", "list(string)")),
     ])
 }
 
@@ -86,5 +87,7 @@ pub fn task_config_spec() -> Spec {
             with_default(attr("importance", "string"), "\"normal\""),
         ),
         ("work_dir", attr("work_dir", "string")),
+        ("cap_add", attr("cap_add", "list(string)")),
+        ("cap_drop", attr("cap_drop", "list(string)")),
     ])
 }

@@ -67,6 +67,9 @@ pub struct TaskDriverConfig {
     pub importance: Importance,
     /// Working directory (absolute, or relative to the task dir); None = the task dir.
     pub work_dir: Option<String>,
+    /// `cap_add` / `cap_drop`, as written (names checked; granted against `allow_caps` later).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +92,12 @@ pub enum TaskConfigError {
     },
     #[error("task config: `promises` `{promises}`: {problem}")]
     Promises { promises: String, problem: String },
+    #[error("task config: `{field}[{index}]`: {source}")]
+    Cap {
+        field: &'static str,
+        index: usize,
+        source: crate::sandbox::caps::CapNameError,
+    },
     #[error("task config: `work_dir` `{0}` contains an uninterpolated `${{...}}` variable")]
     WorkDir(String),
 }
@@ -141,6 +150,19 @@ impl TaskDriverConfig {
                 return Err(TaskConfigError::WorkDir(w.clone()));
             }
         }
+        let caps = |name: &'static str| -> Result<Vec<String>, TaskConfigError> {
+            let list = obj.string_list(name).map_err(field)?.unwrap_or_default();
+            for (index, c) in list.iter().enumerate() {
+                crate::sandbox::caps::CapName::parse(c).map_err(|source| TaskConfigError::Cap {
+                    field: name,
+                    index,
+                    source,
+                })?;
+            }
+            Ok(list)
+        };
+        let cap_add = caps("cap_add")?;
+        let cap_drop = caps("cap_drop")?;
         Ok(TaskDriverConfig {
             command,
             args,
@@ -148,6 +170,8 @@ impl TaskDriverConfig {
             unveil,
             importance,
             work_dir,
+            cap_add,
+            cap_drop,
         })
     }
 }

@@ -99,7 +99,11 @@ pub fn task_policy(
         .map(|r| UnveilRule::new(r.perms, task_dir.join(&r.path)))
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
-    Ok(Policy::new(promises, unveil, launcher(plugin))?)
+    Ok(Policy::new(promises, unveil, launcher(plugin))?.grant_caps(
+        &cfg.cap_add,
+        &cfg.cap_drop,
+        &plugin.allow_caps,
+    )?)
 }
 
 /// Builds the executor's spec from Nomad's TaskConfig and our decoded `config {}`.
@@ -357,6 +361,8 @@ mod tests {
             ],
             importance: executor::Importance::Low,
             work_dir: Some("local".into()),
+            cap_add: vec![],
+            cap_drop: vec![],
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));

@@ -74,6 +74,13 @@ pub enum PolicyError {
         promises: String,
         source: PromiseError,
     },
+    #[error("task `cap_add` asks for `{cap}`, which the plugin option `allow_caps` does not allow: add \"{cap}\" to `allow_caps` in the plugin config, or remove it from the task's `cap_add`")]
+    CapNotAllowed { cap: String },
+    #[error("task `{field}`: {source}")]
+    CapName {
+        field: &'static str,
+        source: crate::sandbox::caps::CapNameError,
+    },
     #[error("the stored policy's capabilities do not parse")]
     Caps {
         source: crate::sandbox::caps::CapNameError,
@@ -149,6 +156,31 @@ impl Policy {
 
     pub fn launcher(&self) -> &Launcher {
         &self.launcher
+    }
+
+    /// This policy granting the task's `cap_add` minus its `cap_drop` (`all` allowed in both),
+    /// each of which the operator's `allow_caps` must contain. Tasks get no capability by
+    /// default, root or not (stricter than Nomad's `exec`, which keeps a docker-like set).
+    pub fn grant_caps<S: AsRef<str>>(
+        self,
+        cap_add: &[S],
+        cap_drop: &[S],
+        allow: &CapSet,
+    ) -> Result<Self, PolicyError> {
+        let parse = |field, list: &[S]| {
+            CapSet::parse_list(list).map_err(|source| PolicyError::CapName { field, source })
+        };
+        let add = parse("cap_add", cap_add)?;
+        let drop = parse("cap_drop", cap_drop)?;
+        let granted = add.without(&drop);
+        if let Some(cap) = granted
+            .names()
+            .into_iter()
+            .find(|n| !allow.names().contains(n))
+        {
+            return Err(PolicyError::CapNotAllowed { cap });
+        }
+        Ok(self.with_caps(granted))
     }
 
     /// This policy granting `caps` to the command (checked by [`Policy::grant_caps`]).
@@ -280,6 +312,41 @@ mod tests {
         let bad = json.replace("\"promises\":\"\"", "\"promises\":\"stdio rpth\"");
         assert_ne!(bad, json);
         assert!(serde_json::from_str::<Policy>(&bad).is_err());
+    }
+
+    #[test]
+    fn capabilities_must_be_allowed_by_the_operator() {
+        let allow = CapSet::parse_list(&["net_bind_service"]).unwrap();
+        let p = Policy::default()
+            .grant_caps(&["CAP_NET_BIND_SERVICE"], &[], &allow)
+            .unwrap();
+        assert_eq!(p.caps().names(), ["net_bind_service"]);
+        // Stored states keep the set.
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p);
+        // Outside the allow-list (the default is empty): the error names the cap and the option.
+        let e = Policy::default()
+            .grant_caps(&["net_raw"], &[], &CapSet::new())
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`net_raw`") && msg.contains("`allow_caps`"),
+            "{msg}"
+        );
+        // `all` minus what is dropped; `all` in cap_drop leaves nothing.
+        let e = Policy::default()
+            .grant_caps(&["all"], &["net_raw"], &allow)
+            .unwrap_err();
+        assert!(matches!(e, PolicyError::CapNotAllowed { .. }), "{e}");
+        let p = Policy::default()
+            .grant_caps(&["net_bind_service"], &["ALL"], &CapSet::new())
+            .unwrap();
+        assert!(p.caps().is_empty());
+        assert!(Policy::default()
+            .grant_caps(&["bogus"], &[], &allow)
+            .unwrap_err()
+            .to_string()
+            .contains("`cap_add`"));
     }
 
     #[test]

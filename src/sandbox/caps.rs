@@ -69,6 +69,11 @@ impl CapSet {
         Ok(set)
     }
 
+    /// The capabilities of `self` that are not in `other`.
+    pub fn without(&self, other: &CapSet) -> CapSet {
+        CapSet(self.0.difference(&other.0).copied().collect())
+    }
+
     pub fn contains(&self, c: Capability) -> bool {
         self.0.contains(&c)
     }
