@@ -290,3 +290,32 @@ async fn a_nobody_task_binds_port_80_with_an_allowed_cap_add() {
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
+
+/// Under `stdio`, kill/tgkill reach only the process itself. The task child's filter is built
+/// by the supervisor before the fork: "self" must be the child's PID (put in by the child),
+/// not the supervisor's (PID 1 of the task's namespace), which the task must not signal.
+#[tokio::test]
+async fn stdio_kill_reaches_the_task_itself_not_its_supervisor() {
+    require_host!();
+    const PROBE: &str = env!("CARGO_BIN_EXE_pledge-probe");
+    let alloc = Alloc::new("inchild");
+    let plugin = plugin(&alloc).await;
+    let dir = Path::new(PROBE).parent().unwrap().display().to_string();
+    let unveil = format!("rx:{dir}");
+    let mut outs = Vec::new();
+    for (name, op) in [
+        ("self", &["kill-self"][..]),
+        ("sup", &["kill", "1", "0"][..]),
+    ] {
+        let (id, _r) = run_to_exit(
+            &plugin,
+            alloc.task_unveiling(name, PROBE, op, "stdio", &[&unveil]),
+        )
+        .await;
+        destroy(&plugin, &id).await;
+        outs.push(alloc.out(name));
+    }
+    plugin.shutdown().await;
+    assert!(outs[0].starts_with("OK"), "kill(getpid(), 0): {}", outs[0]);
+    assert!(outs[1].starts_with("EPERM"), "kill(1, 0): {}", outs[1]);
+}
