@@ -46,6 +46,7 @@ async fn plugin_info_and_schemas() {
     assert_eq!(
         object_keys(schema.spec),
         [
+            "allow_caps",
             "allow_ipc_host",
             "allow_negative_oom_score_adj",
             "allow_pid_host",
@@ -78,6 +79,8 @@ async fn plugin_info_and_schemas() {
         object_keys(task.spec),
         [
             "args",
+            "cap_add",
+            "cap_drop",
             "command",
             "connect_ports",
             "importance",

@@ -1,6 +1,7 @@
 //! The plugin configuration (`plugin "nomad-pledge-driver" { config { ... } }`): typed, with
 //! defaults and validation. Decoded from SetConfig's cty-msgpack bytes.
 
+use crate::sandbox::caps::{CapNameError, CapSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,8 @@ pub struct PluginConfig {
     pub unveil_missing: UnveilMissing,
     /// Whether Landlock denials are read from kernel audit (`landlock_audit`).
     pub landlock_audit: LandlockAudit,
+    /// `allow_caps`: the capabilities a task may add with `cap_add` (default none).
+    pub allow_caps: CapSet,
 }
 
 /// `landlock_audit`: Landlock denial reports from kernel audit records (Landlock ABI ≥ 7).
@@ -95,6 +98,7 @@ impl Default for PluginConfig {
             allow_ipc_host: false,
             unveil_missing: UnveilMissing::Warn,
             landlock_audit: LandlockAudit::Auto,
+            allow_caps: CapSet::new(),
         }
     }
 }
@@ -109,6 +113,8 @@ pub enum ConfigError {
     NotAbsolute { field: &'static str, value: String },
     #[error("plugin config: `default_user` must be a user name or numeric uid, got `{0}`")]
     DefaultUser(String),
+    #[error("plugin config: `allow_caps`: {0}")]
+    AllowCaps(#[from] CapNameError),
     #[error("plugin config: `log_level`: {0}")]
     LogLevel(#[from] UnknownLogLevel),
     #[error("plugin config: `allowed_promises` `{value}`: {problem}")]
@@ -169,6 +175,9 @@ impl PluginConfig {
             if !v.is_empty() {
                 c.cgroup_root = Some(absolute("cgroup_root", &v)?);
             }
+        }
+        if let Some(v) = obj.string_list("allow_caps").map_err(field)? {
+            c.allow_caps = CapSet::parse_list(&v)?;
         }
         if let Some(v) = obj.string("log_level").map_err(field)? {
             if !v.trim().is_empty() {

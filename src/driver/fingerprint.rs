@@ -15,6 +15,7 @@ pub const LIMIT_CONTROLLERS: &[&str] = &["cpu", "memory"];
 pub mod attr {
     pub const VERSION: &str = "driver.pledge.version";
     pub const LAUNCHER: &str = "driver.pledge.launcher";
+    pub const CAPS_ALLOWLIST: &str = "driver.pledge.caps.allowlist";
     pub const LANDLOCK_ABI: &str = "driver.pledge.landlock_abi";
     /// What sandbox denials are reported as task events: `landlock` or `none`.
     pub const DENIALS: &str = "driver.pledge.denials";
@@ -261,6 +262,11 @@ pub fn fingerprint(probe: &Probe, config: &PluginConfig) -> Fingerprint {
         ),
         Err(e) => problems.push(format!("launcher is not usable: {e}")),
     }
+
+    put(
+        attr::CAPS_ALLOWLIST,
+        AttrValue::String(config.allow_caps.to_string()),
+    );
 
     let (health, description) = if problems.is_empty() {
         let mut d = "Healthy".to_string();

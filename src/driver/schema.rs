@@ -103,6 +103,7 @@ pub fn plugin_config_spec() -> Spec {
             "landlock_audit",
             with_default(attr("landlock_audit", "string"), "\"auto\""),
         ),
+        ("allow_caps", attr("allow_caps", "list(string)")),
     ])
 }
 
@@ -137,5 +138,7 @@ pub fn task_config_spec() -> Spec {
             "ipc_mode",
             with_default(attr("ipc_mode", "string"), "\"private\""),
         ),
+        ("cap_add", attr("cap_add", "list(string)")),
+        ("cap_drop", attr("cap_drop", "list(string)")),
     ])
 }

@@ -80,6 +80,9 @@ pub struct TaskDriverConfig {
     pub pid_host: bool,
     /// `ipc_mode = "host"` (default `private`).
     pub ipc_host: bool,
+    /// `cap_add` / `cap_drop`, as written (names checked; granted against `allow_caps` later).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,6 +105,12 @@ pub enum TaskConfigError {
     },
     #[error("task config: `promises` `{promises}`: {problem}")]
     Promises { promises: String, problem: String },
+    #[error("task config: `{field}[{index}]`: {source}")]
+    Cap {
+        field: &'static str,
+        index: usize,
+        source: crate::sandbox::caps::CapNameError,
+    },
     #[error("task config: `work_dir` `{0}` contains an uninterpolated `${{...}}` variable")]
     WorkDir(String),
     #[error("task config: `connect_ports[{index}]`: {source}")]
@@ -235,6 +244,19 @@ impl TaskDriverConfig {
         };
         let pid_host = mode("pid_mode")?;
         let ipc_host = mode("ipc_mode")?;
+        let caps = |name: &'static str| -> Result<Vec<String>, TaskConfigError> {
+            let list = obj.string_list(name).map_err(field)?.unwrap_or_default();
+            for (index, c) in list.iter().enumerate() {
+                crate::sandbox::caps::CapName::parse(c).map_err(|source| TaskConfigError::Cap {
+                    field: name,
+                    index,
+                    source,
+                })?;
+            }
+            Ok(list)
+        };
+        let cap_add = caps("cap_add")?;
+        let cap_drop = caps("cap_drop")?;
         Ok(TaskDriverConfig {
             pid_host,
             ipc_host,
@@ -248,6 +270,8 @@ impl TaskDriverConfig {
             pids_limit,
             ulimits,
             oom_score_adj,
+            cap_add,
+            cap_drop,
         })
     }
 }

@@ -103,7 +103,8 @@ pub fn task_policy(
         .collect();
     let promises = cfg.promises.unwrap_or_else(Policy::default_promises);
     Ok(Policy::new(promises, unveil, launcher(plugin))?
-        .with_operator_unveil(plugin.default_unveil.clone())?)
+        .with_operator_unveil(plugin.default_unveil.clone())?
+        .grant_caps(&cfg.cap_add, &cfg.cap_drop, &plugin.allow_caps)?)
 }
 
 /// A host namespace is granted only where the plugin allows it.
@@ -530,6 +531,8 @@ mod tests {
             oom_score_adj: 0,
             pid_host: false,
             ipc_host: false,
+            cap_add: vec![],
+            cap_drop: vec![],
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));

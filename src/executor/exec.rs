@@ -3,19 +3,18 @@
 //! The plugin writes an [`ExecPlan`] (the task's own launch plan with the command replaced) and
 //! starts our binary as `__exec <plan.json>`. That helper moves itself into the task cgroup,
 //! joins the supervisor's PID, mount, IPC and network namespaces through a pidfd, and forks the
-//! command with the supervisor's task-child code (same session setup, user, groups, env, cwd and
-//! launcher argv, hence the same promises and unveil list). It waits for the command, kills the
+//! command with the supervisor's task-child code (`child.rs`: same session setup, user, groups,
+//! capabilities, env, cwd and policy, hence the same sandbox installed the same way). It waits for the command, kills the
 //! rest of its process group, and exits with the command's code (128+N for signal N). SIGTERM,
 //! SIGINT or SIGHUP to the helper (timeout, cancelled stream) kill the command's process group.
 
-use super::spawn::{display_arg, SupervisorPlan};
+use super::spawn::SupervisorPlan;
 use super::state;
-use super::supervisor::task_child;
 use super::sys;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -55,12 +54,8 @@ pub enum ExecHelperError {
         step: &'static str,
         source: std::io::Error,
     },
-    #[error("cannot run `{argv0}` in the task: {step} failed: {source}")]
-    Exec {
-        step: String,
-        argv0: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Launch(#[from] super::child::LaunchError),
 }
 
 /// Entry point (`nomad-pledge-driver __exec PLAN`); the exit code is the command's.
@@ -75,7 +70,10 @@ pub fn exec_main(args: &[OsString]) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("nomad-pledge-driver exec: {e}");
-            127
+            match e {
+                ExecHelperError::Launch(e) => e.exit_status(),
+                _ => 127,
+            }
         }
     }
 }
@@ -130,49 +128,12 @@ fn run(plan_path: &Path) -> Result<i32, ExecHelperError> {
         source: e.into(),
     })?;
 
-    let argv0 = ep
-        .plan
-        .argv
-        .first()
-        .map(|a| display_arg(a))
-        .unwrap_or_default();
-    let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("create a pipe"))?;
-    // A PID namespace joined with setns applies to children only: fork now.
-    let child = match sys::fork_single_threaded().map_err(|source| ExecHelperError::Setup {
-        step: "fork the command",
-        source,
-    })? {
-        ForkResult::Child => {
-            drop(err_r);
-            let (step, e) = task_child(&ep.plan, &ep.plan.argv, &ep.plan.env, ep.tty);
-            let msg = format!("{step}\0{}", e as i32);
-            let _ = nix::unistd::write(&err_w, msg.as_bytes());
-            sys::exit_now(127);
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(err_w);
-    let mut report = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        match nix::unistd::read(&err_r, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => report.extend_from_slice(&buf[..n]),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    if !report.is_empty() {
-        let _ = waitpid(child, None);
-        let text = String::from_utf8_lossy(&report).into_owned();
-        let (step, errno) = text.split_once('\0').unwrap_or((&text, "0"));
-        return Err(ExecHelperError::Exec {
-            step: step.to_string(),
-            argv0,
-            source: std::io::Error::from_raw_os_error(errno.parse().unwrap_or(0)),
-        });
-    }
+    // setns(CLONE_NEWNS) moved us to the namespace's root: the command is resolved from the
+    // task directory, as the task sees it. A PID namespace joined with setns applies to
+    // children only: the command is forked.
+    let prep = super::child::prepare(&ep.plan)?;
+    let child = super::child::spawn(&ep.plan, &prep, ep.tty)?;
+    drop(prep);
     let code = wait_for(child, &all);
     // Whatever the command left in its process group goes with it.
     let _ = kill(Pid::from_raw(-child.as_raw()), Signal::SIGKILL);

@@ -8,6 +8,7 @@
 //! plugin process reattaches with the serialized [`RecoveryState`].
 
 pub mod cgroup;
+mod child;
 pub mod exec;
 pub mod limits;
 pub mod mounts;

@@ -140,11 +140,17 @@ impl Ulimit {
 }
 
 /// The task child's `oom_score_adj` (written before exec; -1000..=1000).
-pub fn set_oom_score_adj(value: i32) -> std::io::Result<()> {
-    // Formatted on the stack: the task child may not allocate.
+pub fn set_oom_score_adj(value: i32) -> nix::Result<()> {
+    // Formatted on the stack and written with plain system calls: the task child may not
+    // allocate.
     let mut buf = [0u8; 12];
     let text = format_i32(value, &mut buf);
-    std::fs::write("/proc/self/oom_score_adj", text)
+    let fd = nix::fcntl::open(
+        c"/proc/self/oom_score_adj",
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    nix::unistd::write(&fd, text).map(drop)
 }
 
 fn format_i32(value: i32, buf: &mut [u8; 12]) -> &[u8] {

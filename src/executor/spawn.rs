@@ -8,7 +8,7 @@ use super::user::TaskUser;
 use super::{Importance, TaskSpec};
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 /// What the supervisor needs; written to `<state_path>/plan.json` (0600 in a 0700 dir).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupervisorPlan {
-    /// Task argv, rendered from `policy` by [`Policy::launcher_argv`]: launcher, pledge flags,
-    /// `--`, command, args.
+    /// Built-in sandbox: the command and its arguments (the task child installs the sandbox
+    /// and execs them itself). External launcher: its argv, rendered from `policy` by
+    /// [`Policy::launcher_argv`] (launcher, pledge flags, `--`, command, args).
     pub argv: Vec<CString>,
     /// `KEY=VALUE` entries, exactly the task environment.
     pub env: Vec<CString>,
@@ -117,9 +118,16 @@ pub fn build_plan(
     user: TaskUser,
     state_path: &Path,
 ) -> Result<SupervisorPlan, SpawnError> {
-    let argv = spec
-        .policy
-        .launcher_argv(self_exe, &spec.command, &spec.args)
+    let argv = if spec.policy.launcher().is_built_in() {
+        std::iter::once(&spec.command)
+            .chain(&spec.args)
+            .map(std::ffi::OsString::from)
+            .collect()
+    } else {
+        spec.policy
+            .launcher_argv(self_exe, &spec.command, &spec.args)
+    };
+    let argv = argv
         .into_iter()
         .map(|a| CString::new(a.into_vec()))
         .collect::<Result<_, _>>()
@@ -298,11 +306,6 @@ pub fn spawn_supervisor(
     })
 }
 
-/// A plan argv entry, for messages.
-pub fn display_arg(a: &CStr) -> String {
-    a.to_string_lossy().into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,7 +348,7 @@ mod tests {
             .map(|a| CString::new(a.into_vec()).unwrap())
             .collect();
         assert_eq!(plan.argv, want);
-        assert_eq!(display_arg(&plan.argv[0]), "/opt/pledge.com");
+        assert_eq!(plan.argv[0].to_string_lossy(), "/opt/pledge.com");
         assert_eq!(plan.policy, s.policy);
         // The plan file round-trips, C strings and policy included.
         let json = serde_json::to_vec(&plan).unwrap();

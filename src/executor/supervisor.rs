@@ -2,21 +2,18 @@
 //! task's PID/mount/IPC namespaces inside the task cgroup (see `spawn.rs`). Single-threaded.
 //!
 //! It joins the network namespace, mounts a private `/proc`, forks the task child (which drops
-//! to the task user and execs the launcher), forwards every signal it receives to the task,
+//! to the task user, installs the sandbox and execs the command, see `child.rs`), forwards every signal it receives to the task,
 //! reaps every zombie, and records the task's exit status in the state directory before exiting
 //! (which makes the kernel kill whatever is left in the namespace).
 
-use super::spawn::{display_arg, SupervisorPlan};
+use super::spawn::SupervisorPlan;
 use super::state::{self, ExitStatus};
 use super::sys;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{execve, ForkResult, Gid, Pid, Uid};
-use std::ffi::CString;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use nix::unistd::Pid;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +34,18 @@ pub enum SupervisorError {
         step: &'static str,
         source: std::io::Error,
     },
-    #[error("cannot start the task: {step} failed: {source} (argv[0] = `{argv0}`)")]
-    Exec {
-        step: String,
-        argv0: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Launch(#[from] super::child::LaunchError),
+}
+
+impl SupervisorError {
+    /// The exit status of a task whose supervisor failed this way.
+    fn exit_status(&self) -> i32 {
+        match self {
+            SupervisorError::Launch(e) => e.exit_status(),
+            _ => 127,
+        }
+    }
 }
 
 /// Entry point (`nomad-pledge-driver __supervise PLAN`).
@@ -67,7 +70,7 @@ pub fn supervisor_main(args: &[std::ffi::OsString]) -> i32 {
         Err(e) => {
             eprintln!("nomad-pledge-driver supervisor: {e}");
             ExitStatus {
-                exit_code: 127,
+                exit_code: e.exit_status(),
                 signal: 0,
                 oom_killed: false,
                 err: Some(e.to_string()),
@@ -148,79 +151,13 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
     }
 
-    // Prepare everything the child needs before forking (the plan's argv and env are already
-    // the C strings execve takes).
-    let argv0 = plan
-        .argv
-        .first()
-        .map(|a| display_arg(a))
-        .unwrap_or_default();
-    let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup_err("create a pipe"))?;
-    // Our own launcher reports why it could not sandbox the task through this pipe (named in its
-    // environment); pledge.com knows nothing of it, so it gets neither.
-    let (report_r, report_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .map_err(setup_err("create a pipe"))?;
-    let mut env = plan.env.clone();
-    let reports = plan.policy.launcher().is_built_in();
-    if reports {
-        let var = format!(
-            "{}={}",
-            crate::sandbox::launch::REPORT_FD_ENV,
-            report_w.as_raw_fd()
-        );
-        env.push(CString::new(var).expect("a variable name and a number hold no NUL"));
-    }
-
-    let child = match sys::fork_single_threaded().map_err(|source| SupervisorError::Setup {
-        step: "fork the task",
-        source,
-    })? {
-        ForkResult::Child => {
-            drop(err_r);
-            if reports {
-                // Inherited across the launcher's execve; it sets close-on-exec again itself.
-                let _ = nix::fcntl::fcntl(
-                    &report_w,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                );
-            }
-            let (step, e) = task_child(plan, &plan.argv, &env, false);
-            let msg = format!("{step}\0{}", e as i32);
-            let _ = nix::unistd::write(&err_w, msg.as_bytes());
-            sys::exit_now(127);
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(err_w);
-    let mut report = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        match nix::unistd::read(&err_r, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => report.extend_from_slice(&buf[..n]),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    if !report.is_empty() {
-        let text = String::from_utf8_lossy(&report).into_owned();
-        let (step, errno) = text.split_once('\0').unwrap_or((&text, "0"));
-        let _ = waitpid(child, None);
-        return Err(SupervisorError::Exec {
-            step: step.to_string(),
-            argv0,
-            source: std::io::Error::from_raw_os_error(errno.parse().unwrap_or(0)),
-        });
-    }
-    drop(report_w);
-    let mut status = wait_loop(child, &all);
+    // Everything the child needs is prepared here, before the fork (see `child.rs`).
+    let prep = super::child::prepare(plan)?;
+    let child = super::child::spawn(plan, &prep, false)?;
+    drop(prep);
+    let status = wait_loop(child, &all);
     if plan.host_pid {
         kill_leftovers();
-    }
-    if let Some(msg) = read_report(&report_r) {
-        status.err = Some(format!("the sandbox could not start the task: {msg}"));
     }
     Ok(status)
 }
@@ -253,21 +190,6 @@ fn kill_leftovers() {
     while waitpid(None, None).is_ok() {}
 }
 
-/// What the launcher wrote to the report pipe (nothing when it exec'd the program).
-fn read_report(r: &std::os::fd::OwnedFd) -> Option<String> {
-    let mut report = Vec::new();
-    let mut buf = [0u8; 1024];
-    while report.len() < 8192 {
-        match nix::unistd::read(r, &mut buf) {
-            Ok(n) if n > 0 => report.extend_from_slice(&buf[..n]),
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&report).trim().to_string();
-    (!text.is_empty()).then_some(text)
-}
-
 /// Forward signals, reap zombies, return when the task child is gone.
 fn wait_loop(child: Pid, all: &SigSet) -> ExitStatus {
     loop {
@@ -298,67 +220,5 @@ fn wait_loop(child: Pid, all: &SigSet) -> ExitStatus {
             }
             Err(_) => {}
         }
-    }
-}
-
-/// The task child: session, oom score, nice, cwd, groups, gid, uid, signals, exec.
-/// Returns only on failure, with the failing step.
-/// With `ctty`, fd 0 (a pty slave) becomes the controlling terminal of the new session (exec).
-pub(super) fn task_child(
-    plan: &SupervisorPlan,
-    argv: &[CString],
-    env: &[CString],
-    ctty: bool,
-) -> (&'static str, nix::errno::Errno) {
-    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    if let Err(e) = nix::unistd::setsid() {
-        return ("setsid", e);
-    }
-    if ctty {
-        if let Err(e) = sys::set_controlling_tty(0) {
-            return ("make the pty the controlling terminal", errno(e));
-        }
-    }
-    if let Err(e) = super::rlimit::set_oom_score_adj(plan.limits.oom_score_adj) {
-        return ("set oom_score_adj", errno(e));
-    }
-    if let Err(e) = sys::set_nice(plan.nice) {
-        return ("set nice", errno(e));
-    }
-    if let Err(e) = nix::unistd::chdir(plan.cwd.as_os_str().as_bytes()) {
-        return ("chdir to the task directory", e);
-    }
-    if let Some(limit) = plan.nofile {
-        if let Err(e) = super::limits::restore_nofile(limit) {
-            return ("restore the open-file limit", e);
-        }
-    }
-    for u in &plan.limits.ulimits {
-        if let Err(e) = u.apply() {
-            return ("set a ulimit", e);
-        }
-    }
-    let groups: Vec<Gid> = plan.user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if let Err(e) = nix::unistd::setgroups(&groups) {
-        return ("setgroups", e);
-    }
-    if let Err(e) = nix::unistd::setgid(Gid::from_raw(plan.user.gid)) {
-        return ("setgid", e);
-    }
-    if let Err(e) = nix::unistd::setuid(Uid::from_raw(plan.user.uid)) {
-        return ("setuid", e);
-    }
-    sys::default_signal_dispositions();
-    if let Err(e) =
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-    {
-        return ("unblock signals", e);
-    }
-    let Some(path) = argv.first() else {
-        return ("exec (empty argv)", nix::errno::Errno::EINVAL);
-    };
-    match execve(path, argv, env) {
-        Ok(never) => match never {},
-        Err(e) => ("exec the launcher", e),
     }
 }

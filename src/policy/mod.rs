@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sandbox::caps::CapSet;
 use crate::sandbox::launch::DEFAULT_PROMISES;
 use crate::sandbox::promise::PromiseError;
 pub use crate::sandbox::promise::PromiseSet;
@@ -64,6 +65,8 @@ pub struct Policy {
     tcp_bind: Option<Vec<PortRange>>,
     /// Landlock TCP connect allow-list (`connect_ports`); None = connect unrestricted.
     tcp_connect: Option<Vec<PortRange>>,
+    /// Capabilities the command keeps (ambient for a non-root task); empty by default.
+    caps: CapSet,
 }
 
 /// Why a [`Policy`] cannot be built (or read back from a recovery state).
@@ -77,6 +80,17 @@ pub enum PolicyError {
     Promises {
         promises: String,
         source: PromiseError,
+    },
+    #[error("task `cap_add` asks for `{cap}`, which the plugin option `allow_caps` does not allow: add \"{cap}\" to `allow_caps` in the plugin config, or remove it from the task's `cap_add`")]
+    CapNotAllowed { cap: String },
+    #[error("task `{field}`: {source}")]
+    CapName {
+        field: &'static str,
+        source: crate::sandbox::caps::CapNameError,
+    },
+    #[error("the stored policy's capabilities do not parse")]
+    Caps {
+        source: crate::sandbox::caps::CapNameError,
     },
     #[error("the stored policy's unveil permissions `{perms}` do not parse")]
     Perms { perms: String, source: UnveilError },
@@ -98,6 +112,7 @@ impl Default for Policy {
             operator_unveil: Vec::new(),
             tcp_bind: None,
             tcp_connect: None,
+            caps: CapSet::new(),
         }
     }
 }
@@ -128,6 +143,7 @@ impl Policy {
             operator_unveil: Vec::new(),
             tcp_bind: None,
             tcp_connect: None,
+            caps: CapSet::new(),
         })
     }
 
@@ -195,6 +211,42 @@ impl Policy {
     pub fn launcher(&self) -> &Launcher {
         &self.launcher
     }
+
+    /// This policy granting the task's `cap_add` minus its `cap_drop` (`all` allowed in both),
+    /// each of which the operator's `allow_caps` must contain. Tasks get no capability by
+    /// default, root or not (stricter than Nomad's `exec`, which keeps a docker-like set).
+    pub fn grant_caps<S: AsRef<str>>(
+        self,
+        cap_add: &[S],
+        cap_drop: &[S],
+        allow: &CapSet,
+    ) -> Result<Self, PolicyError> {
+        let parse = |field, list: &[S]| {
+            CapSet::parse_list(list).map_err(|source| PolicyError::CapName { field, source })
+        };
+        let add = parse("cap_add", cap_add)?;
+        let drop = parse("cap_drop", cap_drop)?;
+        let granted = add.without(&drop);
+        if let Some(cap) = granted
+            .names()
+            .into_iter()
+            .find(|n| !allow.names().contains(n))
+        {
+            return Err(PolicyError::CapNotAllowed { cap });
+        }
+        Ok(self.with_caps(granted))
+    }
+
+    /// This policy granting `caps` to the command (checked by [`Policy::grant_caps`]).
+    pub fn with_caps(mut self, caps: CapSet) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The capabilities the command keeps (and no others).
+    pub fn caps(&self) -> &CapSet {
+        &self.caps
+    }
 }
 
 /// The serialized form: promises and permissions as the strings a user writes.
@@ -211,6 +263,9 @@ struct PolicyRepr {
     tcp_bind: Option<String>,
     #[serde(default)]
     tcp_connect: Option<String>,
+    /// Capability names (`net_bind_service`); absent in states written before capabilities.
+    #[serde(default)]
+    caps: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -252,6 +307,7 @@ impl From<Policy> for PolicyRepr {
             operator_unveil: rules_repr(p.operator_unveil),
             tcp_bind: p.tcp_bind.as_deref().map(port_list),
             tcp_connect: p.tcp_connect.as_deref().map(port_list),
+            caps: p.caps.names(),
         }
     }
 }
@@ -272,6 +328,8 @@ impl TryFrom<PolicyRepr> for Policy {
             .with_operator_unveil(rules_from_repr(r.operator_unveil)?)?;
         policy.tcp_bind = ports(r.tcp_bind)?;
         policy.tcp_connect = ports(r.tcp_connect)?;
+        let caps = CapSet::parse_list(&r.caps).map_err(|source| PolicyError::Caps { source })?;
+        let policy = policy.with_caps(caps);
         Ok(if r.no_unveil {
             policy.without_unveil()
         } else {
@@ -335,6 +393,41 @@ mod tests {
         let bad = json.replace("\"promises\":\"\"", "\"promises\":\"stdio rpth\"");
         assert_ne!(bad, json);
         assert!(serde_json::from_str::<Policy>(&bad).is_err());
+    }
+
+    #[test]
+    fn capabilities_must_be_allowed_by_the_operator() {
+        let allow = CapSet::parse_list(&["net_bind_service"]).unwrap();
+        let p = Policy::default()
+            .grant_caps(&["CAP_NET_BIND_SERVICE"], &[], &allow)
+            .unwrap();
+        assert_eq!(p.caps().names(), ["net_bind_service"]);
+        // Stored states keep the set.
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p);
+        // Outside the allow-list (the default is empty): the error names the cap and the option.
+        let e = Policy::default()
+            .grant_caps(&["net_raw"], &[], &CapSet::new())
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`net_raw`") && msg.contains("`allow_caps`"),
+            "{msg}"
+        );
+        // `all` minus what is dropped; `all` in cap_drop leaves nothing.
+        let e = Policy::default()
+            .grant_caps(&["all"], &["net_raw"], &allow)
+            .unwrap_err();
+        assert!(matches!(e, PolicyError::CapNotAllowed { .. }), "{e}");
+        let p = Policy::default()
+            .grant_caps(&["net_bind_service"], &["ALL"], &CapSet::new())
+            .unwrap();
+        assert!(p.caps().is_empty());
+        assert!(Policy::default()
+            .grant_caps(&["bogus"], &[], &allow)
+            .unwrap_err()
+            .to_string()
+            .contains("`cap_add`"));
     }
 
     #[test]

@@ -436,6 +436,33 @@ fn gate_serve(
     }
 }
 
+/// The supervisor's side of a task child's gate: wait for the notification of `pid`'s execve on
+/// `listener` and let it continue (anything else is refused). `Ok(false)`: the child died first.
+/// The caller then drops the listener, so every later execve fails with ENOSYS.
+pub fn let_first_exec_through(
+    listener: BorrowedFd<'_>,
+    child: BorrowedFd<'_>,
+    pid: u32,
+) -> Result<bool, GateError> {
+    loop {
+        let (notif_ready, child_gone) = sys::poll_two(listener, child).map_err(sys_err("poll"))?;
+        if notif_ready {
+            let n = match notify::receive(listener) {
+                Ok(n) => n,
+                // ENOENT: the child died between the notification and our receive.
+                Err(_) => return Ok(false),
+            };
+            if n.pid == pid && notify::id_valid(listener, n.id) {
+                notify::respond_continue(listener, n.id)?;
+                return Ok(true);
+            }
+            let _ = notify::respond_errno(listener, n.id, libc::EPERM);
+        } else if child_gone {
+            return Ok(false);
+        }
+    }
+}
+
 /// The live explainer (`--explain`), started before the promise filter. The kernel allows only
 /// one listener per filter chain, so in this mode the *promise filter* carries the listener: its
 /// execve gate (USER_NOTIF) and its penalty (turned into USER_NOTIF by [`penalty_to_notify`]).

@@ -1,31 +1,33 @@
-//! The launcher: pledge.com's order of operations (pledge-semantics.md §1.6), native.
+//! The `pledge` command: pledge.com's order of operations (pledge-semantics.md §1.6), native.
 //!
 //! Everything that can fail for a reason the user can fix (promises, unveil paths, the program,
-//! the filters) is parsed, opened and built before anything irreversible happens; then Landlock,
-//! the gate and the promise filter are installed and the process becomes PROG with execve (same
-//! PID, no fork), exactly like pledge.com.
+//! the filters) is parsed, opened and built before anything irreversible happens; then the
+//! sandbox is installed by the same code the driver's task child uses (`prepared.rs`) and the
+//! process becomes PROG with execve (same PID, no fork), exactly like pledge.com.
 
-use std::ffi::{c_char, CString, OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 use super::cli::Options;
-use super::exe::{self, Kind};
-use super::gate::{self, LauncherFilter};
-use super::promise::{Promise, PromiseSet};
-use super::seccomp::{self, FilterOptions, Penalty};
+use super::gate::GateError;
+use super::prepared::{self, Extras, GateHandoff, InstallFailure, PrepareError, Program, Sandbox};
+use super::promise::{PromiseError, PromiseSet};
+use super::seccomp::{self, Penalty};
 use super::sys;
-use super::unveil::{self, Enforcement, NetPolicy, Origin, ProgramFacts, UnveilRule};
+use super::unveil::{self, NetPolicy, Origin, ProgramFacts, UnveilError, UnveilRule};
+use crate::policy::{Launcher, Policy, PolicyError};
 
 /// Default promises when no `-p` is given.
 pub const DEFAULT_PROMISES: &str = "stdio rpath";
 
-/// Exit statuses (§1.9).
+/// Exit statuses (§1.9) of the steps before the sandbox is installed.
 mod status {
-    pub const RLIMIT: i32 = 1;
     pub const DEV_NULL: i32 = 2;
+    pub const FD_NUMBER: i32 = 3;
     pub const SETUID_INSTALL: i32 = 6;
     pub const CHDIR: i32 = 8;
     pub const CHROOT: i32 = 9;
@@ -34,8 +36,101 @@ mod status {
     pub const SETUID: i32 = 17;
     pub const SETUID_VERIFY: i32 = 18;
     pub const PLEDGE: i32 = 19;
+    pub const BAD_PROMISES: i32 = 21;
     pub const CAPS: i32 = 25;
-    pub const EXEC: i32 = 127;
+}
+
+/// Why `pledge` could not run PROG sandboxed: one variant per failing step, the exit status
+/// derived from it.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("bad promises list: {list} ({source})")]
+    Promises { list: String, source: PromiseError },
+    #[error(transparent)]
+    Unveil(#[from] UnveilError),
+    #[error("cannot set up fds 0-2 on /dev/null")]
+    Fds { status: i32 },
+    #[error("running setuid/setgid is not supported: install without the set-id bit")]
+    SetIdInstall,
+    #[error("chdir {}: {source}", dir.display())]
+    Chdir { dir: PathBuf, source: nix::Error },
+    #[error("chroot {}: {source}", dir.display())]
+    Chroot { dir: PathBuf, source: nix::Error },
+    #[error("unveil {}: {source}", path.display())]
+    Policy { path: PathBuf, source: PolicyError },
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("pledge: {0}")]
+    Explainer(#[from] GateError),
+    #[error("{program}: {}{hint}", install_text(.failure))]
+    Install {
+        program: String,
+        failure: InstallFailure,
+        hint: &'static str,
+    },
+}
+
+fn install_text(f: &InstallFailure) -> String {
+    match f.step {
+        prepared::InstallStep::Exec => super::exe::errno_text(&f.errno).to_string(),
+        _ => format!("pledge: {f}"),
+    }
+}
+
+impl LaunchError {
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            LaunchError::Promises { .. } => status::BAD_PROMISES,
+            LaunchError::Unveil(e) => e.exit_status(),
+            LaunchError::Fds { status } => *status,
+            LaunchError::SetIdInstall => status::SETUID_INSTALL,
+            LaunchError::Chdir { .. } => status::CHDIR,
+            LaunchError::Chroot { .. } => status::CHROOT,
+            LaunchError::Policy { .. } => unveil::UNVEIL_EXIT_STATUS,
+            LaunchError::Prepare(e) => e.exit_status(),
+            LaunchError::Identity(e) => e.exit_status(),
+            LaunchError::Explainer(_) => status::PLEDGE,
+            LaunchError::Install { failure, .. } => failure.step.exit_status(),
+        }
+    }
+}
+
+/// `-u`/`-g`: the identity switch and the capability sets.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("dropping capabilities: {0}")]
+    Caps(std::io::Error),
+    #[error(
+        "clearing the inheritable, ambient and (for a non-root uid) permitted capabilities: {0}"
+    )]
+    CapSets(String),
+    #[error("setgroups({groups:?}) for -u/-g: {source}")]
+    Groups {
+        groups: Vec<u32>,
+        source: nix::Error,
+    },
+    #[error("setgid({gid}): {source}")]
+    Setgid { gid: u32, source: nix::Error },
+    #[error("setgid({gid}) not effective")]
+    SetgidVerify { gid: u32 },
+    #[error("setuid({uid}): {source}")]
+    Setuid { uid: u32, source: nix::Error },
+    #[error("setuid({uid}) not effective")]
+    SetuidVerify { uid: u32 },
+}
+
+impl IdentityError {
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            IdentityError::Caps(_) | IdentityError::CapSets(_) => status::CAPS,
+            IdentityError::Groups { .. } | IdentityError::Setgid { .. } => status::SETGID,
+            IdentityError::SetgidVerify { .. } => status::SETGID_VERIFY,
+            IdentityError::Setuid { .. } => status::SETUID,
+            IdentityError::SetuidVerify { .. } => status::SETUID_VERIFY,
+        }
+    }
 }
 
 /// `-T pledge|unveil`: feature test; prints what would be applied for the rest of the command
@@ -50,21 +145,14 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
             println!("seccomp: available");
             match promises_of(opts) {
                 Ok(p) => {
-                    let kind = opts
-                        .command
-                        .first()
-                        .and_then(|c| {
-                            exe::find_program(c, std::env::var_os("PATH").as_deref()).ok()
-                        })
-                        .map(|p| effective_kind(&p));
-                    let dynamic = kind.as_ref().is_some_and(|k| k.1);
-                    let plan = FilterPlan::new(p, dynamic, opts);
+                    let dynamic = program_of(opts).is_some_and(|p| p.dynamic);
+                    let plan = prepared::FilterPlan::new(p, dynamic, penalty_of(opts));
                     print!("{}", plan.describe());
-                    if let Err(e) = plan.build(false, 3) {
+                    if let Err(e) = plan.build(false, 3, None) {
                         println!("error: {e}");
                     }
                 }
-                Err(msg) => println!("{msg}"),
+                Err(e) => println!("{e}"),
             }
             0
         }
@@ -78,7 +166,9 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
             if opts.no_unveil {
                 print!("{}", unveil::domain_only(abi).describe());
             } else {
-                let rules = promises_of(opts).and_then(|p| unveil_rules(opts, p, prog));
+                let rules = promises_of(opts)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| unveil_rules(opts, p, prog));
                 match rules.and_then(|r| {
                     unveil::plan(r, NetPolicy::default(), abi).map_err(|e| e.to_string())
                 }) {
@@ -128,21 +218,28 @@ pub fn why(prog: &str, spec: &str) -> i32 {
     0
 }
 
-fn promises_of(opts: &Options) -> Result<PromiseSet, String> {
+fn promises_of(opts: &Options) -> Result<PromiseSet, LaunchError> {
     let list = opts.promises.as_deref().unwrap_or(DEFAULT_PROMISES);
-    PromiseSet::parse(list).map_err(|e| format!("bad promises list: {list}: {e}"))
+    PromiseSet::parse(list).map_err(|source| LaunchError::Promises {
+        list: list.to_string(),
+        source,
+    })
 }
 
-/// Program facts for `-T` (no error if the command is missing).
-fn effective_kind(path: &Path) -> (Option<PathBuf>, bool) {
-    match exe::classify(path) {
-        Kind::DynamicElf => (None, true),
-        Kind::Script { interpreter } => {
-            let d = exe::classify(&interpreter) == Kind::DynamicElf;
-            (Some(interpreter), d)
-        }
-        _ => (None, false),
+fn penalty_of(opts: &Options) -> Penalty {
+    if opts.audit {
+        Penalty::Log
+    } else if opts.kill {
+        Penalty::KillProcess
+    } else {
+        Penalty::Errno(libc::EPERM)
     }
+}
+
+/// PROG for `-T` (no error if the command is missing).
+fn program_of(opts: &Options) -> Option<Program> {
+    let c = opts.command.first()?;
+    Program::find(c, std::env::var_os("PATH").as_deref()).ok()
 }
 
 fn unveil_rules(
@@ -152,13 +249,12 @@ fn unveil_rules(
 ) -> Result<Vec<(UnveilRule, Origin)>, String> {
     let mut rules = Vec::new();
     if let Some(cmd) = opts.command.first() {
-        let path = exe::find_program(cmd, std::env::var_os("PATH").as_deref())
-            .map_err(|e| e.to_string())?;
-        let (interpreter, dynamic) = effective_kind(&path);
+        let p =
+            Program::find(cmd, std::env::var_os("PATH").as_deref()).map_err(|e| e.to_string())?;
         let facts = ProgramFacts {
-            path,
-            interpreter,
-            dynamic,
+            path: p.path,
+            interpreter: p.interpreter,
+            dynamic: p.dynamic,
             tmppath: std::env::var_os("TMPPATH"),
         };
         rules = unveil::implicit_rules(promises, &facts, sys::stdin_tty_name());
@@ -175,142 +271,10 @@ fn unveil_rules(
     Ok(rules)
 }
 
-/// The seccomp side of the plan.
-struct FilterPlan {
-    /// What the user promised.
-    user: PromiseSet,
-    /// What the promise filter grants (user + rpath for dynamic programs).
-    effective: PromiseSet,
-    gate: bool,
-    penalty: Penalty,
-}
-
-impl FilterPlan {
-    fn new(user: PromiseSet, dynamic: bool, opts: &Options) -> Self {
-        let mut effective = user;
-        if dynamic {
-            // The dynamic loader opens the libraries after execve (pledge v1.9 adds it too).
-            effective.insert(Promise::Rpath);
-        }
-        let penalty = if opts.audit {
-            Penalty::Log
-        } else if opts.kill {
-            Penalty::KillProcess
-        } else {
-            Penalty::Errno(libc::EPERM)
-        };
-        FilterPlan {
-            user,
-            effective,
-            gate: !user.contains(Promise::Exec),
-            penalty,
-        }
-    }
-
-    /// (launcher filter, promise filter).
-    fn build(
-        &self,
-        unveiled: bool,
-        abi: i32,
-    ) -> Result<(LauncherFilter, seccomp::BpfProgram, seccomp::BpfProgram), seccomp::SeccompError>
-    {
-        let launcher = LauncherFilter {
-            gate: self.gate,
-            deny_setxattr: unveiled,
-            deny_truncate: unveiled && abi < 3,
-        };
-        let f0 = launcher.build()?;
-        // The promise filter is always built "gated" (execve → USER_NOTIF, file-backed
-        // mmap(PROT_EXEC) allowed for the dynamic loader) and its execve verdict is then handed
-        // to the launcher filter: with `exec` promised there is no gate and execve is allowed for
-        // good, and the programs it starts can still be loaded without granting `prot_exec`.
-        let opts = FilterOptions {
-            penalty: self.penalty,
-            exec_gate: true,
-            self_pid: None,
-            unveiled,
-        };
-        let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
-        let f1 = gate::defer_exec_to_gate(&f1)?;
-        Ok((launcher, f0, f1))
-    }
-
-    /// The promise filter for the live explainer: gated execve and the penalty both notify.
-    fn build_explaining(
-        &self,
-        unveiled: bool,
-    ) -> Result<seccomp::BpfProgram, seccomp::SeccompError> {
-        let opts = FilterOptions {
-            penalty: self.penalty,
-            exec_gate: true,
-            self_pid: None,
-            unveiled,
-        };
-        let f1 = seccomp::build_filter(&self.effective, &opts)?;
-        gate::penalty_to_notify(&f1)
-    }
-
-    fn describe(&self) -> String {
-        let names = |p: PromiseSet| p.iter().map(|x| x.name()).collect::<Vec<_>>().join(" ");
-        let mut s = format!("promises: {}\n", names(self.user));
-        if self.effective != self.user {
-            s += &format!(
-                "promise filter grants: {} (rpath added for the dynamic loader)\n",
-                names(self.effective)
-            );
-        }
-        s += &format!("penalty: {:?}\n", self.penalty);
-        if self.gate {
-            s += "exec: only the launcher's own execve (exec gate); later execve fails with ENOSYS; \
-                  file-backed mmap(PROT_EXEC) allowed for the loader\n";
-        } else {
-            s += "exec: allowed (promise exec); file-backed mmap(PROT_EXEC) allowed for the loader\n";
-        }
-        if !self.user.contains(Promise::ProtExec) {
-            s += "memory: PR_SET_MDWE refuse-exec-gain where the kernel has it (Linux 6.3+); \
-                  no unveil may make /proc/PID/mem writable\n";
-        }
-        s
-    }
-}
-
-/// Everything execve needs, prepared before the filter is installed (no allocation after).
-struct ExecPlan {
-    path: CString,
-    _argv: Vec<CString>,
-    _envp: Vec<CString>,
-    argv_ptrs: Vec<*const c_char>,
-    envp_ptrs: Vec<*const c_char>,
-}
-
-impl ExecPlan {
-    fn new(path: &Path, argv: &[OsString], env: Vec<OsString>) -> Result<Self, String> {
-        let c = |s: &OsStr| {
-            CString::new(s.as_bytes().to_vec())
-                .map_err(|_| format!("{:?} contains a NUL byte", s.to_string_lossy()))
-        };
-        let path = c(path.as_os_str())?;
-        let argv: Vec<CString> = argv.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
-        let envp: Vec<CString> = env.iter().map(|a| c(a)).collect::<Result<_, _>>()?;
-        let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|a| a.as_ptr()).collect();
-        envp_ptrs.push(std::ptr::null());
-        Ok(ExecPlan {
-            path,
-            _argv: argv,
-            _envp: envp,
-            argv_ptrs,
-            envp_ptrs,
-        })
-    }
-}
-
-/// The child's environment: ours minus `_PLEDGE` and `LD_PRELOAD` (v1.9), and our report pipe's
-/// variable.
+/// The child's environment: ours minus `_PLEDGE` and `LD_PRELOAD` (v1.9).
 fn child_env() -> Vec<OsString> {
     std::env::vars_os()
-        .filter(|(k, _)| k != "_PLEDGE" && k != "LD_PRELOAD" && k != REPORT_FD_ENV)
+        .filter(|(k, _)| k != "_PLEDGE" && k != "LD_PRELOAD")
         .map(|(k, v)| {
             let mut e = k.into_vec();
             e.push(b'=');
@@ -321,19 +285,23 @@ fn child_env() -> Vec<OsString> {
 }
 
 /// Step 4: close fds ≥ 3 and make sure 0–2 are open (on /dev/null).
-fn normalize_fds() -> Result<(), i32> {
-    sys::close_from_except(3, report_fd());
+fn normalize_fds() -> Result<(), LaunchError> {
+    sys::close_from(3);
     for fd in 0..3 {
         if !sys::fd_is_open(fd) {
             let f = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open("/dev/null")
-                .map_err(|_| status::DEV_NULL)?;
+                .map_err(|_| LaunchError::Fds {
+                    status: status::DEV_NULL,
+                })?;
             // Opening returns the lowest free descriptor, which is `fd`.
             let raw = std::os::fd::IntoRawFd::into_raw_fd(f);
             if raw != fd {
-                return Err(3);
+                return Err(LaunchError::Fds {
+                    status: status::FD_NUMBER,
+                });
             }
         }
     }
@@ -350,7 +318,7 @@ fn set_limit(prog: &str, res: Resource, name: &str, soft: u64, hard: u64) -> Res
 }
 
 /// Steps 5–6: niceness and the limits that were asked for (we never impose defaults).
-/// RLIMIT_NPROC comes later, after the exec gate has forked its listener.
+/// RLIMIT_NOFILE and RLIMIT_NPROC come later, in the install.
 fn apply_limits(prog: &str, opts: &Options) {
     if opts.nice {
         sys::very_nice();
@@ -374,121 +342,99 @@ fn apply_limits(prog: &str, opts: &Options) {
     }
 }
 
-/// RLIMIT_NPROC, applied after the exec gate forked its helper.
-fn apply_nproc(prog: &str, opts: &Options) {
-    if let Some(n) = opts.nproc {
-        if let Err(msg) = set_limit(prog, Resource::RLIMIT_NPROC, "RLIMIT_NPROC", n, n) {
-            eprintln!("{msg}");
-        }
+/// The supplementary groups of the identity `-u`/`-g` select: those of the passwd entry of the
+/// uid (with the `-g` group as the primary one), or just the group when there is no entry.
+/// `None` without `-u`/`-g` (the caller's groups stay: pledge.com switches nothing then).
+fn target_groups(opts: &Options) -> Option<Vec<u32>> {
+    if opts.uid.is_none() && opts.gid.is_none() {
+        return None;
     }
+    let gid = opts.gid.unwrap_or_else(|| nix::unistd::getgid().as_raw());
+    let entry = opts
+        .uid
+        .and_then(|u| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u)).ok())
+        .flatten();
+    let mut groups = match entry.and_then(|u| CString::new(u.name).ok()) {
+        Some(name) => nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![gid]),
+        None => vec![gid],
+    };
+    groups.sort_unstable();
+    groups.dedup();
+    Some(groups)
 }
 
-/// Steps 12–14: capability bounding set, gid, uid.
-fn switch_identity(prog: &str, opts: &Options) -> Result<(), (String, i32)> {
+/// Steps 12–14: capability bounding set, supplementary groups, gid, uid; then the capability
+/// sets: inheritable and ambient cleared, effective and permitted too unless the final uid is 0.
+fn switch_identity(opts: &Options, groups: Option<&[u32]>) -> Result<(), IdentityError> {
     if !opts.keep_caps {
-        sys::drop_bounding_set()
-            .map_err(|e| (format!("{prog}: dropping capabilities: {e}"), status::CAPS))?;
+        sys::drop_bounding_set().map_err(IdentityError::Caps)?;
+    }
+    if let Some(groups) = groups {
+        let gids: Vec<nix::unistd::Gid> = groups
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&gids).map_err(|source| IdentityError::Groups {
+            groups: groups.to_vec(),
+            source,
+        })?;
     }
     if let Some(g) = opts.gid {
         let gid = nix::unistd::Gid::from_raw(g);
         nix::unistd::setresgid(gid, gid, gid)
-            .map_err(|e| (format!("{prog}: setgid({g}): {e}"), status::SETGID))?;
+            .map_err(|source| IdentityError::Setgid { gid: g, source })?;
         if nix::unistd::getgid() != gid || nix::unistd::getegid() != gid {
-            return Err((
-                format!("{prog}: setgid({g}) not effective"),
-                status::SETGID_VERIFY,
-            ));
+            return Err(IdentityError::SetgidVerify { gid: g });
         }
     }
     if let Some(u) = opts.uid {
         let uid = nix::unistd::Uid::from_raw(u);
         nix::unistd::setresuid(uid, uid, uid)
-            .map_err(|e| (format!("{prog}: setuid({u}): {e}"), status::SETUID))?;
+            .map_err(|source| IdentityError::Setuid { uid: u, source })?;
         if nix::unistd::getuid() != uid || nix::unistd::geteuid() != uid {
-            return Err((
-                format!("{prog}: setuid({u}) not effective"),
-                status::SETUID_VERIFY,
-            ));
+            return Err(IdentityError::SetuidVerify { uid: u });
         }
     }
-    Ok(())
-}
-
-/// Environment variable through which the driver's supervisor hands the launcher a pipe for its
-/// failure message (the driver turns it into a task event and WaitTask's `err`). Not passed on
-/// to PROG; the pipe is closed on execve.
-pub const REPORT_FD_ENV: &str = "NOMAD_PLEDGE_REPORT_FD";
-
-/// The report pipe's fd (-1: none). The launcher is single-threaded; a static lets step 4
-/// (closing inherited fds) spare it without threading it through every step.
-static REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-/// Takes the report pipe named by [`REPORT_FD_ENV`], if it really is an inherited pipe (never
-/// stdin/stdout/stderr), and makes it close-on-exec.
-fn take_report_fd() {
-    let Some(fd) = std::env::var(REPORT_FD_ENV)
-        .ok()
-        .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())
-        .filter(|&fd| fd >= 3 && sys::fd_is_open(fd))
-    else {
-        return;
-    };
-    // SAFETY: `fd` is open (checked above) and stays open while borrowed here.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let is_pipe = nix::sys::stat::fstat(borrowed)
-        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
-        .unwrap_or(false);
-    let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
-    if is_pipe && nix::fcntl::fcntl(borrowed, cloexec).is_ok() {
-        REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-fn report_fd() -> Option<std::os::fd::RawFd> {
-    Some(REPORT_FD.load(std::sync::atomic::Ordering::Relaxed)).filter(|&fd| fd >= 0)
-}
-
-/// Writes a failure message to the report pipe, if the driver gave us one.
-fn report(msg: &str) {
-    if let Some(fd) = report_fd() {
-        // SAFETY: the fd was validated by `take_report_fd` and step 4 keeps it open.
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let _ = sys::write_all(fd, msg.as_bytes());
-    }
+    let root = nix::unistd::geteuid().is_root();
+    super::caps::restrict_to(&super::caps::CapSet::new(), root)
+        .map_err(|e| IdentityError::CapSets(e.to_string()))
 }
 
 /// Run PROG sandboxed. Returns an exit status only on failure.
 pub fn run(prog: &str, opts: &Options) -> i32 {
-    take_report_fd();
     match run_inner(prog, opts) {
         Ok(never) => match never {},
-        Err((msg, code)) => {
-            if !msg.is_empty() {
-                eprintln!("{msg}");
-                report(&msg);
-            }
-            code
+        Err(e) => {
+            let msg = match &e {
+                // perror style, as pledge.com: `PROG: No such file or directory`.
+                LaunchError::Install { .. } | LaunchError::Prepare(PrepareError::Program(_)) => {
+                    e.to_string()
+                }
+                _ => format!("{prog}: {e}"),
+            };
+            eprintln!("{msg}");
+            e.exit_status()
         }
     }
 }
 
-fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (String, i32)> {
+fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, LaunchError> {
     // Parse what the user gave before any side effect.
-    let list = opts.promises.as_deref().unwrap_or(DEFAULT_PROMISES);
-    let user = PromiseSet::parse(list)
-        .map_err(|e| (format!("{prog}: bad promises list: {list} ({e})"), 21))?;
+    let promises = promises_of(opts)?;
     let mut user_rules = Vec::new();
-    let given = (opts.operator_unveils.iter().map(|v| (v, Origin::Operator)))
-        .chain(opts.unveils.iter().map(|v| (v, Origin::User)));
-    for (v, origin) in given {
-        let r = UnveilRule::parse_os(v)
-            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
-        user_rules.push((r, origin));
+    let mut operator_rules = Vec::new();
+    for v in &opts.operator_unveils {
+        operator_rules.push(UnveilRule::parse_os(v)?);
+    }
+    for v in &opts.unveils {
+        user_rules.push(UnveilRule::parse_os(v)?);
     }
 
     // 4. fd normalization.
     if !opts.no_normalize {
-        normalize_fds().map_err(|c| (format!("{prog}: cannot set up fds 0-2 on /dev/null"), c))?;
+        normalize_fds()?;
     }
     // 5–6. niceness, limits.
     apply_limits(prog, opts);
@@ -496,185 +442,94 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, (St
     if nix::unistd::getuid() != nix::unistd::geteuid()
         || nix::unistd::getgid() != nix::unistd::getegid()
     {
-        return Err((
-            format!(
-                "{prog}: running setuid/setgid is not supported: install without the set-id bit"
-            ),
-            status::SETUID_INSTALL,
-        ));
+        return Err(LaunchError::SetIdInstall);
     }
     // 8. chroot.
     if let Some(dir) = &opts.chroot {
-        nix::unistd::chdir(Path::new(dir)).map_err(|e| {
-            (
-                format!("{prog}: chdir {}: {e}", dir.to_string_lossy()),
-                status::CHDIR,
-            )
+        let dir = Path::new(dir);
+        nix::unistd::chdir(dir).map_err(|source| LaunchError::Chdir {
+            dir: dir.to_owned(),
+            source,
         })?;
-        nix::unistd::chroot(Path::new(dir)).map_err(|e| {
-            (
-                format!("{prog}: chroot {}: {e}", dir.to_string_lossy()),
-                status::CHROOT,
-            )
+        nix::unistd::chroot(dir).map_err(|source| LaunchError::Chroot {
+            dir: dir.to_owned(),
+            source,
         })?;
     }
     // 9. find PROG.
-    let name = &opts.command[0];
-    let path = exe::find_program(name, std::env::var_os("PATH").as_deref())
-        .map_err(|e| (e.to_string(), exe::NOT_FOUND_EXIT_STATUS))?;
-    // 10–11. environment and classification.
-    let env = child_env();
-    let (interpreter, dynamic) = effective_kind(&path);
-    let exec = ExecPlan::new(&path, &opts.command, env)
-        .map_err(|e| (format!("{prog}: {e}"), status::EXEC))?;
-    // 12–14. identity.
-    switch_identity(prog, opts)?;
-
-    // 16. unveil plan (opened as the final user, inside the chroot).
-    let abi = unveil::kernel_abi();
-    let abi_n = *abi.as_ref().unwrap_or(&0);
-    if opts.no_unveil && (opts.tcp_bind.is_some() || opts.tcp_connect.is_some()) {
-        return Err((
-            format!("{prog}: --tcp-bind/--tcp-connect are landlock rules: drop -V to use them"),
-            unveil::UNVEIL_EXIT_STATUS,
-        ));
-    }
-    let landlock_plan = if opts.no_unveil {
-        // No filesystem rules, but still a Landlock domain: scopes and ptrace confinement.
-        Some(unveil::domain_only(abi))
-    } else {
-        // Inside the chroot and as the final user, like the rules themselves.
-        super::procmem::check(&user_rules, user)
-            .map_err(|e| (format!("{prog}: {e}"), unveil::UNVEIL_EXIT_STATUS))?;
-        let facts = ProgramFacts {
-            path: path.clone(),
-            interpreter,
-            dynamic,
-            tmppath: std::env::var_os("TMPPATH"),
-        };
-        let mut rules = unveil::implicit_rules(user, &facts, sys::stdin_tty_name());
-        rules.extend(user_rules);
-        let net = NetPolicy {
-            deny_connect: abi_n >= 4
-                && user.contains(Promise::Anet)
-                && !user.contains(Promise::Inet)
-                && !user.contains(Promise::Dns),
-            bind_ports: opts.tcp_bind.clone(),
-            connect_ports: opts.tcp_connect.clone(),
-        };
-        Some(unveil::plan(rules, net, abi).map_err(|e| {
-            let c = e.exit_status();
-            (format!("{prog}: {e}"), c)
-        })?)
+    let program = Program::find(&opts.command[0], std::env::var_os("PATH").as_deref())
+        .map_err(PrepareError::from)?;
+    // The policy: relative unveil paths are relative to the working directory (inside the
+    // chroot), as pledge.com opens them.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let user_rules = user_rules
+        .into_iter()
+        .map(|r| UnveilRule::new(r.perms, cwd.join(&r.path)))
+        .collect();
+    let launcher = Launcher::BuiltIn {
+        unveil_best_effort: opts.unveil_best_effort,
     };
-    let landlock_active = landlock_plan
-        .as_ref()
-        .is_some_and(|p| p.abi > 0 && p.has_fs_rules());
-
-    // 17. promise filters (built now, installed last).
-    let fplan = FilterPlan::new(user, dynamic, opts);
-    let (launcher, f0, f1) = fplan
-        .build(landlock_active, abi_n)
-        .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
+    let policy =
+        Policy::new(promises, user_rules, launcher).map_err(|source| LaunchError::Policy {
+            path: cwd.clone(),
+            source,
+        })?;
+    let operator_rules = operator_rules
+        .into_iter()
+        .map(|r| UnveilRule::new(r.perms, cwd.join(&r.path)))
+        .collect();
+    let policy = policy
+        .with_operator_unveil(operator_rules)
+        .map_err(|source| LaunchError::Policy {
+            path: cwd.clone(),
+            source,
+        })?;
+    let policy = if opts.no_unveil {
+        policy.without_unveil()
+    } else {
+        policy
+    };
+    // 10–11, 17. environment, classification, filters.
+    let extras = Extras {
+        penalty: penalty_of(opts),
+        tcp_bind: opts.tcp_bind.clone(),
+        tcp_connect: opts.tcp_connect.clone(),
+        nofile: opts.nofile,
+        nproc: opts.nproc,
+        tmppath: std::env::var_os("TMPPATH"),
+        tty: sys::stdin_tty_name(),
+        for_child: false,
+    };
+    let argv = prepared::c_strings(&opts.command, "command")?;
+    let envp = prepared::c_strings(&child_env(), "environment")?;
+    let sandbox = Sandbox::new(&policy, program, argv, envp, extras)?;
+    // 12–14. identity.
+    let groups = target_groups(opts);
+    switch_identity(opts, groups.as_deref())?;
+    // 16. the landlock ruleset (paths opened as the final user, inside the chroot).
+    let ruleset = sandbox.ruleset(None)?;
 
     if opts.explain {
         eprint!(
             "{prog}: sandbox plan for {}\n{}",
-            path.display(),
-            fplan.describe()
+            sandbox.program().path.display(),
+            sandbox.describe(None)
         );
-        if let Some(p) = &landlock_plan {
-            eprint!("{}", p.describe());
-        }
     }
-
-    // The helpers that will hold a seccomp listener are forked now, before the Landlock domain
-    // exists, so that the program cannot reach them (see gate.rs).
-    // Live explanations (--explain with the EPERM penalty): the promise filter carries the only
-    // listener (the kernel allows one per filter chain), see gate::Explainer.
-    let live = opts.explain && fplan.penalty == Penalty::Errno(libc::EPERM);
-    let pledge_err = |e: gate::GateError| (format!("{prog}: pledge: {e}"), status::PLEDGE);
-    let explainer = if live {
-        Some(gate::Explainer::start(prog).map_err(pledge_err)?)
+    if let Some(w) = &ruleset.warning {
+        eprint!("{prog}: {w}");
+    }
+    let fd = ruleset.fd.as_ref().map(|f| f.as_fd());
+    // 18–20. landlock, RLIMIT_NOFILE, the gate, RLIMIT_NPROC, the promise filter, execve.
+    let live = opts.explain && penalty_of(opts) == Penalty::Errno(libc::EPERM);
+    let failure = if live {
+        sandbox.install_explaining(fd, prog)?
     } else {
-        None
+        sandbox.install(fd, GateHandoff::Detached)
     };
-    let exec_gate = if !live && launcher.gate {
-        Some(gate::Gate::start().map_err(pledge_err)?)
-    } else {
-        None
-    };
-
-    // Irreversible from here on. Landlock first (its rules need open fds and syscalls the
-    // promises may not allow).
-    if let Some(p) = &landlock_plan {
-        match p.enforce(opts.unveil_best_effort) {
-            Ok(Enforcement::Full) => {}
-            Ok(Enforcement::None) if !p.has_fs_rules() => {}
-            Ok(Enforcement::None) => {
-                // Degraded security is never silent (pledge.com says nothing here).
-                let what = if p.has_user_rules() {
-                    "the -v rules are NOT enforced (--unveil-best-effort)"
-                } else {
-                    "the filesystem is not restricted"
-                };
-                eprintln!(
-                    "{prog}: warning: landlock unavailable ({}): {what}",
-                    p.unavailable.as_deref().unwrap_or("unknown")
-                );
-            }
-            Err(e) => return Err((format!("{prog}: {e}"), e.exit_status())),
-        }
-        drop(landlock_plan);
-    }
-    // 18. RLIMIT_NOFILE last (unveil needed descriptors).
-    if let Some(n) = opts.nofile {
-        set_limit(prog, Resource::RLIMIT_NOFILE, "RLIMIT_NOFILE", n, n)
-            .map_err(|m| (m, status::RLIMIT))?;
-    }
-    // Kernel W^X (PR_SET_MDWE) when code may not be made executable; see procmem.rs.
-    if !user.contains(Promise::ProtExec) {
-        if let Err(e) = sys::set_mdwe_refuse_exec_gain() {
-            eprintln!("{prog}: warning: prctl(PR_SET_MDWE) failed: {e}");
-        }
-    }
-    // 19. the gate (and unveil extras), then the promise filter.
-    if let Some(x) = explainer {
-        let no_gate = LauncherFilter {
-            gate: false,
-            ..launcher
-        };
-        if no_gate.is_needed() {
-            gate::install(&no_gate, &f0).map_err(pledge_err)?;
-        }
-        apply_nproc(prog, opts);
-        let f1 = fplan
-            .build_explaining(landlock_active)
-            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
-        x.install_promise_filter(&f1).map_err(pledge_err)?;
-    } else {
-        match exec_gate {
-            Some(g) => g.install(&launcher, &f0).map_err(pledge_err)?,
-            None if launcher.is_needed() => gate::install(&launcher, &f0).map_err(pledge_err)?,
-            None => {}
-        }
-        apply_nproc(prog, opts);
-        seccomp::install(&f1, seccomp::InstallFlags::NONE)
-            .map_err(|e| (format!("{prog}: pledge: {e}"), status::PLEDGE))?;
-    }
-    // 20. become PROG. Nothing below may allocate before execve.
-    let err = sys::execve(&exec.path, &exec.argv_ptrs, &exec.envp_ptrs);
-    let hint = match err.raw_os_error() {
-        Some(libc::ENOSYS) if fplan.gate => " (the exec gate's listener is gone)",
-        Some(libc::EACCES) if landlock_active => " (unveil the program and its interpreter with x)",
-        _ => "",
-    };
-    Err((
-        format!(
-            "{}: {}{hint}",
-            name.to_string_lossy(),
-            exe::errno_text(&err.raw_os_error().unwrap_or(0))
-        ),
-        status::EXEC,
-    ))
+    Err(LaunchError::Install {
+        program: opts.command[0].to_string_lossy().into_owned(),
+        hint: sandbox.hint(&failure),
+        failure,
+    })
 }

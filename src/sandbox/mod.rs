@@ -1,9 +1,11 @@
 //! The pledge-compatible sandbox launcher: promises → seccomp-BPF, unveil → Landlock.
 
+pub mod caps;
 pub mod cli;
 pub(crate) mod exe;
 mod gate;
 pub mod launch;
+pub mod prepared;
 mod procmem;
 pub mod promise;
 pub mod seccomp;

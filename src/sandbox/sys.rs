@@ -54,35 +54,6 @@ pub fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
     .map_err(io::Error::from)
 }
 
-/// Closes every fd ≥ `first` except `keep` (the driver's report pipe, see `launch.rs`).
-pub fn close_from_except(first: u32, keep: Option<RawFd>) {
-    match keep
-        .and_then(|k| u32::try_from(k).ok())
-        .filter(|&k| k >= first)
-    {
-        Some(k) => {
-            if k > first {
-                close_range(first, k - 1);
-            }
-            close_from(k + 1);
-        }
-        None => close_from(first),
-    }
-}
-
-/// `close_range(first, last, 0)` (errors ignored: the fds are merely not open).
-fn close_range(first: u32, last: u32) {
-    // SAFETY: closing descriptors does not touch memory; the caller owns no Rust object that
-    // refers to a descriptor in the range (called at start-up, before any is created).
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-    if ret < 0 {
-        for fd in first..=last.min(65535) {
-            // SAFETY: as above; errors (EBADF) are irrelevant.
-            unsafe { libc::close(fd as RawFd) };
-        }
-    }
-}
-
 /// `close_range(first, ~0, 0)`; falls back to closing each fd below the soft NOFILE limit.
 pub fn close_from(first: u32) {
     // SAFETY: closing descriptors does not touch memory; the caller owns no Rust object that
@@ -372,4 +343,113 @@ pub fn set_mdwe_refuse_exec_gain() -> io::Result<bool> {
     } else {
         Err(e)
     }
+}
+/// `landlock_restrict_self(ruleset, flags)`: enter the domain of a ruleset built beforehand (by
+/// the supervisor, or by the CLI itself); `flags` from `unveil::restrict_flags`.
+/// `PR_SET_NO_NEW_PRIVS` must be set. Irreversible.
+pub fn landlock_restrict_self(ruleset: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only; the kernel validates the descriptor and the flags.
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), flags) })
+        .map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Sends `tag` and one descriptor (`SCM_RIGHTS`) on the connected socket `sock`. Allocates
+/// nothing (the control buffer is on the stack), so a child may call it between fork and exec.
+pub fn send_fd(sock: BorrowedFd<'_>, tag: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    // Room for one cmsghdr carrying one int, 8-byte aligned.
+    #[repr(C, align(8))]
+    struct Control([u8; 32]);
+    let mut control = Control([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: tag.as_ptr() as *mut libc::c_void,
+        iov_len: tag.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call, and
+    // CMSG_SPACE(sizeof(int)) = 24 fits the 32-byte control buffer.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd.as_raw_fd());
+        check(libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) as libc::c_long).map(drop)
+    }
+}
+
+/// Receives one message of at most `buf.len()` bytes and the descriptor it carries, if any.
+/// `Ok((0, None))`: the peer closed the socket. Allocates nothing.
+pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    #[repr(C, align(8))]
+    struct Control([u8; 32]);
+    let mut control = Control([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    loop {
+        // SAFETY: as in `send_fd`; the kernel writes at most msg_controllen bytes of control
+        // data and at most buf.len() bytes of payload, and sets CLOEXEC on received fds.
+        let (n, fd) = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.0.as_mut_ptr().cast();
+            msg.msg_controllen = control.0.len();
+            let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let mut fd = None;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            if !cmsg.is_null()
+                && (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+            {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            (n as usize, fd)
+        };
+        return Ok((n, fd));
+    }
+}
+
+/// `setrlimit(res, {n, n})`; when the hard limit is lower and may not be raised, both are capped
+/// at it (v1.9). Allocates nothing.
+pub fn set_rlimit(res: libc::__rlimit_resource_t, n: u64) -> io::Result<()> {
+    let want = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: `want` outlives the call; the kernel only reads it.
+    if unsafe { libc::setrlimit(res, &want) } == 0 {
+        return Ok(());
+    }
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `cur` is a valid out-pointer for the duration of the call.
+    check(unsafe { libc::getrlimit(res, &mut cur) } as libc::c_long)?;
+    let capped = libc::rlimit {
+        rlim_cur: n.min(cur.rlim_max),
+        rlim_max: n.min(cur.rlim_max),
+    };
+    // SAFETY: as above.
+    check(unsafe { libc::setrlimit(res, &capped) } as libc::c_long).map(drop)
 }

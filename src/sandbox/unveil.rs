@@ -35,8 +35,7 @@ use std::str::FromStr;
 
 use landlock::{
     make_bitflags, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort,
-    PathBeneath, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError,
-    RulesetStatus, Scope, ABI,
+    PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr, Scope, ABI,
 };
 
 use super::promise::{Promise, PromiseSet};
@@ -668,7 +667,7 @@ fn real_kernel_abi() -> Result<i32, String> {
 /// Resolve a path for a rule: follow symlinks in the last component ourselves; a dangling chain
 /// (after at least one hop) puts the rule on the last existing link, as cosmopolitan does for
 /// magic links like `/dev/stdin`.
-fn resolve(path: &Path, origin: &Origin) -> Result<Target, UnveilError> {
+fn resolve(path: &Path, origin: &Origin, proc_self: Option<i32>) -> Result<Target, UnveilError> {
     let open_err = |p: &Path, source| UnveilError::Open {
         path: p.to_owned(),
         origin: origin.to_string(),
@@ -677,7 +676,8 @@ fn resolve(path: &Path, origin: &Origin) -> Result<Target, UnveilError> {
     let mut cur = path.to_owned();
     let mut last_link: Option<OwnedFd> = None;
     for _ in 0..=MAX_SYMLINK_HOPS {
-        let fd = match sys::open_path_nofollow(&cur) {
+        let real = for_process(&cur, proc_self);
+        let fd = match sys::open_path_nofollow(&real) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 return Ok(match last_link {
@@ -691,7 +691,7 @@ fn resolve(path: &Path, origin: &Origin) -> Result<Target, UnveilError> {
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => return Ok(Target::Dir(fd)),
             libc::S_IFLNK => {
-                let target = std::fs::read_link(&cur).map_err(|e| open_err(&cur, e))?;
+                let target = std::fs::read_link(&real).map_err(|e| open_err(&cur, e))?;
                 cur = if target.is_absolute() {
                     target
                 } else {
@@ -707,12 +707,31 @@ fn resolve(path: &Path, origin: &Origin) -> Result<Target, UnveilError> {
     })
 }
 
+/// `/proc/self/...` as process `pid` sees it (`/proc/PID/...`); other paths unchanged.
+fn for_process(path: &Path, pid: Option<i32>) -> PathBuf {
+    match (pid, path.strip_prefix("/proc/self")) {
+        (Some(pid), Ok(rest)) => Path::new("/proc").join(pid.to_string()).join(rest),
+        _ => path.to_owned(),
+    }
+}
+
 /// Open every path and compute the rights. Run as the final user, after any chroot, so that
 /// the same permission checks apply as for the program.
 pub fn plan(
     rules: Vec<(UnveilRule, Origin)>,
     net: NetPolicy,
     abi: Result<i32, String>,
+) -> Result<LandlockPlan, UnveilError> {
+    plan_for(rules, net, abi, None)
+}
+
+/// [`plan`] for another process `proc_self` (the task child, whose supervisor opens the paths):
+/// `/proc/self` in a rule, or in a symlink it leads through (`/dev/stdin`), means that process.
+pub fn plan_for(
+    rules: Vec<(UnveilRule, Origin)>,
+    net: NetPolicy,
+    abi: Result<i32, String>,
+    proc_self: Option<i32>,
 ) -> Result<LandlockPlan, UnveilError> {
     let (abi_n, unavailable) = match abi {
         Ok(v) => (v, None),
@@ -721,7 +740,7 @@ pub fn plan(
     let abi_l = ABI::from(abi_n);
     let mut planned = Vec::with_capacity(rules.len());
     for (rule, origin) in rules {
-        let target = resolve(&rule.path, &origin)?;
+        let target = resolve(&rule.path, &origin, proc_self)?;
         if let (Target::Missing, Origin::Required(_)) = (&target, &origin) {
             return Err(UnveilError::RequiredMissing {
                 path: rule.path,
@@ -827,14 +846,6 @@ pub fn unix_socket_mediation(abi: i32) -> &'static str {
     }
 }
 
-/// How the ruleset ended up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Enforcement {
-    Full,
-    /// Landlock is missing and best effort was chosen (or no rule needed it): nothing enforced.
-    None,
-}
-
 impl LandlockPlan {
     /// Whether any `-v` or operator rule is present (these require Landlock unless best effort
     /// was chosen).
@@ -849,8 +860,8 @@ impl LandlockPlan {
         self.fs
     }
 
-    /// Enter a domain without filesystem rules ([`domain_only`]).
-    fn enforce_domain_only(&self) -> Result<Enforcement, UnveilError> {
+    /// The ruleset of a domain without filesystem rules ([`domain_only`]).
+    fn domain_only_ruleset(&self) -> Result<Option<OwnedFd>, UnveilError> {
         let ll = |what: &'static str| {
             move |source| UnveilError::Landlock {
                 what: what.to_owned(),
@@ -877,30 +888,23 @@ impl LandlockPlan {
                 .add_rule(PathBeneath::new(root.as_fd(), AccessFs::MakeBlock))
                 .map_err(ll("MAKE_BLOCK on /"))?
         };
-        let status = log_new_exec(created, self.abi)
-            .map_err(ll("LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON"))?
-            .no_new_privs(true)
-            .restrict_self()
-            .map_err(ll("restrict_self"))?;
-        match status.ruleset {
-            RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
-            _ => Err(UnveilError::Partial { abi: self.abi }),
-        }
+        let fd: Option<OwnedFd> = created.into();
+        fd.map(Some).ok_or(UnveilError::Partial { abi: self.abi })
     }
 
-    /// Create the ruleset and restrict the calling thread. Irreversible. Every right computed in
-    /// [`plan`] must be enforced (hard requirement); `best_effort` only allows running without
-    /// Landlock when the kernel has none.
-    pub fn enforce(&self, best_effort: bool) -> Result<Enforcement, UnveilError> {
+    /// The ruleset with every rule added, not yet enforced: `None` when Landlock is missing and
+    /// that is allowed (Landlock missing, no `-v` rules or best effort). Whoever holds the descriptor enters the
+    /// domain with `landlock_restrict_self` (a task child gets it from its supervisor).
+    pub fn ruleset(&self, best_effort: bool) -> Result<Option<OwnedFd>, UnveilError> {
         if self.abi <= 0 {
             let reason = self.unavailable.clone().unwrap_or_default();
             if self.has_user_rules() && !best_effort {
                 return Err(UnveilError::Unavailable { reason });
             }
-            return Ok(Enforcement::None);
+            return Ok(None);
         }
         if !self.fs {
-            return self.enforce_domain_only();
+            return self.domain_only_ruleset();
         }
         let ll = |what: &str| {
             let what = what.to_owned();
@@ -955,15 +959,9 @@ impl LandlockPlan {
                 .add_rule(PathBeneath::new(fd.as_fd(), r.rights))
                 .map_err(ll(&format!("{} ({})", r.rule, r.origin)))?;
         }
-        let status = log_new_exec(created, self.abi)
-            .map_err(ll("LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON"))?
-            .no_new_privs(true)
-            .restrict_self()
-            .map_err(ll("restrict_self"))?;
-        match status.ruleset {
-            RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
-            _ => Err(UnveilError::Partial { abi: self.abi }),
-        }
+        // HardRequirement: every handled right is supported, or `create` failed above.
+        let fd: Option<OwnedFd> = created.into();
+        fd.map(Some).ok_or(UnveilError::Partial { abi: self.abi })
     }
 
     /// Human-readable description for `-T unveil` and `--explain`.
@@ -1028,14 +1026,16 @@ impl LandlockPlan {
 }
 
 /// From Landlock ABI 7, ask the kernel to audit the denials of the programs exec'd after
-/// `landlock_restrict_self` (`LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`): by default only the
-/// restricting program's own denials are logged, and the launcher is not the program to watch.
-/// Records are written only where kernel audit is enabled; the plugin reads them as task events.
-fn log_new_exec(created: RulesetCreated, abi: i32) -> Result<RulesetCreated, RulesetError> {
+/// `landlock_restrict_self` (`LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`, 1 << 1): by default only
+/// the restricting program's own denials are logged, and the launcher (or the task child) is
+/// not the program to watch. Records are written only where kernel audit is enabled; the plugin
+/// reads them as task events. Every `landlock_restrict_self` of the sandbox passes these flags.
+pub const fn restrict_flags(abi: i32) -> u32 {
+    const LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON: u32 = 1 << 1;
     if abi >= 7 {
-        created.log_new_exec(true)
+        LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON
     } else {
-        Ok(created)
+        0
     }
 }
 

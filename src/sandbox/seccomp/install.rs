@@ -61,6 +61,53 @@ pub fn install(prog: &BpfProgram, flags: InstallFlags) -> Result<Option<OwnedFd>
     }
 }
 
+/// A PID no process can have (above the kernel's `PID_MAX_LIMIT`, 2^22): a filter built for a
+/// child that is not forked yet uses it as "self" (`FilterOptions::self_pid`), and the child
+/// installs it with [`install_as_self`], which puts its own PID in its place.
+pub const SELF_PID_PLACEHOLDER: i32 = 0x7fff_fff3;
+
+/// [`install`] with every `jeq SELF_PID_PLACEHOLDER` replaced by `pid`. The program is copied
+/// to the stack (no allocation: callable between fork and execve).
+pub fn install_as_self(
+    prog: &BpfProgram,
+    flags: InstallFlags,
+    pid: i32,
+) -> Result<Option<OwnedFd>, SeccompError> {
+    const JEQ_K: u16 = 0x05 | 0x10;
+    let src = prog.instructions();
+    let mut buf = [Insn {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }; super::bpf::MAX_INSNS];
+    let Some(dst) = buf.get_mut(..src.len()) else {
+        return Err(SeccompError::Internal {
+            what: "a filter longer than BPF_MAXINSNS",
+        });
+    };
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        if s.code == JEQ_K && s.k == SELF_PID_PLACEHOLDER as u32 {
+            d.k = pid as u32;
+        }
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(|e| SeccompError::NoNewPrivs {
+        source: std::io::Error::from(e),
+    })?;
+    let ret =
+        seccomp_set_mode_filter(dst, flags.bits()).map_err(|source| SeccompError::Install {
+            flags: flags.bits(),
+            source,
+        })?;
+    if flags.contains(InstallFlags::NEW_LISTENER) {
+        // SAFETY: as in `install`.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret) }))
+    } else {
+        Ok(None)
+    }
+}
+
 /// The one raw call: `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)`.
 fn seccomp_set_mode_filter(insns: &[Insn], flags: u32) -> std::io::Result<i32> {
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;

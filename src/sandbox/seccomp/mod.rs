@@ -57,7 +57,7 @@ pub use compile::build_filter;
 pub use explain::explain;
 #[cfg(test)]
 pub use explain::explain_with_pid;
-pub use install::{install, InstallFlags};
+pub use install::{install, install_as_self, InstallFlags, SELF_PID_PLACEHOLDER};
 
 /// What a denied syscall gets (the filter's default action).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
