@@ -9,15 +9,9 @@ use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (the driver switches users and creates namespaces)".into());
-    }
-    if cgroup2_mount().is_none() {
-        return Some("no cgroup v2 mount".into());
-    }
-    None
-}
+mod common;
+// Through host_features: fails instead of skipping where NOMAD_PLEDGE_TEST_REQUIRE lists it.
+use common::tasks::skip_reason;
 
 fn cgroup2_mount() -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

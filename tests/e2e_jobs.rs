@@ -8,21 +8,9 @@ use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 
-#[path = "../src/host_features.rs"]
-mod host_features;
-
-fn skip_reason() -> Option<String> {
-    let root = "needs root (the driver switches users and creates namespaces)";
-    if !host_features::present("root", nix::unistd::geteuid().is_root(), root) {
-        return Some(root.into());
-    }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let cgroup2 = mountinfo.lines().any(|l| l.contains(" - cgroup2 "));
-    if !host_features::present("cgroup2", cgroup2, "no cgroup v2 mount") {
-        return Some("no cgroup v2 mount".into());
-    }
-    None
-}
+mod common;
+// Through host_features: fails instead of skipping where NOMAD_PLEDGE_TEST_REQUIRE lists it.
+use common::tasks::skip_reason;
 
 /// Runs `job` (HCL text) with an optional plugin config (attributes of the config block).
 fn run(dir: &Path, job: &str, plugin_config: Option<&str>) -> Output {

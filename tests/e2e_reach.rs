@@ -12,16 +12,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 const PROBE: &str = env!("CARGO_BIN_EXE_pledge-probe");
 const NOBODY: u32 = 65534;
 
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (the driver switches users and creates namespaces)".into());
-    }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if !mountinfo.lines().any(|l| l.contains(" - cgroup2 ")) {
-        return Some("no cgroup v2 mount".into());
-    }
-    None
-}
+mod common;
+// Through host_features: fails instead of skipping where NOMAD_PLEDGE_TEST_REQUIRE lists it.
+use common::tasks::skip_reason;
 
 /// A host process, killed and reaped at the end of the test whatever happens.
 struct Outsider(std::process::Child);
