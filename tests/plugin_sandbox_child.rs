@@ -319,3 +319,75 @@ async fn stdio_kill_reaches_the_task_itself_not_its_supervisor() {
     assert!(outs[0].starts_with("OK"), "kill(getpid(), 0): {}", outs[0]);
     assert!(outs[1].starts_with("EPERM"), "kill(1, 0): {}", outs[1]);
 }
+
+/// With an external `pledge_executable` the launcher runs with the task's environment before it
+/// sandboxes anything (pledge.com passes its own environment on to the command). A job's loader
+/// variables must therefore not reach it: StartTask refuses them, naming the variable.
+#[tokio::test]
+async fn ld_preload_is_refused_with_an_external_launcher() {
+    require_host!();
+    let alloc = Alloc::new("inchild");
+    let task_dir = alloc.path().join("preload");
+    std::fs::create_dir_all(&task_dir).unwrap();
+    let so = task_dir.join("x.so");
+    if build_payload(&so).is_none() {
+        return;
+    }
+    // Our own `pledge` mode as the operator's launcher: a dynamically linked program, like a
+    // pledge.com built against glibc would be.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let launcher = bin_dir.path().join("pledge");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_nomad-pledge-driver"), &launcher).unwrap();
+    let outside = tempfile::Builder::new()
+        .prefix("inchild-outside")
+        .tempdir()
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mark_out = outside.path().join("marker-out");
+
+    let plugin = common::Plugin::start(&[]).await;
+    let state_dir = alloc.state.path().display().to_string();
+    let exe = launcher.display().to_string();
+    plugin
+        .base()
+        .set_config(common::set_config(
+            common::msgpack(&[
+                ("state_dir", common::V::S(&state_dir)),
+                ("pledge_executable", common::V::S(&exe)),
+            ]),
+            true,
+        ))
+        .await
+        .expect("SetConfig");
+    let unveil = format!("rwc:{}", task_dir.display());
+    let mut task = alloc.task_unveiling(
+        "preload",
+        "/bin/true",
+        &[],
+        "stdio rpath wpath cpath",
+        &[&unveil],
+    );
+    for (k, v) in [
+        ("LD_PRELOAD", so.display().to_string()),
+        ("MARK_OUT", mark_out.display().to_string()),
+    ] {
+        task.env.insert(k.into(), v);
+    }
+    let err = plugin
+        .driver()
+        .start_task(common::pb::drivers::StartTaskRequest { task: Some(task) })
+        .await
+        .expect_err("StartTask must refuse LD_PRELOAD with an external launcher");
+    plugin.shutdown().await;
+    assert!(
+        err.message().contains("task env `LD_PRELOAD`")
+            && err.message().contains("pledge_executable"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        !mark_out.exists(),
+        "the preload payload ran in the launcher, before the sandbox"
+    );
+}

@@ -140,6 +140,8 @@ pub enum TaskConfigError {
         what: &'static str,
         option: &'static str,
     },
+    #[error("task env `{name}`: the plugin's external launcher (`pledge_executable`) would run with it before it sandboxes the command (the dynamic loader and libc read it), and pledge.com cannot hand the environment to the command alone; remove `{name}` from the task's env, or use the built-in sandbox (pledge_executable = \"\"), which applies it only to the sandboxed command")]
+    LauncherEnv { name: String },
 }
 
 impl TaskDriverConfig {

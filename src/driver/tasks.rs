@@ -107,6 +107,32 @@ pub fn task_policy(
         .grant_caps(&cfg.cap_add, &cfg.cap_drop, &plugin.allow_caps)?)
 }
 
+/// Environment variables that code running before an external launcher's sandbox would honour:
+/// the dynamic loader's (`LD_*`), glibc's tunables and malloc settings (read by static glibc
+/// programs too). These are the variables glibc itself drops for set-uid programs.
+fn is_pre_sandbox_env(name: &str) -> bool {
+    name.starts_with("LD_")
+        || name.starts_with("MALLOC_")
+        || matches!(
+            name,
+            "GLIBC_TUNABLES" | "GCONV_PATH" | "GETCONF_DIR" | "LOCPATH" | "NLSPATH"
+        )
+}
+
+/// With an external launcher the task's environment is the launcher's too (pledge.com passes
+/// its own environment to the command): refuse what would run code in it before the sandbox.
+fn refuse_launcher_env<'a>(names: impl Iterator<Item = &'a String>) -> Result<(), DriverError> {
+    let mut bad: Vec<&String> = names.filter(|n| is_pre_sandbox_env(n)).collect();
+    bad.sort();
+    match bad.first() {
+        Some(name) => Err(TaskConfigError::LauncherEnv {
+            name: (*name).clone(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// A host namespace is granted only where the plugin allows it.
 fn host_namespace(wanted: bool, allowed: bool, field: &'static str) -> Result<bool, DriverError> {
     if wanted && !allowed {
@@ -169,6 +195,9 @@ pub fn task_spec(
     };
     let mounts = super::volumes::bind_mounts(&task.mounts, &task.devices, &task_dir)?;
     let policy = task_policy(cfg, &task_dir, &mounts, plugin)?;
+    if !policy.launcher().is_built_in() {
+        refuse_launcher_env(task.env.keys())?;
+    }
     let res = task.resources.clone().unwrap_or_default();
     let alloc = res.allocated_resources.unwrap_or_default();
     let linux = res.linux_resources.unwrap_or_default();
@@ -605,6 +634,22 @@ mod tests {
         let e = task_spec(&relative, &cfg, &PluginConfig::default()).unwrap_err();
         assert!(matches!(e, DriverError::Policy(_)), "{e}");
         assert_eq!(e.recoverable(), Some(false));
+    }
+
+    #[test]
+    fn loader_variables_are_refused_only_with_an_external_launcher() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for bad in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "LD_AUDIT",
+            "GLIBC_TUNABLES",
+            "MALLOC_CHECK_",
+        ] {
+            let e = refuse_launcher_env(names(&["PATH", bad]).iter()).unwrap_err();
+            assert!(e.to_string().contains(&format!("task env `{bad}`")), "{e}");
+        }
+        assert!(refuse_launcher_env(names(&["PATH", "HOME", "OLD_PRELOAD"]).iter()).is_ok());
     }
 
     #[test]
