@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// are reused between samples when CPU time comes from the cgroup's `cpu.stat`: a process that
 /// joins or leaves the cgroup, and a change of its resident memory, show in a sample at most
 /// this much later. Without `cpu.stat` the processes are read at every sample (their CPU time
-/// is needed each time).
+/// is needed each time), and so they are while the cgroup holds no process of the task's own
+/// (before the supervisor forked the command, or after it ended).
 pub const PROC_REFRESH: Duration = Duration::from_secs(5);
 
 /// The cgroup's process list and, where needed, their resident memory, as of `at`.
@@ -21,6 +22,8 @@ struct ProcSample {
     at: Instant,
     pids: u64,
     rss_pages: u64,
+    /// A process other than the supervisor was listed.
+    own: bool,
 }
 
 /// One stats sample (Nomad units: percent of one core; bytes).
@@ -261,9 +264,9 @@ impl Reader {
         let memory_current = self
             .read(|r| &mut r.memory_current, "memory.current")
             .and_then(|t| parse_u64(&t));
-        let reusable = self
-            .procs
-            .filter(|p| cpu_stat.is_some() && mono.saturating_duration_since(p.at) < PROC_REFRESH);
+        let reusable = self.procs.filter(|p| {
+            p.own && cpu_stat.is_some() && mono.saturating_duration_since(p.at) < PROC_REFRESH
+        });
         let mut per_proc = Vec::new();
         let procs = match reusable {
             Some(p) => p,
@@ -278,6 +281,7 @@ impl Reader {
                     at: mono,
                     pids: pids.len() as u64,
                     rss_pages: per_proc.iter().map(|(_, _, rss)| rss).sum(),
+                    own: pids.iter().any(|p| Some(*p) != self.supervisor),
                 };
                 self.procs = Some(p);
                 p
@@ -518,28 +522,30 @@ mod tests {
     #[test]
     fn a_process_joining_the_cgroup_counts_within_the_refresh_delay() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        let (me, parent) = (std::process::id(), std::os::unix::process::parent_id());
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n")).unwrap();
         fs::write(d.path().join("cpu.stat"), "usage_usec 0\n").unwrap();
-        let mut reader = Reader::new(d.path(), SystemTime::now());
+        // `me` stands for the supervisor: not counted in memory.
+        let mut reader = Reader::new(d.path(), SystemTime::now()).excluding(me as i32);
         let t0 = Instant::now();
-        let s = reader.sample_at(None, t0);
-        assert_eq!((s.pids, s.memory.rss), (0, 0));
-        fs::write(
-            d.path().join("cgroup.procs"),
-            format!("{}\n", std::process::id()),
-        )
-        .unwrap();
+        let first = reader.sample_at(None, t0);
+        assert_eq!(first.pids, 1);
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n{me}\n")).unwrap();
         // Within the delay the process list and its memory are reused (CPU is read each time) ...
         let s = reader.sample_at(None, t0 + PROC_REFRESH / 2);
-        assert_eq!((s.pids, s.memory.rss), (0, 0));
+        assert_eq!((s.pids, s.memory.rss), (1, first.memory.rss));
         // ... and once it has passed the new process is counted.
         let s = reader.sample_at(None, t0 + PROC_REFRESH);
-        assert_eq!(s.pids, 1);
-        assert!(s.memory.rss > 0, "{s:?}");
+        assert_eq!(s.pids, 2);
         // Leaving is seen the same way.
-        fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        fs::write(d.path().join("cgroup.procs"), format!("{me}\n")).unwrap();
         let s = reader.sample_at(None, t0 + PROC_REFRESH * 2);
-        assert_eq!((s.pids, s.memory.rss), (0, 0));
+        assert_eq!((s.pids, s.memory.rss), (1, 0));
+        // With only the supervisor left nothing is reused: the task's command shows at once.
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n{me}\n")).unwrap();
+        let s = reader.sample_at(None, t0 + PROC_REFRESH * 2);
+        assert_eq!(s.pids, 2);
+        assert!(s.memory.rss > 0, "{s:?}");
     }
 
     #[test]
