@@ -258,33 +258,25 @@ impl Driver for State {
             .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
             .unwrap_or(Duration::from_secs(1))
             .max(tasks::MIN_STATS_INTERVAL);
-        let shutdown = self.shutdown.clone();
-        Ok(Response::new(async_stream(move |tx| async move {
-            // The first sample at once, then on a grid shared by all streams of this interval:
-            // many tasks' streams wake and write together (one flush for all of them) instead
-            // of one wake-up and one socket write per task spread over the second.
-            let mut ticker = tokio::time::interval_at(tasks::stats_grid_start(interval), interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let msg = match executor.stats(&req.task_id).await {
-                    Ok(s) => Ok(TaskStatsResponse {
-                        stats: Some(tasks::task_stats(&req.task_id, &s)),
-                    }),
-                    // The task is gone (destroyed): end the stream, as built-in drivers do.
-                    Err(crate::executor::ExecError::NotFound(_)) => break,
-                    Err(e) => Err(Status::from(DriverError::from(e))),
-                };
-                let stop = msg.is_err();
-                if tx.send(msg).await.is_err() || stop {
-                    break;
-                }
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = shutdown.wait() => break,
-                    _ = tx.closed() => break,
-                }
-            }
-        })))
+        // The first sample at once, then on a grid shared by all streams of this interval:
+        // many tasks' streams wake and write together (one flush for all of them) instead of
+        // one wake-up and one socket write per task spread over the second. The stream samples
+        // when the server polls it for the next message (no producer task and channel between
+        // them); a client that goes away drops it.
+        let mut ticker = tokio::time::interval_at(tasks::stats_grid_start(interval), interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stream = StatsStream {
+            executor,
+            task_id: req.task_id,
+            ticker,
+            shutdown: self.shutdown.clone(),
+            first: true,
+            done: false,
+        };
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            stream,
+            StatsStream::next,
+        ))))
     }
 
     async fn signal_task(
@@ -333,6 +325,44 @@ impl Driver for State {
         _req: Request<DestroyNetworkRequest>,
     ) -> Result<Response<DestroyNetworkResponse>, Status> {
         unimplemented("DestroyNetwork")
+    }
+}
+
+/// State of one TaskStats stream between messages.
+struct StatsStream {
+    executor: std::sync::Arc<crate::executor::Executor>,
+    task_id: String,
+    ticker: tokio::time::Interval,
+    shutdown: crate::plugin::Shutdown,
+    first: bool,
+    /// An error was sent: the stream ends.
+    done: bool,
+}
+
+impl StatsStream {
+    async fn next(mut self) -> Option<(Result<TaskStatsResponse, Status>, Self)> {
+        if self.done {
+            return None;
+        }
+        if !self.first {
+            tokio::select! {
+                _ = self.ticker.tick() => {}
+                () = self.shutdown.wait() => return None,
+            }
+        }
+        self.first = false;
+        let msg = match self.executor.stats(&self.task_id).await {
+            Ok(s) => Ok(TaskStatsResponse {
+                stats: Some(tasks::task_stats(&self.task_id, &s)),
+            }),
+            // The task is gone (destroyed): end the stream, as built-in drivers do.
+            Err(crate::executor::ExecError::NotFound(_)) => return None,
+            Err(e) => {
+                self.done = true;
+                Err(Status::from(DriverError::from(e)))
+            }
+        };
+        Some((msg, self))
     }
 }
 

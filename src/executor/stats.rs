@@ -6,7 +6,25 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the process list (`cgroup.procs`) and the `/proc` fallback's per-process memory
+/// are reused between samples when CPU time comes from the cgroup's `cpu.stat`: a process that
+/// joins or leaves the cgroup, and a change of its resident memory, show in a sample at most
+/// this much later. Without `cpu.stat` the processes are read at every sample (their CPU time
+/// is needed each time), and so they are while the cgroup holds no process of the task's own
+/// (before the supervisor forked the command, or after it ended).
+pub const PROC_REFRESH: Duration = Duration::from_secs(5);
+
+/// The cgroup's process list and, where needed, their resident memory, as of `at`.
+#[derive(Debug, Clone, Copy)]
+struct ProcSample {
+    at: Instant,
+    pids: u64,
+    rss_pages: u64,
+    /// A process other than the supervisor was listed.
+    own: bool,
+}
 
 /// One stats sample (Nomad units: percent of one core; bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -119,14 +137,31 @@ impl StatFile {
 }
 
 /// Reads a seq_file-backed file from offset 0 to its end (the kernel regenerates it).
+///
+/// A read that does not fill the space offered is the end of the file (seq_file fills the
+/// buffer until its records run out; a regular file returns short only at its end), so the
+/// usual small file costs one `pread`, not a second one to see end-of-file: on a kernel file
+/// that second call at a non-zero offset makes the kernel generate the whole text again.
 fn pread_all(f: &File, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = [0u8; 4096];
+    buf.clear();
     loop {
-        let n = f.read_at(&mut chunk, buf.len() as u64)?;
-        if n == 0 {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        let start = buf.len();
+        let room = buf.capacity() - start;
+        buf.resize(buf.capacity(), 0);
+        let n = match f.read_at(&mut buf[start..], start as u64) {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        buf.truncate(start + n);
+        if n < room {
             return Ok(());
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -144,6 +179,8 @@ pub struct Reader {
     pid_stat: HashMap<i32, StatFile>,
     /// Our supervisor: in the cgroup, but driver overhead, not the task's usage.
     supervisor: Option<i32>,
+    /// The last read of the processes, reused for [`PROC_REFRESH`] where allowed.
+    procs: Option<ProcSample>,
     buf: Vec<u8>,
 }
 
@@ -168,6 +205,7 @@ impl Reader {
             files: CgroupFiles::default(),
             pid_stat: HashMap::new(),
             supervisor: None,
+            procs: None,
             buf: Vec::with_capacity(4096),
         }
     }
@@ -215,18 +253,39 @@ impl Reader {
 
     /// Takes a sample (Nomad units); CPU percentages are relative to the previous sample.
     pub fn sample(&mut self, core_mhz: Option<f64>) -> TaskStats {
+        self.sample_at(core_mhz, Instant::now())
+    }
+
+    /// [`Reader::sample`] with the monotonic clock given (the age of the process list).
+    fn sample_at(&mut self, core_mhz: Option<f64>, mono: Instant) -> TaskStats {
         let now = SystemTime::now();
-        let pids = self.pids();
         // Only the fallbacks need the processes' own accounting.
         let cpu_stat = self.read(|r| &mut r.cpu_stat, "cpu.stat");
         let memory_current = self
             .read(|r| &mut r.memory_current, "memory.current")
             .and_then(|t| parse_u64(&t));
-        let per_proc = if cpu_stat.is_none() || memory_current.is_none() {
-            self.proc_usage(&pids)
-        } else {
-            self.pid_stat.clear();
-            Vec::new()
+        let reusable = self.procs.filter(|p| {
+            p.own && cpu_stat.is_some() && mono.saturating_duration_since(p.at) < PROC_REFRESH
+        });
+        let mut per_proc = Vec::new();
+        let procs = match reusable {
+            Some(p) => p,
+            None => {
+                let pids = self.pids();
+                if cpu_stat.is_none() || memory_current.is_none() {
+                    per_proc = self.proc_usage(&pids);
+                } else {
+                    self.pid_stat.clear();
+                }
+                let p = ProcSample {
+                    at: mono,
+                    pids: pids.len() as u64,
+                    rss_pages: per_proc.iter().map(|(_, _, rss)| rss).sum(),
+                    own: pids.iter().any(|p| Some(*p) != self.supervisor),
+                };
+                self.procs = Some(p);
+                p
+            }
         };
 
         let mut cpu = CpuStats::default();
@@ -306,14 +365,14 @@ impl Reader {
             }
         } else {
             // Without the memory controller: the processes' resident memory (swap is not known).
-            mem.rss = per_proc.iter().map(|(_, _, rss)| rss * page_size()).sum();
+            mem.rss = procs.rss_pages * page_size();
             mem.measured = vec!["RSS"];
         }
         TaskStats {
             timestamp: now,
             cpu,
             memory: mem,
-            pids: pids.len() as u64,
+            pids: procs.pids,
         }
     }
 }
@@ -458,6 +517,70 @@ mod tests {
         // Appearing later does not matter: controllers are fixed when the task starts.
         fs::write(d.path().join("memory.current"), "1\n").unwrap();
         assert_eq!(reader.sample(None).memory.measured, vec!["RSS"]);
+    }
+
+    #[test]
+    fn a_process_joining_the_cgroup_counts_within_the_refresh_delay() {
+        let d = tempfile::tempdir().unwrap();
+        let (me, parent) = (std::process::id(), std::os::unix::process::parent_id());
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n")).unwrap();
+        fs::write(d.path().join("cpu.stat"), "usage_usec 0\n").unwrap();
+        // `me` stands for the supervisor: not counted in memory.
+        let mut reader = Reader::new(d.path(), SystemTime::now()).excluding(me as i32);
+        let t0 = Instant::now();
+        let first = reader.sample_at(None, t0);
+        assert_eq!(first.pids, 1);
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n{me}\n")).unwrap();
+        // Within the delay the process list and its memory are reused (CPU is read each time) ...
+        let s = reader.sample_at(None, t0 + PROC_REFRESH / 2);
+        assert_eq!((s.pids, s.memory.rss), (1, first.memory.rss));
+        // ... and once it has passed the new process is counted.
+        let s = reader.sample_at(None, t0 + PROC_REFRESH);
+        assert_eq!(s.pids, 2);
+        // Leaving is seen the same way.
+        fs::write(d.path().join("cgroup.procs"), format!("{me}\n")).unwrap();
+        let s = reader.sample_at(None, t0 + PROC_REFRESH * 2);
+        assert_eq!((s.pids, s.memory.rss), (1, 0));
+        // With only the supervisor left nothing is reused: the task's command shows at once.
+        fs::write(d.path().join("cgroup.procs"), format!("{parent}\n{me}\n")).unwrap();
+        let s = reader.sample_at(None, t0 + PROC_REFRESH * 2);
+        assert_eq!(s.pids, 2);
+        assert!(s.memory.rss > 0, "{s:?}");
+    }
+
+    #[test]
+    fn without_cpu_stat_processes_are_read_every_sample() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        let mut reader = Reader::new(d.path(), SystemTime::now());
+        let t0 = Instant::now();
+        assert_eq!(reader.sample_at(None, t0).pids, 0);
+        fs::write(
+            d.path().join("cgroup.procs"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        let s = reader.sample_at(None, t0);
+        assert_eq!(s.pids, 1);
+        assert!(s.memory.rss > 0, "{s:?}");
+    }
+
+    #[test]
+    fn files_of_any_size_are_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let mut buf = Vec::new();
+        for len in [0usize, 1, 1023, 1024, 4095, 4096, 4097, 8192, 20_000] {
+            let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let p = d.path().join(format!("f{len}"));
+            fs::write(&p, &text).unwrap();
+            let f = File::open(&p).unwrap();
+            pread_all(&f, &mut buf).unwrap();
+            assert_eq!(buf, text, "length {len}");
+            // Re-read (shorter content now) from offset 0 into the same buffer.
+            fs::write(&p, b"x").unwrap();
+            pread_all(&f, &mut buf).unwrap();
+            assert_eq!(buf, b"x", "length {len}");
+        }
     }
 
     #[test]
