@@ -332,3 +332,48 @@ async fn next_event(
         seen.push(e.message);
     }
 }
+
+/// The listener's holder is out of the task's reach: the task cannot signal, trace or take
+/// descriptors from its supervisor (PID 1 of its namespace), and its attempts are reported.
+#[test]
+fn the_task_cannot_reach_the_supervisor_that_holds_the_listener() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+def call(*a):
+    r = libc.syscall(*a)
+    return "ok" if r >= 0 else "errno %d" % ctypes.get_errno()
+print("ptrace", call(101, 16, 1, 0, 0))            # PTRACE_ATTACH to pid 1
+print("pidfd_open", call(434, 1, 0))
+print("pidfd_getfd", call(438, 0, 3, 0))
+try:
+    os.kill(1, signal.SIGKILL)
+    print("kill ok")
+except OSError as e:
+    print("kill errno", e.errno)
+print("alive")
+"#;
+    let o = run(&python_job(dir.path(), script), None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    for what in [
+        "ptrace errno",
+        "pidfd_open errno",
+        "pidfd_getfd errno",
+        "kill errno",
+    ] {
+        assert!(out.contains(what), "{what}: {out}");
+    }
+    assert!(out.contains("alive"), "{out}");
+    assert!(err.contains("exited: exit_code=0"), "{err}");
+    assert!(
+        denial_events(&err).iter().any(|l| l.contains("kill(1, 9)")),
+        "the attempt on the supervisor is reported:\n{err}"
+    );
+}
