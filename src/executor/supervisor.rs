@@ -362,24 +362,8 @@ fn reap(child: Pid) -> Option<ExitStatus> {
 fn wait_loop(child: Pid, all: &SigSet) -> ExitStatus {
     loop {
         // Reap first: SIGCHLD may have arrived before we started waiting.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => {
-                    return ExitStatus {
-                        exit_code: code,
-                        ..Default::default()
-                    }
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                    return ExitStatus {
-                        exit_code: 128 + sig as i32,
-                        signal: sig as i32,
-                        ..Default::default()
-                    }
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
+        if let Some(st) = reap(child) {
+            return st;
         }
         match all.wait() {
             Ok(Signal::SIGCHLD) => {}
