@@ -54,6 +54,9 @@ pub struct PluginConfig {
     pub unveil_missing: UnveilMissing,
     /// Whether Landlock denials are read from kernel audit (`landlock_audit`).
     pub landlock_audit: LandlockAudit,
+    /// Seccomp denials are task events (`seccomp_denials`, default true): the supervisor
+    /// serves the promise filter's notifications.
+    pub seccomp_denials: bool,
     /// `allow_caps`: the capabilities a task may add with `cap_add` (default none).
     pub allow_caps: CapSet,
 }
@@ -98,6 +101,7 @@ impl Default for PluginConfig {
             allow_ipc_host: false,
             unveil_missing: UnveilMissing::Warn,
             landlock_audit: LandlockAudit::Auto,
+            seccomp_denials: true,
             allow_caps: CapSet::new(),
         }
     }
@@ -231,6 +235,9 @@ impl PluginConfig {
                 "fail" => UnveilMissing::Fail,
                 _ => return Err(choice("unveil_missing", "\"warn\", \"fail\"", &v)),
             };
+        }
+        if let Some(v) = obj.bool("seccomp_denials").map_err(field)? {
+            c.seccomp_denials = v;
         }
         if let Some(v) = obj.string("landlock_audit").map_err(field)? {
             c.landlock_audit = match v.trim() {

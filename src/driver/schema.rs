@@ -103,6 +103,10 @@ pub fn plugin_config_spec() -> Spec {
             "landlock_audit",
             with_default(attr("landlock_audit", "string"), "\"auto\""),
         ),
+        (
+            "seccomp_denials",
+            with_default(attr("seccomp_denials", "bool"), "true"),
+        ),
         ("allow_caps", attr("allow_caps", "list(string)")),
     ])
 }

@@ -91,7 +91,7 @@ impl Driver for State {
         let probe = self.probe.clone();
         let shutdown = self.shutdown.clone();
         let denials = self.denials();
-        let denials_attr = denials.reporting().attribute();
+        let landlock = denials.reporting().clone();
         let audit_on = denials.turned_audit_on();
         let stream = async_stream(move |tx| async move {
             // The first message goes out at once; the periodic re-send starts one period later.
@@ -100,7 +100,13 @@ impl Driver for State {
             loop {
                 let cfg = config.borrow_and_update().clone();
                 let mut fp = super::fingerprint::fingerprint(&probe, &cfg);
-                super::denials::fingerprint_attributes(&mut fp, denials_attr, audit_on);
+                // Seccomp denials are reported where tasks can run at all (seccomp with user
+                // notification, which the exec gate needs too) unless the operator turned it off.
+                let seccomp = cfg.seccomp_denials
+                    && fp.attributes.get(super::fingerprint::attr::SECCOMP)
+                        == Some(&super::fingerprint::AttrValue::Bool(true));
+                let attr = super::denials::denials_attribute(seccomp, &landlock);
+                super::denials::fingerprint_attributes(&mut fp, &attr, audit_on);
                 if tx.send(Ok(wire::fingerprint(&fp))).await.is_err() {
                     return; // the client went away
                 }

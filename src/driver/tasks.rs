@@ -246,6 +246,7 @@ pub fn task_spec(
         resolv_conf: super::dns::resolv_conf(task.dns.as_ref())?,
         host_pid: host_namespace(cfg.pid_host, plugin.allow_pid_host, "pid_mode")?,
         host_ipc: host_namespace(cfg.ipc_host, plugin.allow_ipc_host, "ipc_mode")?,
+        report_denials: plugin.seccomp_denials,
     })
 }
 

@@ -263,6 +263,7 @@ pub fn prepare(plan: &SupervisorPlan) -> Result<Prepared, LaunchError> {
             tmppath: var(b"TMPPATH"),
             tty: prepared::stdin_tty(),
             for_child: true,
+            report_denials: plan.report_denials,
             ..Extras::default()
         };
         Launch::Sandboxed(Box::new(Sandbox::new(
@@ -316,9 +317,18 @@ fn as_task_user<T>(plan: &SupervisorPlan, f: impl FnOnce() -> T) -> Result<T, La
     Ok(out)
 }
 
+/// The running command: its pid and, when its supervisor reports denials, the promise
+/// filter's listener (to be served for the task's whole life, see `supervisor.rs`).
+pub struct Spawned {
+    pub pid: Pid,
+    pub listener: Option<OwnedFd>,
+    /// `exec` is promised: every execve the listener sees may continue.
+    pub exec_promised: bool,
+}
+
 /// Forks the task child of `plan` (with `ctty`, fd 0, a pty slave, becomes its controlling
-/// terminal) and sees it through to its execve. Returns the running command's pid.
-pub fn spawn(plan: &SupervisorPlan, prep: &Prepared, ctty: bool) -> Result<Pid, LaunchError> {
+/// terminal) and sees it through to its execve.
+pub fn spawn(plan: &SupervisorPlan, prep: &Prepared, ctty: bool) -> Result<Spawned, LaunchError> {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     let (parent, child_end) = socketpair(
         AddressFamily::Unix,
@@ -340,8 +350,16 @@ pub fn spawn(plan: &SupervisorPlan, prep: &Prepared, ctty: bool) -> Result<Pid, 
         nix::unistd::ForkResult::Parent { child } => child,
     };
     drop(child_end);
+    let exec_promised = match &prep.launch {
+        Launch::Sandboxed(s) => s.exec_promised(),
+        Launch::Exec { .. } => true,
+    };
     match see_through(prep, &parent, child) {
-        Ok(()) => Ok(child),
+        Ok(listener) => Ok(Spawned {
+            pid: child,
+            listener,
+            exec_promised,
+        }),
         Err(e) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(child, None);
@@ -350,16 +368,41 @@ pub fn spawn(plan: &SupervisorPlan, prep: &Prepared, ctty: bool) -> Result<Pid, 
     }
 }
 
-/// The parent's half of the handshake (see the module docs).
-fn see_through(prep: &Prepared, sock: &OwnedFd, child: Pid) -> Result<(), LaunchError> {
+/// The parent's half of the handshake (see the module docs). Returns the reporting promise
+/// filter's listener when there is one.
+fn see_through(
+    prep: &Prepared,
+    sock: &OwnedFd,
+    child: Pid,
+) -> Result<Option<OwnedFd>, LaunchError> {
     let argv0 = |plan_argv0: &str| plan_argv0.to_string();
     let mut buf = [0u8; 16];
+    let mut kept: Option<OwnedFd> = None;
     loop {
         let (n, fd) = crate::sandbox::prepared::recv_fd(sock.as_fd(), &mut buf)
             .map_err(setup_err("hear from the task child"))?;
         let msg = &buf[..n];
         match msg.first() {
-            None => return Ok(()),
+            None => return Ok(kept),
+            Some(&prepared::DENIALS_TAG) if msg.len() == 5 => {
+                let n = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
+                let pidfd = sys::pidfd_open(child.as_raw())
+                    .map_err(setup_err("open a pidfd for the task child"))?;
+                let Some(listener) = take_listener(sock, &pidfd, n)? else {
+                    // The child failed (its message is next) or died (EOF).
+                    continue;
+                };
+                crate::sandbox::prepared::let_first_exec_through(
+                    listener.as_fd(),
+                    pidfd.as_fd(),
+                    child.as_raw() as u32,
+                )
+                .map_err(|e| LaunchError::Setup {
+                    step: "answer the task's first execve",
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                kept = Some(listener);
+            }
             Some(b'R') if msg.len() == 5 => {
                 let Launch::Sandboxed(sandbox) = &prep.launch else {
                     return Err(setup_err("hand over the ruleset")(
@@ -423,6 +466,37 @@ fn see_through(prep: &Prepared, sock: &OwnedFd, child: Pid) -> Result<(), Launch
                     std::io::Error::from_raw_os_error(libc::EPROTO),
                 ))
             }
+        }
+    }
+}
+
+/// A copy of descriptor `n` of the child, once it exists and is a seccomp listener (the child
+/// installs its reporting promise filter right after announcing the number, then waits in its
+/// execve). `None`: a message from the child (its failure) or EOF came first.
+fn take_listener(sock: &OwnedFd, pidfd: &OwnedFd, n: i32) -> Result<Option<OwnedFd>, LaunchError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        match crate::sandbox::prepared::pidfd_getfd(pidfd.as_fd(), n) {
+            Ok(fd) if sys::is_seccomp_listener(&fd) => return Ok(Some(fd)),
+            // Another descriptor (the filter is not installed yet): look again.
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+            Err(e) => return Err(setup_err("take the promise filter's listener")(e)),
+        }
+        let mut fds = [
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::from(1u8)) {
+            Ok(_)
+                if fds
+                    .iter()
+                    .any(|f| f.revents().is_some_and(|r| !r.is_empty())) =>
+            {
+                return Ok(None)
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(setup_err("wait for the task child")(e.into())),
         }
     }
 }

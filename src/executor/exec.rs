@@ -132,7 +132,8 @@ fn run(plan_path: &Path) -> Result<i32, ExecHelperError> {
     // task directory, as the task sees it. A PID namespace joined with setns applies to
     // children only: the command is forked.
     let prep = super::child::prepare(&ep.plan)?;
-    let child = super::child::spawn(&ep.plan, &prep, ep.tty)?;
+    // Exec sessions do not report denials (their plan says so): no listener to serve.
+    let child = super::child::spawn(&ep.plan, &prep, ep.tty)?.pid;
     drop(prep);
     let code = wait_for(child, &all);
     // Whatever the command left in its process group goes with it.
@@ -216,6 +217,9 @@ impl super::Executor {
         let mut spec = st.spec.clone();
         spec.command = cmd.clone();
         spec.args = args.to_vec();
+        // Exec sessions' denials are not reported (documented): the `__exec` helper does not
+        // serve a listener, so the old gate path is used.
+        spec.report_denials = false;
         let user =
             super::user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
         let plan = super::spawn::build_plan(&spec, &self.cfg.self_exe, user, &st.state_path)?;

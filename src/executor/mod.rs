@@ -9,6 +9,7 @@
 
 pub mod cgroup;
 mod child;
+pub mod denial_log;
 pub mod exec;
 pub mod limits;
 pub mod mounts;
@@ -115,6 +116,9 @@ pub struct TaskSpec {
     /// `ipc_mode = "host"`: the task shares the host's IPC namespace.
     #[serde(default)]
     pub host_ipc: bool,
+    /// Report the task's seccomp denials as task events (plugin option `seccomp_denials`).
+    #[serde(default)]
+    pub report_denials: bool,
 }
 
 /// Executor settings (from the plugin config).
@@ -773,13 +777,52 @@ fn oom_grew(state: &RecoveryState) -> bool {
     }
 }
 
+/// How often a running task's denial records are looked at.
+const DENIAL_POLL: Duration = Duration::from_millis(500);
+
+/// Publishes the task's denial records not published yet, each as a task event and an info
+/// line in the plugin log, and saves how far it got.
+fn publish_denials(task: &Task, events: &broadcast::Sender<TaskEvent>) {
+    let dir = &task.state.state_path;
+    let (records, offset) = denial_log::read_new(dir);
+    if records.is_empty() {
+        return;
+    }
+    let spec = &task.state.spec;
+    for r in records {
+        let message = r.message();
+        tracing::info!(task_id = %spec.id, alloc_id = %spec.alloc_id, "seccomp denial: {message}");
+        let _ = events.send(TaskEvent {
+            task_id: spec.id.clone(),
+            alloc_id: spec.alloc_id.clone(),
+            task_name: spec.task_name.clone(),
+            message,
+            annotations: BTreeMap::new(),
+        });
+    }
+    denial_log::save_offset(dir, offset);
+}
+
 /// Waits for the supervisor's pidfd, reaps it, and publishes the recorded exit status.
 async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
     let Some(afd) = task.pidfd.clone() else {
         return;
     };
-    let _ = afd.readable().await;
+    // The supervisor's denial records (see `denial_log.rs`): looked at twice a second while
+    // the task runs (one open and read of a small file when it grew), and once more after it
+    // ended, before the exit is published.
+    let follow = task.state.spec.report_denials;
+    let mut tick = tokio::time::interval(DENIAL_POLL);
+    loop {
+        tokio::select! {
+            _ = afd.readable() => break,
+            _ = tick.tick(), if follow => publish_denials(&task, &events),
+        }
+    }
     sys::reap_pidfd(afd.get_ref());
+    if follow {
+        publish_denials(&task, &events);
+    }
     let path: &Path = &task.state.state_path;
     let mut st = match state::read_exit(path) {
         Ok(Some(s)) => s,

@@ -53,6 +53,9 @@ pub struct SupervisorPlan {
     pub host_pid: bool,
     #[serde(default)]
     pub host_ipc: bool,
+    /// The supervisor reports the task's seccomp denials (`denials.jsonl` in the state dir).
+    #[serde(default)]
+    pub report_denials: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,7 @@ pub fn build_plan(
         resolv_conf: spec.resolv_conf.clone(),
         host_pid: spec.host_pid,
         host_ipc: spec.host_ipc,
+        report_denials: spec.report_denials,
     })
 }
 

@@ -6,15 +6,18 @@
 //! reaps every zombie, and records the task's exit status in the state directory before exiting
 //! (which makes the kernel kill whatever is left in the namespace).
 
+use super::denial_log;
 use super::spawn::SupervisorPlan;
 use super::state::{self, ExitStatus};
 use super::sys;
+use crate::sandbox::seccomp::{self, notify};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::path::Path;
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -153,9 +156,20 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
 
     // Everything the child needs is prepared here, before the fork (see `child.rs`).
     let prep = super::child::prepare(plan)?;
-    let child = super::child::spawn(plan, &prep, false)?;
+    let spawned = super::child::spawn(plan, &prep, false)?;
     drop(prep);
-    let status = wait_loop(child, &all);
+    let child = spawned.pid;
+    let reporter = spawned.listener.map(|listener| Reporter {
+        listener: Some(listener),
+        exec_promised: spawned.exec_promised,
+        task_pid: child.as_raw(),
+        tracker: denial_log::Tracker::default(),
+        writer: denial_log::Writer::open(&plan.state_path),
+    });
+    let status = match reporter {
+        Some(r) => serve_loop(child, &all, r),
+        None => wait_loop(child, &all),
+    };
     if plan.host_pid {
         kill_leftovers();
     }
@@ -190,28 +204,166 @@ fn kill_leftovers() {
     while waitpid(None, None).is_ok() {}
 }
 
+/// The promise filter's listener, served for the task's whole life (see `denial_log.rs`).
+struct Reporter {
+    /// None once no process uses the filter any more.
+    listener: Option<std::os::fd::OwnedFd>,
+    exec_promised: bool,
+    /// The task's main process ("self" for `kill` under `stdio`).
+    task_pid: i32,
+    tracker: denial_log::Tracker,
+    writer: denial_log::Writer,
+}
+
+impl Reporter {
+    /// Answers one notification exactly as the filter without reporting would have (EPERM for
+    /// a denial, ENOSYS for an execve without `exec`; an execve with `exec` continues), then
+    /// records it.
+    fn serve_one(&mut self) {
+        use std::os::fd::AsFd;
+        let Some(l) = self.listener.as_ref() else {
+            return;
+        };
+        let l = l.as_fd();
+        // ENOENT: the caller died before we received it.
+        let Ok(n) = notify::receive(l) else { return };
+        let nr = i64::from(n.nr);
+        let is_exec = nr == libc::SYS_execve || nr == libc::SYS_execveat;
+        if is_exec && self.exec_promised {
+            let _ = notify::respond_continue(l, n.id);
+            return;
+        }
+        let (errno, name) = if is_exec {
+            (libc::ENOSYS, "ENOSYS")
+        } else {
+            (libc::EPERM, "EPERM")
+        };
+        let e = seccomp::explain_for_pid(nr, &n.args, Some(self.task_pid));
+        let pid = n.pid as i32;
+        // The program's name is read while the caller still waits for our answer.
+        let comm = (!self.tracker.knows(&seccomp::decode::key(&e))).then(|| comm_of(pid));
+        let _ = notify::respond_errno(l, n.id, errno);
+        let records =
+            self.tracker
+                .observe(&e, pid, || comm.unwrap_or_default(), name, Instant::now());
+        self.writer.write(&records);
+    }
+
+    fn tick(&mut self) {
+        let r = self.tracker.tick(Instant::now());
+        self.writer.write(&r);
+    }
+
+    fn finish(&mut self) {
+        let r = self.tracker.finish();
+        self.writer.write(&r);
+    }
+}
+
+/// `/proc/PID/comm`, or `?`.
+fn comm_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// [`wait_loop`] that also serves the denial listener: one `poll` on a signalfd (every
+/// signal, blocked) and the listener, single-threaded.
+fn serve_loop(child: Pid, all: &SigSet, mut rep: Reporter) -> ExitStatus {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
+    let sfd = match SignalFd::with_flags(all, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nomad-pledge-driver supervisor: signalfd failed ({e}): seccomp denials of this task are not reported");
+            // Denials then fail with ENOSYS instead of EPERM: no listener, no answer.
+            drop(rep.listener.take());
+            return wait_loop(child, all);
+        }
+    };
+    loop {
+        if let Some(st) = reap(child) {
+            rep.finish();
+            return st;
+        }
+        let timeout = rep
+            .tracker
+            .timeout(Instant::now())
+            .map_or(PollTimeout::NONE, |d| {
+                PollTimeout::try_from(d.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::NONE)
+            });
+        let (sig_ready, l_ready, l_gone) = {
+            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            if let Some(l) = rep.listener.as_ref() {
+                fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => (),
+            }
+            let ev = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .unwrap_or(PollFlags::empty())
+            };
+            (
+                !ev(0).is_empty(),
+                ev(1).contains(PollFlags::POLLIN),
+                ev(1).intersects(PollFlags::POLLHUP | PollFlags::POLLERR),
+            )
+        };
+        if l_ready {
+            rep.serve_one();
+        } else if l_gone {
+            // No process uses the filter any more.
+            rep.listener = None;
+        }
+        if sig_ready {
+            while let Ok(Some(si)) = sfd.read_signal() {
+                match Signal::try_from(si.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) | Err(_) => {}
+                    Ok(sig) => {
+                        let _ = kill(child, sig);
+                    }
+                }
+            }
+        }
+        rep.tick();
+    }
+}
+
+/// The task child's exit status once it is gone (reaping every other zombie on the way).
+fn reap(child: Pid) -> Option<ExitStatus> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                return Some(ExitStatus {
+                    exit_code: code,
+                    ..Default::default()
+                })
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                return Some(ExitStatus {
+                    exit_code: 128 + sig as i32,
+                    signal: sig as i32,
+                    ..Default::default()
+                })
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
 /// Forward signals, reap zombies, return when the task child is gone.
 fn wait_loop(child: Pid, all: &SigSet) -> ExitStatus {
     loop {
         // Reap first: SIGCHLD may have arrived before we started waiting.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => {
-                    return ExitStatus {
-                        exit_code: code,
-                        ..Default::default()
-                    }
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                    return ExitStatus {
-                        exit_code: 128 + sig as i32,
-                        signal: sig as i32,
-                        ..Default::default()
-                    }
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
+        if let Some(st) = reap(child) {
+            return st;
         }
         match all.wait() {
             Ok(Signal::SIGCHLD) => {}

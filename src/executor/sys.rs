@@ -271,3 +271,9 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Is `fd` a seccomp user-notification listener (`/proc/self/fd/N` names its anon inode)?
+pub fn is_seccomp_listener(fd: &OwnedFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .is_ok_and(|t| t.as_os_str() == "anon_inode:seccomp notify")
+}

@@ -499,6 +499,7 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, Lau
         tmppath: std::env::var_os("TMPPATH"),
         tty: sys::stdin_tty_name(),
         for_child: false,
+        report_denials: false,
     };
     let argv = prepared::c_strings(&opts.command, "command")?;
     let envp = prepared::c_strings(&child_env(), "environment")?;

@@ -27,7 +27,7 @@ use super::unveil::{self, NetPolicy, Origin, PortRange, ProgramFacts, UnveilErro
 use crate::policy::{Launcher, Policy};
 
 pub use super::gate::let_first_exec_through;
-pub use super::sys::{recv_fd, send_fd};
+pub use super::sys::{pidfd_getfd, recv_fd, send_fd};
 
 /// The terminal on stdin, if any (unveiled for `tty`).
 pub fn stdin_tty() -> Option<PathBuf> {
@@ -96,6 +96,10 @@ pub struct Extras {
     pub tmppath: Option<OsString>,
     /// The terminal on stdin (unveiled for `tty`).
     pub tty: Option<PathBuf>,
+    /// Seccomp denials are reported (task child only): the promise filter's penalty and its
+    /// execve gate notify, and the supervisor holds that listener for the task's life
+    /// ([`Sandbox::install`] announces it with [`DENIALS_TAG`]).
+    pub report_denials: bool,
 }
 
 impl Default for Extras {
@@ -109,6 +113,7 @@ impl Default for Extras {
             nproc: None,
             tmppath: None,
             tty: None,
+            report_denials: false,
         }
     }
 }
@@ -296,6 +301,34 @@ impl FilterPlan {
         Ok((launcher, f0, f1))
     }
 
+    /// The filters of a task whose supervisor reports denials: no gate in the launcher filter
+    /// (the kernel allows one listener per filter chain), and the promise filter's execve (even
+    /// with `exec` promised: the supervisor must take the listener before the first execve
+    /// completes, and then lets every execve of an `exec` task continue) and its penalty notify.
+    /// Allowed syscalls take the same path as without reporting: only the return value of the
+    /// deny branches changes.
+    pub fn build_reporting(
+        &self,
+        unveiled: bool,
+        abi: i32,
+        self_pid: Option<i32>,
+    ) -> Result<(LauncherFilter, seccomp::BpfProgram, seccomp::BpfProgram), SeccompError> {
+        let launcher = LauncherFilter {
+            gate: false,
+            deny_setxattr: unveiled,
+            deny_truncate: unveiled && abi < 3,
+        };
+        let f0 = launcher.build()?;
+        let opts = FilterOptions {
+            penalty: self.penalty,
+            exec_gate: true,
+            self_pid,
+            unveiled,
+        };
+        let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
+        Ok((launcher, f0, gate::penalty_to_notify(&f1)?))
+    }
+
     /// The promise filter for the live explainer: gated execve and the penalty both notify.
     pub fn build_explaining(&self, unveiled: bool) -> Result<seccomp::BpfProgram, SeccompError> {
         let opts = FilterOptions {
@@ -393,6 +426,8 @@ pub struct Sandbox {
     /// Landlock filesystem rules will be enforced (the filter limits metadata calls then).
     unveiled: bool,
     for_child: bool,
+    /// The promise filter notifies its denials to the supervisor ([`Extras::report_denials`]).
+    reporting: bool,
 }
 
 impl Sandbox {
@@ -442,7 +477,12 @@ impl Sandbox {
         let landlock_active = rules.is_some() && abi_n > 0;
         let fplan = FilterPlan::new(user, program.dynamic, extras.penalty);
         let self_pid = extras.for_child.then_some(seccomp::SELF_PID_PLACEHOLDER);
-        let (launcher, f0, f1) = fplan.build(landlock_active, abi_n, self_pid)?;
+        let reporting = extras.report_denials && extras.for_child;
+        let (launcher, f0, f1) = if reporting {
+            fplan.build_reporting(landlock_active, abi_n, self_pid)?
+        } else {
+            fplan.build(landlock_active, abi_n, self_pid)?
+        };
         let exec = ExecArgs::new(&program.path, argv, envp)?;
         let best_effort = matches!(
             policy.launcher(),
@@ -465,6 +505,7 @@ impl Sandbox {
             nproc: extras.nproc,
             unveiled: landlock_active,
             for_child: extras.for_child,
+            reporting,
         })
     }
 
@@ -511,6 +552,11 @@ impl Sandbox {
 
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// `exec` is promised: every execve may run (the reporting supervisor continues them all).
+    pub fn exec_promised(&self) -> bool {
+        self.fplan.user.contains(Promise::Exec)
     }
 
     /// A hint for a failed install, for messages.
@@ -596,6 +642,15 @@ impl Sandbox {
             sys::set_rlimit(libc::RLIMIT_NPROC, n)
                 .map_err(|e| InstallFailure::io(S::ProcessLimit, &e))?;
         }
+        if self.reporting {
+            let GateHandoff::Send(sock) = gate else {
+                return Err(InstallFailure {
+                    step: S::HandOverListener,
+                    errno: libc::EINVAL,
+                });
+            };
+            return self.install_reporting(sock);
+        }
         let installed = if self.for_child {
             // The filter was built before the fork: "self" is this child.
             let me = nix::unistd::getpid().as_raw();
@@ -604,6 +659,37 @@ impl Sandbox {
             seccomp::install(&self.f1, seccomp::InstallFlags::NONE)
         };
         installed.map_err(|e| InstallFailure::seccomp(S::PromiseFilter, &e))?;
+        Ok(())
+    }
+
+    /// The reporting promise filter, whose listener the supervisor takes with `pidfd_getfd`:
+    /// it cannot be sent once the filter is in force (sendmsg may be denied, and a denied call
+    /// would wait for a listener nobody else holds). So the child first tells the supervisor
+    /// which descriptor number the listener will get ([`DENIALS_TAG`] + the number), installs the
+    /// filter, and then makes no other call than its execve, which notifies and waits until the
+    /// supervisor, holding its copy, lets it continue.
+    fn install_reporting(&self, sock: BorrowedFd<'_>) -> Result<(), InstallFailure> {
+        use InstallStep as S;
+        let expect =
+            sys::lowest_free_fd(sock).map_err(|e| InstallFailure::io(S::HandOverListener, &e))?;
+        let n = expect.to_ne_bytes();
+        sys::write_all(sock, &[DENIALS_TAG, n[0], n[1], n[2], n[3]])
+            .map_err(|e| InstallFailure::io(S::HandOverListener, &e))?;
+        let me = nix::unistd::getpid().as_raw();
+        let l = seccomp::install_as_self(&self.f1, seccomp::InstallFlags::NEW_LISTENER, me)
+            .map_err(|e| InstallFailure::seccomp(S::PromiseFilter, &e))?
+            .ok_or(InstallFailure {
+                step: S::PromiseFilter,
+                errno: libc::EINVAL,
+            })?;
+        // Kept open (close-on-exec): closing it now would be a call under the filter.
+        let got = std::os::fd::IntoRawFd::into_raw_fd(l);
+        if got != expect {
+            return Err(InstallFailure {
+                step: S::HandOverListener,
+                errno: libc::EBADF,
+            });
+        }
         Ok(())
     }
 
@@ -666,3 +752,7 @@ impl Sandbox {
 
 /// The first byte of the message that carries the exec gate's listener.
 pub const GATE_TAG: u8 = b'G';
+
+/// The first byte of the message that announces the reporting promise filter's listener: the
+/// descriptor number (4 bytes, native endian) it will have in the child.
+pub const DENIALS_TAG: u8 = b'X';

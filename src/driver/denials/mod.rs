@@ -47,7 +47,7 @@ pub enum Reporting {
 }
 
 impl Reporting {
-    /// `driver.pledge.denials`: what is reported as task events (seccomp denials are not yet).
+    /// The Landlock part of `driver.pledge.denials` ([`denials_attribute`]).
     pub fn attribute(&self) -> &'static str {
         match self {
             Reporting::Landlock => "landlock",
@@ -146,6 +146,16 @@ impl Denials {
                 "Landlock denials of this task are not reported on this node ({why}); a refused file access shows only as the program's own error (EACCES)"
             )),
         }
+    }
+}
+
+/// `driver.pledge.denials`: what is reported as task events (`seccomp,landlock`, `seccomp`,
+/// `landlock` or `none`).
+pub fn denials_attribute(seccomp: bool, landlock: &Reporting) -> String {
+    match (seccomp, landlock) {
+        (true, Reporting::Landlock) => "seccomp,landlock".into(),
+        (true, Reporting::Off(_)) => "seccomp".into(),
+        (false, l) => l.attribute().into(),
     }
 }
 

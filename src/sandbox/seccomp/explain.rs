@@ -339,3 +339,189 @@ mod tests {
         assert_eq!(e.promises(), vec![Promise::Stdio, Promise::Proc]);
     }
 }
+
+/// A denied call as a task event shows it: the call with the arguments that matter decoded
+/// (`socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC)`, `ioctl(1, TCGETS)`), and the fix.
+pub mod decode {
+    use super::{Explanation, Verdict};
+
+    /// Terminal ioctls (`TCGETS` … the `0x54xx` group): a program asking whether a descriptor is
+    /// a terminal (isatty) on a pipe or file is refused without `tty`, and normally copes.
+    pub fn is_terminal_probe(e: &Explanation) -> bool {
+        e.syscall == Some("ioctl") && (e.args[1] as u32) & 0xff00 == 0x5400
+    }
+
+    fn socket_type(v: u64) -> String {
+        let v = v as u32;
+        let base = match v & 0xf {
+            1 => "SOCK_STREAM".to_string(),
+            2 => "SOCK_DGRAM".to_string(),
+            3 => "SOCK_RAW".to_string(),
+            5 => "SOCK_SEQPACKET".to_string(),
+            n => n.to_string(),
+        };
+        let mut s = base;
+        if v & libc::SOCK_CLOEXEC as u32 != 0 {
+            s += "|SOCK_CLOEXEC";
+        }
+        if v & libc::SOCK_NONBLOCK as u32 != 0 {
+            s += "|SOCK_NONBLOCK";
+        }
+        s
+    }
+
+    fn family(v: u64) -> String {
+        match v as u32 {
+            1 => "AF_UNIX".into(),
+            2 => "AF_INET".into(),
+            10 => "AF_INET6".into(),
+            16 => "AF_NETLINK".into(),
+            17 => "AF_PACKET".into(),
+            n => n.to_string(),
+        }
+    }
+
+    fn ioctl_request(v: u64) -> String {
+        let name = match v as u32 {
+            0x5401 => "TCGETS",
+            0x5402 => "TCSETS",
+            0x5403 => "TCSETSW",
+            0x5404 => "TCSETSF",
+            0x540e => "TIOCSCTTY",
+            0x540f => "TIOCGPGRP",
+            0x5410 => "TIOCSPGRP",
+            0x5412 => "TIOCSTI",
+            0x5413 => "TIOCGWINSZ",
+            0x5414 => "TIOCSWINSZ",
+            0x541b => "FIONREAD",
+            0x5421 => "FIONBIO",
+            0x5429 => "TIOCGSID",
+            0x5451 => "FIOCLEX",
+            0x5450 => "FIONCLEX",
+            0x802c542a => "TCGETS2",
+            _ => return format!("{:#x}", v as u32),
+        };
+        name.to_string()
+    }
+
+    fn plain(v: u64) -> String {
+        if v < 4096 {
+            v.to_string()
+        } else if v > u64::MAX - 4096 {
+            (v as i64).to_string()
+        } else {
+            format!("{v:#x}")
+        }
+    }
+
+    /// The call with its decoded arguments.
+    pub fn call(e: &Explanation) -> String {
+        let a = &e.args;
+        let name = e
+            .syscall
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("syscall_{}", e.nr));
+        let args: Vec<String> = match e.syscall {
+            Some("socket") => {
+                let mut v = vec![family(a[0]), socket_type(a[1])];
+                if a[2] != 0 {
+                    v.push(a[2].to_string());
+                }
+                v
+            }
+            Some("socketpair") => vec![family(a[0]), socket_type(a[1])],
+            Some("ioctl") => vec![(a[0] as i32).to_string(), ioctl_request(a[1])],
+            Some("kill" | "tkill") => vec![(a[0] as i32).to_string(), a[1].to_string()],
+            Some(n) => (0..3)
+                .map(|i| super::symbolic(n, i, a[i]).unwrap_or_else(|| plain(a[i])))
+                .collect(),
+            None => (0..3).map(|i| plain(a[i])).collect(),
+        };
+        format!("{name}({})", args.join(", "))
+    }
+
+    /// What would allow the call: `needs promise inet (or dns, anet)`.
+    pub fn fix(e: &Explanation) -> String {
+        match &e.verdict {
+            Verdict::NeedsPromise(v) => {
+                let mut s = format!("needs promise {}", v[0].0);
+                if v.len() > 1 {
+                    let rest: Vec<String> = v[1..].iter().map(|(p, _)| p.to_string()).collect();
+                    s += &format!(" (or {})", rest.join(", "));
+                }
+                s
+            }
+            Verdict::ConditionNotMet(v) => {
+                let parts: Vec<String> = v
+                    .iter()
+                    .map(|(p, t)| format!("promise {p} allows it only when {}", t.join(", or ")))
+                    .collect();
+                format!(
+                    "is not allowed with these arguments by any promise ({})",
+                    parts.join("; ")
+                )
+            }
+            Verdict::NoPromise => "is not allowed by any promise".into(),
+            Verdict::AlwaysAllowed { .. } => "is allowed by every promise set".into(),
+            Verdict::ForcedEnosys { .. } => "always fails with ENOSYS under pledge".into(),
+            Verdict::Killed => "is not an x86-64 syscall".into(),
+        }
+    }
+
+    /// The dedup key: the syscall and what would allow it (`socket needs promise inet`), so
+    /// `socket(AF_INET)` and `socket(AF_UNIX)` are two denials, 22 `ioctl(TCGETS)` one.
+    pub fn key(e: &Explanation) -> String {
+        let promises = match &e.verdict {
+            Verdict::NeedsPromise(v) => v
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            Verdict::ConditionNotMet(v) => format!(
+                "cond:{}",
+                v.iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            other => format!("{:?}", std::mem::discriminant(other)),
+        };
+        let name = e.syscall.map_or_else(|| e.nr.to_string(), str::to_string);
+        if is_terminal_probe(e) {
+            return format!("{name} tty-probe {promises}");
+        }
+        format!("{name} {promises}")
+    }
+
+    #[cfg(all(test, target_arch = "x86_64"))]
+    mod tests {
+        use super::super::explain;
+        use super::*;
+        use crate::sandbox::syscalls;
+
+        fn ex(name: &str, args: [u64; 6]) -> Explanation {
+            explain(syscalls::number(name).unwrap(), &args)
+        }
+
+        #[test]
+        fn calls_and_fixes_read_as_the_events_say() {
+            let e = ex("socket", [2, 1 | libc::SOCK_CLOEXEC as u64, 0, 0, 0, 0]);
+            assert_eq!(call(&e), "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC)");
+            assert!(fix(&e).starts_with("needs promise inet"), "{}", fix(&e));
+            let e = ex("ioctl", [1, 0x5401, 0x7ffd_0000, 0, 0, 0]);
+            assert_eq!(call(&e), "ioctl(1, TCGETS)");
+            assert!(is_terminal_probe(&e));
+            assert!(fix(&e).contains("tty"), "{}", fix(&e));
+            assert!(!is_terminal_probe(&ex("socket", [2, 1, 0, 0, 0, 0])));
+            let e = ex("socket", [1, 1, 0, 0, 0, 0]);
+            assert_eq!(fix(&e), "needs promise unix");
+            assert_ne!(key(&e), key(&ex("socket", [2, 1, 0, 0, 0, 0])));
+            assert_eq!(
+                key(&ex("ioctl", [1, 0x5401, 0, 0, 0, 0])),
+                key(&ex("ioctl", [2, 0x5401, 0, 0, 0, 0]))
+            );
+            let e = ex("socket", [17, 3, 0, 0, 0, 0]);
+            assert!(fix(&e).contains("only when"), "{}", fix(&e));
+        }
+    }
+}

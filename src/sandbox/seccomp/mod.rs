@@ -54,9 +54,9 @@ mod kernel_tests;
 
 pub use bpf::BpfProgram;
 pub use compile::build_filter;
-pub use explain::explain;
 #[cfg(test)]
 pub use explain::explain_with_pid;
+pub use explain::{decode, explain, explain_with_pid as explain_for_pid, Explanation};
 pub use install::{install, install_as_self, InstallFlags, SELF_PID_PLACEHOLDER};
 
 /// What a denied syscall gets (the filter's default action).
