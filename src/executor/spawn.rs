@@ -53,6 +53,9 @@ pub struct SupervisorPlan {
     pub host_pid: bool,
     #[serde(default)]
     pub host_ipc: bool,
+    /// Learn mode (see `learn_task`).
+    #[serde(default)]
+    pub learn: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,7 @@ pub fn build_plan(
         task_dir: spec.task_dir.clone(),
         resolv_conf: spec.resolv_conf.clone(),
         host_pid: spec.host_pid,
+        learn: spec.learn,
         host_ipc: spec.host_ipc,
     })
 }

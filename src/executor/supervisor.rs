@@ -151,11 +151,15 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
     }
 
+    if plan.learn {
+        super::learn_task::configure(plan);
+    }
     // Everything the child needs is prepared here, before the fork (see `child.rs`).
     let prep = super::child::prepare(plan)?;
     let child = super::child::spawn(plan, &prep, false)?;
     drop(prep);
     let status = wait_loop(child, &all);
+    super::learn_task::finish();
     if plan.host_pid {
         kill_leftovers();
     }

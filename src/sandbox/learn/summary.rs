@@ -315,8 +315,7 @@ impl Learned {
         s
     }
 
-    /// The job fragment for task `name` (for `run --learn`, which does not call it yet).
-    #[allow(dead_code)]
+    /// The job fragment for task `name`.
     pub fn hcl(&self, name: &str) -> String {
         let list: Vec<String> = self.unveil.iter().map(|u| hcl_string(u, true)).collect();
         format!(
@@ -340,7 +339,6 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-#[allow(dead_code)]
 /// An HCL string literal; with `keep_nomad_vars`, `${NOMAD_...}` stays an interpolation and
 /// every other `${` is escaped.
 fn hcl_string(s: &str, keep_nomad_vars: bool) -> String {
