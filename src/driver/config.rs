@@ -50,6 +50,8 @@ pub struct PluginConfig {
     /// Tasks may set `pid_mode = "host"` / `ipc_mode = "host"`.
     pub allow_pid_host: bool,
     pub allow_ipc_host: bool,
+    /// Tasks may ask for learn mode (`learn = true`), which denies nothing.
+    pub allow_learn: bool,
     /// What an unveil entry that matches nothing does (`unveil_missing`).
     pub unveil_missing: UnveilMissing,
     /// Whether Landlock denials are read from kernel audit (`landlock_audit`).
@@ -99,6 +101,7 @@ impl Default for PluginConfig {
             allow_negative_oom_score_adj: false,
             allow_pid_host: false,
             allow_ipc_host: false,
+            allow_learn: false,
             unveil_missing: UnveilMissing::Warn,
             landlock_audit: LandlockAudit::Auto,
             seccomp_denials: true,
@@ -228,6 +231,9 @@ impl PluginConfig {
         }
         if let Some(v) = obj.bool("allow_ipc_host").map_err(field)? {
             c.allow_ipc_host = v;
+        }
+        if let Some(v) = obj.bool("allow_learn").map_err(field)? {
+            c.allow_learn = v;
         }
         if let Some(v) = obj.string("unveil_missing").map_err(field)? {
             c.unveil_missing = match v.trim() {

@@ -96,6 +96,10 @@ pub fn plugin_config_spec() -> Spec {
             with_default(attr("allow_ipc_host", "bool"), "false"),
         ),
         (
+            "allow_learn",
+            with_default(attr("allow_learn", "bool"), "false"),
+        ),
+        (
             "unveil_missing",
             with_default(attr("unveil_missing", "string"), "\"warn\""),
         ),
@@ -142,6 +146,7 @@ pub fn task_config_spec() -> Spec {
             "ipc_mode",
             with_default(attr("ipc_mode", "string"), "\"private\""),
         ),
+        ("learn", with_default(attr("learn", "bool"), "false")),
         ("cap_add", attr("cap_add", "list(string)")),
         ("cap_drop", attr("cap_drop", "list(string)")),
     ])

@@ -83,6 +83,8 @@ pub struct TaskDriverConfig {
     /// `cap_add` / `cap_drop`, as written (names checked; granted against `allow_caps` later).
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// `learn = true`: learn mode (refused unless the plugin's `allow_learn`).
+    pub learn: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -134,6 +136,8 @@ pub enum TaskConfigError {
     NegativeOomScoreAdj(i32),
     #[error("task config: `{field}` is `{value}`: use \"private\" (the default) or \"host\"")]
     NamespaceMode { field: &'static str, value: String },
+    #[error("task config: `learn = true` is not allowed on this client: learn mode runs the task with nothing denied (it records what the sandbox would refuse); ask the operator to set the plugin's `allow_learn = true` (as `run --learn` does), or remove `learn`")]
+    LearnNotAllowed,
     #[error("task config: `{field} = \"host\"` is not allowed on this client: the task would see (and may signal) {what}; ask the operator to set the plugin's `{option} = true`, or use \"private\"")]
     HostNamespace {
         field: &'static str,
@@ -259,7 +263,9 @@ impl TaskDriverConfig {
         };
         let cap_add = caps("cap_add")?;
         let cap_drop = caps("cap_drop")?;
+        let learn = obj.bool("learn").map_err(field)?.unwrap_or(false);
         Ok(TaskDriverConfig {
+            learn,
             pid_host,
             ipc_host,
             command,

@@ -247,7 +247,16 @@ pub fn task_spec(
         host_pid: host_namespace(cfg.pid_host, plugin.allow_pid_host, "pid_mode")?,
         host_ipc: host_namespace(cfg.ipc_host, plugin.allow_ipc_host, "ipc_mode")?,
         report_denials: plugin.seccomp_denials,
+        learn: learn_mode(cfg, plugin)?,
     })
+}
+
+/// `learn = true` needs the operator's `allow_learn = true` (learn mode denies nothing).
+fn learn_mode(cfg: &TaskDriverConfig, plugin: &PluginConfig) -> Result<bool, DriverError> {
+    if cfg.learn && !plugin.allow_learn {
+        return Err(TaskConfigError::LearnNotAllowed.into());
+    }
+    Ok(cfg.learn)
 }
 
 /// The task event for a task that promises `unix` where Landlock cannot restrict connections
@@ -563,6 +572,7 @@ mod tests {
             ipc_host: false,
             cap_add: vec![],
             cap_drop: vec![],
+            learn: false,
         };
         let spec = task_spec(&task, &cfg, &PluginConfig::default()).unwrap();
         assert_eq!(spec.task_dir, PathBuf::from("/data/alloc/a1/web"));
@@ -726,6 +736,21 @@ mod tests {
         };
         let spec = task_spec(&task, &host, &both).unwrap();
         assert!(spec.host_pid && spec.host_ipc);
+
+        // Learn mode only with the operator's `allow_learn`.
+        let learn = TaskDriverConfig {
+            learn: true,
+            ..cfg.clone()
+        };
+        let e = task_spec(&task, &learn, &plugin(0)).unwrap_err();
+        assert!(e.to_string().contains("`allow_learn = true`"), "{e}");
+        assert_eq!(e.recoverable(), Some(false));
+        let allowed = PluginConfig {
+            allow_learn: true,
+            ..Default::default()
+        };
+        assert!(task_spec(&task, &learn, &allowed).unwrap().learn);
+        assert!(!task_spec(&task, &cfg, &allowed).unwrap().learn);
     }
 
     #[tokio::test]

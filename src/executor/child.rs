@@ -266,13 +266,19 @@ pub fn prepare(plan: &SupervisorPlan) -> Result<Prepared, LaunchError> {
             report_denials: plan.report_denials,
             ..Extras::default()
         };
-        Launch::Sandboxed(Box::new(Sandbox::new(
+        let sandbox = Sandbox::new(
             &plan.policy,
             program,
             plan.argv.clone(),
             plan.env.clone(),
             extras,
-        )?))
+        )?;
+        let sandbox = if plan.learn {
+            sandbox.into_learning()?
+        } else {
+            sandbox
+        };
+        Launch::Sandboxed(Box::new(sandbox))
     } else {
         Launch::Exec {
             argv: plan.argv.clone(),
@@ -441,6 +447,18 @@ fn see_through(
                     source: std::io::Error::other(e.to_string()),
                 })?;
                 // Dropping the listener here: every later execve fails with ENOSYS.
+            }
+            Some(&prepared::LEARN_TAG) if msg.len() == 5 => {
+                let Launch::Sandboxed(sandbox) = &prep.launch else {
+                    return Err(setup_err("take the learn listener")(
+                        std::io::Error::from_raw_os_error(libc::EPROTO),
+                    ));
+                };
+                let listener =
+                    prepared::take_named_listener(sock.as_fd(), child.as_raw(), &msg[1..5])
+                        .map_err(setup_err("take the learn filter's listener"))?;
+                super::learn_task::start(listener, child, sandbox)
+                    .map_err(setup_err("start the learn recorder"))?;
             }
             Some(b'F') => {
                 let failure = ChildFailure::from_bytes(msg).ok_or_else(|| {

@@ -11,6 +11,7 @@ pub mod cgroup;
 mod child;
 pub mod denial_log;
 pub mod exec;
+pub mod learn_task;
 pub mod limits;
 pub mod mounts;
 mod resolve;
@@ -119,6 +120,10 @@ pub struct TaskSpec {
     /// Report the task's seccomp denials as task events (plugin option `seccomp_denials`).
     #[serde(default)]
     pub report_denials: bool,
+    /// Learn mode (`run --learn`, plugin option `allow_learn`): nothing is denied, every
+    /// would-be denial is recorded and summarised (see `learn_task`).
+    #[serde(default)]
+    pub learn: bool,
 }
 
 /// Executor settings (from the plugin config).
@@ -865,6 +870,25 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_name: spec.task_name.clone(),
             message: "task was killed by the OOM killer: raise its memory limit".into(),
             annotations: BTreeMap::new(),
+        });
+    }
+    if let Some(l) = learn_task::read_outcome(path) {
+        // Learn mode (`run --learn`): the policy the task needed, ready to paste.
+        let spec = &task.state.spec;
+        tracing::info!(task_id = %spec.id, alloc_id = %spec.alloc_id, promises = %l.promises, unveil = ?l.unveil, "learn mode: the task needed this policy");
+        let mut annotations = BTreeMap::new();
+        annotations.insert("learn_fragment".to_string(), l.fragment.clone());
+        annotations.insert("learn_promises".to_string(), l.promises.clone());
+        annotations.insert("learn_warnings".to_string(), l.warnings.join("\n"));
+        let _ = events.send(TaskEvent {
+            task_id: spec.id.clone(),
+            alloc_id: spec.alloc_id.clone(),
+            task_name: spec.task_name.clone(),
+            message: format!(
+                "learn mode: the task needed promises = \"{}\", unveil = {:?}",
+                l.promises, l.unveil
+            ),
+            annotations,
         });
     }
     if path.is_dir() {

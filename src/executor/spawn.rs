@@ -56,6 +56,9 @@ pub struct SupervisorPlan {
     /// The supervisor reports the task's seccomp denials (`denials.jsonl` in the state dir).
     #[serde(default)]
     pub report_denials: bool,
+    /// Learn mode (see `learn_task`).
+    #[serde(default)]
+    pub learn: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +164,7 @@ pub fn build_plan(
         task_dir: spec.task_dir.clone(),
         resolv_conf: spec.resolv_conf.clone(),
         host_pid: spec.host_pid,
+        learn: spec.learn,
         host_ipc: spec.host_ipc,
         report_denials: spec.report_denials,
     })

@@ -154,6 +154,9 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         super::mounts::setup(std::slice::from_ref(&m), &plan.task_dir)?;
     }
 
+    if plan.learn {
+        super::learn_task::configure(plan);
+    }
     // Everything the child needs is prepared here, before the fork (see `child.rs`).
     let prep = super::child::prepare(plan)?;
     let spawned = super::child::spawn(plan, &prep, false)?;
@@ -170,6 +173,7 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         Some(r) => serve_loop(child, &all, r),
         None => wait_loop(child, &all),
     };
+    super::learn_task::finish();
     if plan.host_pid {
         kill_leftovers();
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = concat!(
     "usage: nomad-pledge-driver run JOB.hcl [--task NAME] [--plugin-config FILE] [--alloc-dir DIR] [--keep]\n",
-    "                              [--port-range LO-HI] [--host-volume NAME=PATH[,read_only]]... [-v]\n\n",
+    "                              [--port-range LO-HI] [--host-volume NAME=PATH[,read_only]]... [-v] [--learn]\n\n",
     "Runs the job file's pledge tasks on this machine through the plugin, as a Nomad client would\n",
     "(needs root, like a Nomad client).\n\n",
     "options:\n",
@@ -26,6 +26,10 @@ macro_rules! options_help {
                         `volume \"x\" { type = \"host\" source = \"NAME\" }`; repeatable
   --keep                keep the allocation directory (logs, task dirs) afterwards
   --port-range LO-HI    where dynamic `port` blocks get their ports (default: Nomad's 20000-32000)
+  --learn               learn mode: run each pledge task with nothing denied (NOT sandboxed),
+                        record what its promises and unveil would refuse, and print for each
+                        task, on stdout, a `task \"NAME\" { config { promises/unveil } }` fragment
+                        to paste into the job (sets the plugin option `allow_learn = true`)
   -v, --verbose         show every plugin log line, not only warnings and errors
   -h, --help            show this help"
     };
@@ -40,6 +44,8 @@ pub struct Args {
     pub alloc_dir: Option<PathBuf>,
     pub keep: bool,
     pub verbose: bool,
+    /// `--learn`: learn mode for every selected task.
+    pub learn: bool,
     /// `-h`/`--help`: print the usage and exit 0 (the other fields are unset).
     pub help: bool,
     /// `--port-range LO-HI`; None = Nomad's default 20000-32000.
@@ -100,6 +106,7 @@ impl Args {
                         .push(HostVolume::parse(&v.to_string_lossy())?);
                 }
                 Some("--keep") => args.keep = true,
+                Some("--learn") => args.learn = true,
                 Some("--port-range") => {
                     let v = value("--port-range")?.to_string_lossy().into_owned();
                     let bad = || {
@@ -155,7 +162,8 @@ mod tests {
         assert_eq!(a.job, PathBuf::from("j.hcl"));
         assert_eq!(a.task.as_deref(), Some("t"));
         assert_eq!(a.plugin_config, Some(PathBuf::from("p.hcl")));
-        assert!(a.keep && a.verbose);
+        assert!(a.keep && a.verbose && !a.learn);
+        assert!(parse(&["j.hcl", "--learn"]).unwrap().learn);
         assert!(parse(&[]).unwrap_err().contains("job file"));
         assert!(parse(&["j.hcl", "--task"])
             .unwrap_err()

@@ -1,6 +1,9 @@
 //! What `run` shows that Nomad would show (issue 16 item 4): every task event as it arrives,
 //! and the plugin's health description when the plugin is healthy but degraded.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
@@ -30,15 +33,67 @@ pub fn event_line(e: &DriverTaskEvent) -> String {
 pub async fn follow(
     mut driver: DriverClient<Channel>,
     alloc_id: String,
-) -> Result<JoinHandle<()>, tonic::Status> {
+) -> Result<Following, tonic::Status> {
     let mut stream = driver.task_events(TaskEventsRequest {}).await?.into_inner();
-    Ok(tokio::spawn(async move {
+    let learned = Arc::new(AtomicUsize::new(0));
+    let count = learned.clone();
+    let task = tokio::spawn(async move {
         while let Ok(Some(e)) = stream.message().await {
             if e.alloc_id == alloc_id {
                 super::term::status_line(event_line(&e));
+                if let Some(fragment) = learned_fragment(&e) {
+                    // Learn mode: the job fragment, on stdout, to paste as it is.
+                    print!("{fragment}");
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
-    }))
+    });
+    Ok(Following { task, learned })
+}
+
+/// The learn-mode job fragment an event carries (annotation `learn_fragment`), with its
+/// warnings as HCL comments.
+pub fn learned_fragment(e: &DriverTaskEvent) -> Option<String> {
+    let f = e.annotations.get("learn_fragment")?;
+    let mut out = String::new();
+    for w in e
+        .annotations
+        .get("learn_warnings")
+        .map(|w| w.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        out += &format!("# warning: {w}\n");
+    }
+    out += f;
+    Some(out)
+}
+
+/// The event printer of [`follow`].
+pub struct Following {
+    task: JoinHandle<()>,
+    learned: Arc<AtomicUsize>,
+}
+
+impl Following {
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Wait (at most a few seconds) until `n` learn fragments were printed.
+    pub async fn wait_for_learned(&self, n: usize) {
+        for _ in 0..100 {
+            if self.learned.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        super::term::status_line(format!(
+            "==> learn mode: {} of {n} task(s) reported what they needed (a task that never started reports nothing)",
+            self.learned.load(Ordering::SeqCst)
+        ));
+    }
 }
 
 #[cfg(test)]

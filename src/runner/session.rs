@@ -79,10 +79,15 @@ pub async fn run(args: Args) -> Result<i32, RunError> {
             path: args.job.clone(),
             source,
         })?;
-    let plugin_attrs = match &args.plugin_config {
+    let mut plugin_attrs = match &args.plugin_config {
         None => Vec::new(),
         Some(path) => load_plugin_config(path)?,
     };
+    if args.learn {
+        // Learn mode is refused unless the operator allows it: `run --learn` is that operator.
+        plugin_attrs.retain(|(k, _)| k != "allow_learn");
+        plugin_attrs.push(("allow_learn".into(), Value::Bool(true)));
+    }
 
     let exe = std::env::current_exe().map_err(|source| RunError::Read {
         path: "/proc/self/exe".into(),
@@ -238,10 +243,16 @@ async fn configure_and_run(
             spec: &task_spec,
             ports: ports_of(group),
             host_volumes: &args.host_volumes,
+            learn: args.learn,
         })
         .collect();
     let results = run_lifecycle(&ctxs, plugin, stop_rx.clone()).await;
     ctrl_c.abort();
+    if args.learn {
+        // The plugin sends each task's learned policy as a task event before it answers
+        // WaitTask; the event stream may deliver it a moment later.
+        events.wait_for_learned(ctxs.len()).await;
+    }
     events.abort();
     let interrupted = *stop_rx.borrow();
 
@@ -288,6 +299,8 @@ struct TaskCtx<'a> {
     /// The group's allocated ports.
     ports: &'a [ports::Allocated],
     host_volumes: &'a [super::args::HostVolume],
+    /// `run --learn`: the task's config gets `learn = true`.
+    learn: bool,
 }
 
 /// How a task ended: its exit result, and whether `run` had asked it to stop.
@@ -446,6 +459,7 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
         spec: task_spec,
         ports: group_ports,
         host_volumes,
+        learn,
     } = *ctx;
     let mounts = super::volumes::task_mounts(group, task, host_volumes)?;
     let place = format!("task {:?}", task.name);
@@ -459,11 +473,15 @@ async fn try_start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Run
     let scope = Scope::new(&env, &node_name);
     env.extend(scope.eval_strings(&format!("{place} env"), &task.env)?);
     let scope = Scope::new(&env, &node_name);
-    let given = task
+    let mut given = task
         .config
         .iter()
         .map(|(k, e)| Ok((k.clone(), scope.eval(&place, k, e)?)))
         .collect::<Result<Vec<_>, InterpError>>()?;
+    if learn {
+        given.retain(|(k, _)| k != "learn");
+        given.push(("learn".into(), Value::Bool(true)));
+    }
     let config = spec::decode(&place, task_spec, given)?;
 
     let cgroup = CgroupScope::create(&alloc.alloc_id, &task.name, task.resources.cores > 0)?;

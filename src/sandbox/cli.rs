@@ -5,7 +5,7 @@
 //! and is consumed, options cluster (`-np stdio`), arguments may be attached (`-pstdio`).
 //! `-p` and `-v` accumulate; for the rest the last one wins. Our extensions are long options,
 //! accepted only before PROG: `--unveil-best-effort`, `--audit`, `--explain`,
-//! `--operator-unveil`, `--tcp-bind`, `--tcp-connect`, `--why`.
+//! `--operator-unveil`, `--tcp-bind`, `--tcp-connect`, `--why`, `--learn`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -66,6 +66,8 @@ pub struct Options {
     pub tcp_connect: Option<Vec<PortRange>>,
     /// `--why SYSCALL[,ARG...]`: explain which promise allows a syscall, then exit.
     pub why: Option<String>,
+    /// `--learn`: run observing instead of denying, then print the flags it needed.
+    pub learn: bool,
     /// PROG and its arguments.
     pub command: Vec<OsString>,
 }
@@ -105,6 +107,7 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                 b"--unveil-best-effort" => o.unveil_best_effort = true,
                 b"--audit" => o.audit = true,
                 b"--explain" => o.explain = true,
+                b"--learn" => o.learn = true,
                 b"--tcp-bind" | b"--tcp-connect" => {
                     let name = String::from_utf8_lossy(&a[2..]).into_owned();
                     let Some(v) = args.get(i + 1) else {
@@ -319,7 +322,7 @@ pub fn usage(prog: &str) -> String {
         "usage: {prog} [-hnqkNV] [-p PROMISES] [-v [PERM:]PATH]... [-u UID] [-g GID] [-c DIR]
           [-C SECS] [-M BYTES] [-F BYTES] [-P PROCS] [-O FILES] [-T pledge|unveil]
           [--unveil-best-effort] [--audit] [--explain] [--tcp-bind PORTS] [--tcp-connect PORTS]
-          [--why SYSCALL] [--] PROG [ARGS...]
+          [--why SYSCALL] [--learn] [--] PROG [ARGS...]
 
   -p PROMISES  space-separated promises (default: stdio rpath); repeatable
                stdio rpath wpath cpath dpath flock fattr inet unix dns tty recvfd sendfd
@@ -347,6 +350,9 @@ pub fn usage(prog: &str) -> String {
                landlock ABI 4, Linux 6.7+)
   --why SYSCALL[,ARG...]  say which promise allows a syscall (name or number, e.g.
                --why socket,2,1,0 or --why 41), then exit
+  --learn      learn mode: run PROG with nothing denied (no sandbox!), record every call
+               and file access -p/-v would refuse, then print the smallest -p/-v flags
+               that allow them (on stderr, after the last process of PROG exits)
 "
     )
 }

@@ -507,6 +507,11 @@ fn run_inner(prog: &str, opts: &Options) -> Result<std::convert::Infallible, Lau
     // 12–14. identity.
     let groups = target_groups(opts);
     switch_identity(opts, groups.as_deref())?;
+    if opts.learn {
+        let sandbox = sandbox.into_learning()?;
+        let ctx = sandbox.learn_context(std::env::var_os("TMPPATH"));
+        std::process::exit(super::learn::cli::run(prog, &sandbox, &ctx));
+    }
     // 16. the landlock ruleset (paths opened as the final user, inside the chroot).
     let ruleset = sandbox.ruleset(None)?;
 

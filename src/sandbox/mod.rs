@@ -5,6 +5,7 @@ pub mod cli;
 pub(crate) mod exe;
 mod gate;
 pub mod launch;
+pub mod learn;
 pub mod prepared;
 mod procmem;
 pub mod promise;

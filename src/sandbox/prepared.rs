@@ -428,6 +428,8 @@ pub struct Sandbox {
     for_child: bool,
     /// The promise filter notifies its denials to the supervisor ([`Extras::report_denials`]).
     reporting: bool,
+    /// Learn mode: the learn filter (see `learn`), installed instead of everything else.
+    learn: Option<seccomp::BpfProgram>,
 }
 
 impl Sandbox {
@@ -506,12 +508,92 @@ impl Sandbox {
             unveiled: landlock_active,
             for_child: extras.for_child,
             reporting,
+            learn: None,
         })
+    }
+
+    /// The same sandbox in learn mode (`learn`): nothing denied, every would-be denial and
+    /// every path access notified to the recorder the listener is sent to.
+    pub fn into_learning(mut self) -> Result<Sandbox, PrepareError> {
+        let self_pid = self.for_child.then_some(seccomp::SELF_PID_PLACEHOLDER);
+        self.learn = Some(super::learn::build_filter(self_pid)?);
+        Ok(self)
+    }
+
+    /// What learn mode's summary leaves out: the program's facts and the operator's rules.
+    pub fn learn_context(&self, tmppath: Option<OsString>) -> super::learn::summary::Context {
+        super::learn::summary::Context {
+            facts: self.program.facts(tmppath),
+            tty: sys::stdin_tty_name(),
+            named_dirs: Vec::new(),
+            operator: self
+                .rules
+                .iter()
+                .flatten()
+                .filter(|(_, o)| matches!(o, Origin::Operator))
+                .map(|(r, _)| r.clone())
+                .collect(),
+        }
+    }
+
+    /// Learn mode's install: the open-file and process limits, the learn filter with its
+    /// listener sent on `sock` (tag [`LEARN_TAG`]), execve. No Landlock domain, no kernel
+    /// W^X. Returns only on failure; allocates nothing.
+    fn install_learning(&self, prog: &seccomp::BpfProgram, sock: BorrowedFd<'_>) -> InstallFailure {
+        use InstallStep as S;
+        if let Some(n) = self.nofile {
+            if let Err(e) = sys::set_rlimit(libc::RLIMIT_NOFILE, n) {
+                return InstallFailure::io(S::OpenFileLimit, &e);
+            }
+        }
+        if let Some(n) = self.nproc {
+            if let Err(e) = sys::set_rlimit(libc::RLIMIT_NPROC, n) {
+                return InstallFailure::io(S::ProcessLimit, &e);
+            }
+        }
+        let flags = seccomp::InstallFlags::NEW_LISTENER;
+        let installed = if self.for_child {
+            seccomp::install_as_self(prog, flags, nix::unistd::getpid().as_raw())
+        } else {
+            seccomp::install(prog, flags)
+        };
+        let listener = match installed {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                return InstallFailure {
+                    step: S::PromiseFilter,
+                    errno: libc::EINVAL,
+                }
+            }
+            Err(e) => return InstallFailure::seccomp(S::PromiseFilter, &e),
+        };
+        // sendmsg is itself a call the learn filter notifies, so the recorder takes the
+        // listener with pidfd_getfd: we say which descriptor it is (write and read are
+        // `stdio`) and wait until it holds its copy.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener).to_ne_bytes();
+        let msg = [LEARN_TAG, fd[0], fd[1], fd[2], fd[3]];
+        if let Err(e) = sys::write_all(sock, &msg) {
+            return InstallFailure::io(S::HandOverListener, &e);
+        }
+        let mut ack = [0u8; 1];
+        if let Err(e) = sys::read_exact(sock, &mut ack) {
+            return InstallFailure::io(S::HandOverListener, &e);
+        }
+        drop(listener);
+        let err = sys::execve(&self.exec.path, &self.exec.argv_ptrs, &self.exec.envp_ptrs);
+        InstallFailure::io(S::Exec, &err)
     }
 
     /// Opens the rule paths (as `proc_self` sees `/proc/self`: the task child, when its
     /// supervisor builds the ruleset; `None`: this process) and builds the Landlock ruleset.
     pub fn ruleset(&self, proc_self: Option<i32>) -> Result<Ruleset, PrepareError> {
+        if self.learn.is_some() {
+            // Learn mode has no Landlock domain (see `learn`).
+            return Ok(Ruleset {
+                fd: None,
+                warning: None,
+            });
+        }
         let plan = match &self.rules {
             // No filesystem rules, but still a Landlock domain: scopes and ptrace confinement.
             None => unveil::domain_only(self.abi.clone()),
@@ -580,6 +662,9 @@ impl Sandbox {
         ruleset: Option<BorrowedFd<'_>>,
         gate: GateHandoff<'_>,
     ) -> InstallFailure {
+        if let (Some(prog), GateHandoff::Send(sock)) = (&self.learn, gate) {
+            return self.install_learning(prog, sock);
+        }
         match self.install_filters(ruleset, gate) {
             Ok(()) => {}
             Err(f) => return f,
@@ -756,3 +841,37 @@ pub const GATE_TAG: u8 = b'G';
 /// The first byte of the message that announces the reporting promise filter's listener: the
 /// descriptor number (4 bytes, native endian) it will have in the child.
 pub const DENIALS_TAG: u8 = b'X';
+/// The first byte of the message that names learn mode's listener (then its descriptor number,
+/// native-endian i32; the recorder takes it with `pidfd_getfd` and answers one byte).
+pub const LEARN_TAG: u8 = b'W';
+
+/// The recorder's side of the learn handoff: read the message on `sock`, take the listener
+/// from `pid`, acknowledge. `Ok(None)`: the child closed the socket first (it failed).
+pub fn take_learn_listener(
+    sock: BorrowedFd<'_>,
+    pid: libc::pid_t,
+) -> std::io::Result<Option<OwnedFd>> {
+    let mut buf = [0u8; 8];
+    let (n, _) = sys::recv_fd(sock, &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n != 5 || buf[0] != LEARN_TAG {
+        return Err(std::io::Error::from_raw_os_error(libc::EPROTO));
+    }
+    Ok(Some(take_named_listener(sock, pid, &buf[1..5])?))
+}
+
+/// Take the listener whose descriptor number is `fd` (4 native-endian bytes) from `pid`, then
+/// acknowledge on `sock`.
+pub fn take_named_listener(
+    sock: BorrowedFd<'_>,
+    pid: libc::pid_t,
+    fd: &[u8],
+) -> std::io::Result<OwnedFd> {
+    let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+    let pidfd = sys::pidfd_of(pid)?;
+    let l = sys::pidfd_getfd(pidfd.as_fd(), fd)?;
+    sys::write_all(sock, &[1])?;
+    Ok(l)
+}

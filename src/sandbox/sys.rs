@@ -120,6 +120,14 @@ pub fn pidfd_self() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// `pidfd_open(pid, 0)` — a close-on-exec pidfd of process `pid`.
+pub fn pidfd_of(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: integers only; on success the kernel returns a fresh descriptor nobody else owns.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: see above: `fd` is new and owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Outcome of [`fork`].
 pub enum Forked {
     Parent(libc::pid_t),
@@ -452,4 +460,13 @@ pub fn set_rlimit(res: libc::__rlimit_resource_t, n: u64) -> io::Result<()> {
     };
     // SAFETY: as above.
     check(unsafe { libc::setrlimit(res, &capped) } as libc::c_long).map(drop)
+}
+
+/// Ignore signal `sig` in this process (learn mode's recorder outlives a Ctrl-C of its
+/// program). Errors ignored.
+pub fn ignore_signal(sig: libc::c_int) {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(sig, libc::SIG_IGN);
+    }
 }

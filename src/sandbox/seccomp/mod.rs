@@ -44,7 +44,7 @@
 
 pub mod bpf;
 mod compile;
-mod explain;
+pub mod explain;
 mod install;
 pub mod notify;
 pub mod policy;
