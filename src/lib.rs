@@ -8,6 +8,17 @@
 //!
 //! Modes that sandbox or supervise a process are dispatched here, before any async runtime or
 //! thread exists, so that they run single-threaded.
+//!
+//! `unsafe` is denied crate-wide. Only the three raw-syscall modules allow it —
+//! `sandbox::sys` (the launcher's, the seccomp and signal wrappers), `executor::sys` (spawning
+//! the supervisor, pidfds, ttys) and `executor::resolve::sys` (the forked command probe) — each
+//! a list of small safe wrappers; every block there carries a `// SAFETY:` comment
+//! (`clippy::undocumented_unsafe_blocks`), and `unsafe fn` bodies spell out their unsafe
+//! operations (`unsafe_op_in_unsafe_fn`).
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod driver;
 mod executor;
