@@ -21,6 +21,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod driver;
+mod events;
 mod executor;
 #[cfg(test)]
 mod fuzz;

@@ -131,15 +131,7 @@ pub struct ExecutorConfig {
     pub default_user: String,
 }
 
-/// A driver task event (Nomad `TaskEvents` stream).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskEvent {
-    pub task_id: String,
-    pub alloc_id: String,
-    pub task_name: String,
-    pub message: String,
-    pub annotations: BTreeMap<String, String>,
-}
+pub use crate::events::TaskEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
@@ -247,8 +239,18 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Creates the state directory (0700) and the executor.
+    /// Creates the state directory (0700) and the executor, with a task event channel of its
+    /// own ([`Executor::subscribe_events`]; the tests' executors).
+    #[cfg(test)]
     pub fn new(cfg: ExecutorConfig) -> Result<Self, ExecError> {
+        Self::with_events(cfg, broadcast::channel(256).0)
+    }
+
+    /// [`Executor::new`] publishing its task events on `events` (the driver's broadcast).
+    pub fn with_events(
+        cfg: ExecutorConfig,
+        events: broadcast::Sender<TaskEvent>,
+    ) -> Result<Self, ExecError> {
         state::create_private_dir(&cfg.state_dir.join("tasks"))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&cfg.state_dir, std::fs::Permissions::from_mode(0o700)).map_err(
@@ -257,7 +259,6 @@ impl Executor {
                 source,
             },
         )?;
-        let (events, _) = broadcast::channel(256);
         Ok(Executor {
             cfg,
             tasks: Mutex::new(HashMap::new()),
@@ -268,6 +269,7 @@ impl Executor {
     }
 
     /// Task events (missing cgroup controllers, OOM kills, ...).
+    #[cfg(test)]
     pub fn subscribe_events(&self) -> broadcast::Receiver<TaskEvent> {
         self.events.subscribe()
     }
@@ -277,6 +279,7 @@ impl Executor {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message,
             annotations: annotations
                 .iter()
@@ -810,6 +813,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message: err.clone(),
             annotations: BTreeMap::new(),
         });
@@ -820,6 +824,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message: "task was killed by the OOM killer: raise its memory limit".into(),
             annotations: BTreeMap::new(),
         });
