@@ -16,6 +16,7 @@ mod resolve;
 pub mod rlimit;
 pub mod signal;
 pub mod spawn;
+mod start_guard;
 pub mod state;
 pub mod stats;
 pub mod supervisor;
@@ -349,20 +350,10 @@ impl Executor {
             &spec.alloc_id,
             &spec.task_name,
         )?;
-        let cleanup = |cg: &cgroup::TaskCgroup| {
-            if cg.created {
-                let _ = std::fs::remove_dir(&cg.path);
-                cgroup::remove_own_slice(&cg.path);
-            }
-            let _ = std::fs::remove_dir_all(&state_path);
-        };
-        let missing = match cgroup::apply_limits(&root, &cg.path, &spec.resources) {
-            Ok(m) => m,
-            Err(e) => {
-                cleanup(&cg);
-                return Err(e.into());
-            }
-        };
+        // From here on every error return (and a dropped start future) undoes the start.
+        let mut guard = start_guard::StartGuard::new(cg, state_path.clone());
+        let cg = guard.cgroup().clone();
+        let missing = cgroup::apply_limits(&root, &cg.path, &spec.resources)?;
         if !missing.is_empty() {
             self.emit(
                 &spec,
@@ -398,13 +389,8 @@ impl Executor {
             .map_err(ExecError::from)
         }
         .await;
-        let (pid, pidfd) = match spawned {
-            Ok(x) => x,
-            Err(e) => {
-                cleanup(&cg);
-                return Err(e);
-            }
-        };
+        let (pid, pidfd) = spawned?;
+        guard.spawned();
         if let Err(e) = state::write_atomic(
             &state_path,
             state::CGROUP_FILE,
@@ -425,11 +411,9 @@ impl Executor {
                 .unwrap_or(0),
             spec,
         };
-        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
-            // Never leave an untracked task running.
-            cgroup::kill_all(&state.cgroup.path);
-            return Err(e);
-        }
+        // A failure here kills the task (the guard): never leave an untracked task running.
+        self.track(state.clone(), Some(pidfd), None)?;
+        guard.commit();
         Ok(state)
     }
 
