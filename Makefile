@@ -41,7 +41,7 @@ bench: ## benchmarks (root; not part of make test), table in target/bench-result
 # "Fuzzing"). A debug build on purpose: integer overflow checks are on.
 FUZZ_CASES ?= 1000000
 fuzz: ## fuzz the parsers of untrusted bytes (FUZZ_CASES inputs each, default 10^6; not part of make test)
-	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --locked --bin nomad-pledge-driver fuzz:: -- --test-threads=2
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --locked --lib fuzz:: -- --test-threads=2
 
 # Pure cgroup-v2 VM suite (e2e/vm/README.md): boots Debian's kernel once under QEMU (TCG, no
 # network) with our debug binary in a busybox initramfs. Root only; installs its apt packages

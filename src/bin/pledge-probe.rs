@@ -3,6 +3,16 @@
 //! the sandbox from inside (style.md item 11). Exit status 0 whatever the outcome, 2 on bad usage.
 //!
 //! Usage: `pledge-probe OP [ARGS...]`; `pledge-probe help` lists the operations.
+//!
+//! `unsafe` is allowed in this whole file: a probe must issue exactly the raw syscall under test
+//! (often with arguments no safe wrapper would pass, e.g. `mprotect(PROT_EXEC)`, `tkill`,
+//! `migrate_pages`), and it is a separate test-helper binary, not part of the library, whose
+//! `unsafe` stays fenced in its `sys` modules.
+
+#![allow(
+    unsafe_code,
+    reason = "a raw-syscall probe for the sandbox tests; see the file docs"
+)]
 
 use std::ffi::CString;
 use std::io::Write;

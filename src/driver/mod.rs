@@ -18,9 +18,7 @@ mod tasks;
 pub mod volumes;
 pub mod wire;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::sync::{broadcast, watch};
 use tonic::transport::server::Router;
@@ -38,16 +36,7 @@ pub const PLUGIN_API_VERSION: &str = "v0.1.0";
 /// Largest gRPC message we accept (env maps and handles can be large).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// A "Driver" task event for Nomad's task event list (routed by alloc id + task name).
-#[derive(Debug, Clone)]
-pub struct TaskEvent {
-    pub task_id: String,
-    pub alloc_id: String,
-    pub task_name: String,
-    pub timestamp: SystemTime,
-    pub message: String,
-    pub annotations: BTreeMap<String, String>,
-}
+pub use crate::events::TaskEvent;
 
 /// Shared driver state; the services are thin handlers over it.
 pub struct State {

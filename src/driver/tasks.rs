@@ -33,30 +33,11 @@ impl State {
             return Ok(ex.clone());
         }
         let config = self.config();
-        let ex = Arc::new(Executor::new(executor_config(&config)?)?);
-        // Forward the executor's task events to every TaskEvents stream.
-        let mut events = ex.subscribe_events();
-        let out = self.events.clone();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(e) => {
-                        let _ = out.send(TaskEvent {
-                            task_id: e.task_id,
-                            alloc_id: e.alloc_id,
-                            task_name: e.task_name,
-                            timestamp: SystemTime::now(),
-                            message: e.message,
-                            annotations: e.annotations,
-                        });
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(dropped = n, "task events dropped: too many at once");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        // The executor publishes its task events straight to every TaskEvents stream.
+        let ex = Arc::new(Executor::with_events(
+            executor_config(&config)?,
+            self.events.clone(),
+        )?);
         *slot = Some(ex.clone());
         Ok(ex)
     }

@@ -18,6 +18,7 @@ mod resolve;
 pub mod rlimit;
 pub mod signal;
 pub mod spawn;
+mod start_guard;
 pub mod state;
 pub mod stats;
 pub mod supervisor;
@@ -140,15 +141,7 @@ pub struct ExecutorConfig {
     pub default_user: String,
 }
 
-/// A driver task event (Nomad `TaskEvents` stream).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskEvent {
-    pub task_id: String,
-    pub alloc_id: String,
-    pub task_name: String,
-    pub message: String,
-    pub annotations: BTreeMap<String, String>,
-}
+pub use crate::events::TaskEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
@@ -256,8 +249,18 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Creates the state directory (0700) and the executor.
+    /// Creates the state directory (0700) and the executor, with a task event channel of its
+    /// own ([`Executor::subscribe_events`]; the tests' executors).
+    #[cfg(test)]
     pub fn new(cfg: ExecutorConfig) -> Result<Self, ExecError> {
+        Self::with_events(cfg, broadcast::channel(256).0)
+    }
+
+    /// [`Executor::new`] publishing its task events on `events` (the driver's broadcast).
+    pub fn with_events(
+        cfg: ExecutorConfig,
+        events: broadcast::Sender<TaskEvent>,
+    ) -> Result<Self, ExecError> {
         state::create_private_dir(&cfg.state_dir.join("tasks"))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&cfg.state_dir, std::fs::Permissions::from_mode(0o700)).map_err(
@@ -266,7 +269,6 @@ impl Executor {
                 source,
             },
         )?;
-        let (events, _) = broadcast::channel(256);
         Ok(Executor {
             cfg,
             tasks: Mutex::new(HashMap::new()),
@@ -277,6 +279,7 @@ impl Executor {
     }
 
     /// Task events (missing cgroup controllers, OOM kills, ...).
+    #[cfg(test)]
     pub fn subscribe_events(&self) -> broadcast::Receiver<TaskEvent> {
         self.events.subscribe()
     }
@@ -286,6 +289,7 @@ impl Executor {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message,
             annotations: annotations
                 .iter()
@@ -355,20 +359,10 @@ impl Executor {
             &spec.alloc_id,
             &spec.task_name,
         )?;
-        let cleanup = |cg: &cgroup::TaskCgroup| {
-            if cg.created {
-                let _ = std::fs::remove_dir(&cg.path);
-                cgroup::remove_own_slice(&cg.path);
-            }
-            let _ = std::fs::remove_dir_all(&state_path);
-        };
-        let missing = match cgroup::apply_limits(&root, &cg.path, &spec.resources) {
-            Ok(m) => m,
-            Err(e) => {
-                cleanup(&cg);
-                return Err(e.into());
-            }
-        };
+        // From here on every error return (and a dropped start future) undoes the start.
+        let mut guard = start_guard::StartGuard::new(cg, state_path.clone());
+        let cg = guard.cgroup().clone();
+        let missing = cgroup::apply_limits(&root, &cg.path, &spec.resources)?;
         if !missing.is_empty() {
             self.emit(
                 &spec,
@@ -404,13 +398,8 @@ impl Executor {
             .map_err(ExecError::from)
         }
         .await;
-        let (pid, pidfd) = match spawned {
-            Ok(x) => x,
-            Err(e) => {
-                cleanup(&cg);
-                return Err(e);
-            }
-        };
+        let (pid, pidfd) = spawned?;
+        guard.spawned();
         if let Err(e) = state::write_atomic(
             &state_path,
             state::CGROUP_FILE,
@@ -431,11 +420,9 @@ impl Executor {
                 .unwrap_or(0),
             spec,
         };
-        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
-            // Never leave an untracked task running.
-            cgroup::kill_all(&state.cgroup.path);
-            return Err(e);
-        }
+        // A failure here kills the task (the guard): never leave an untracked task running.
+        self.track(state.clone(), Some(pidfd), None)?;
+        guard.commit();
         Ok(state)
     }
 
@@ -801,6 +788,7 @@ fn publish_denials(task: &Task, events: &broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message,
             annotations: BTreeMap::new(),
         });
@@ -858,6 +846,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message: err.clone(),
             annotations: BTreeMap::new(),
         });
@@ -868,6 +857,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message: "task was killed by the OOM killer: raise its memory limit".into(),
             annotations: BTreeMap::new(),
         });
@@ -884,6 +874,7 @@ async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
             task_id: spec.id.clone(),
             alloc_id: spec.alloc_id.clone(),
             task_name: spec.task_name.clone(),
+            timestamp: SystemTime::now(),
             message: format!(
                 "learn mode: the task needed promises = \"{}\", unveil = {:?}",
                 l.promises, l.unveil

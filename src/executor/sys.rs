@@ -2,6 +2,9 @@
 //! CLONE_INTO_CGROUP and CLONE_PIDFD, pidfd_open, pidfd_send_signal, waitid(P_PIDFD), fork in the
 //! single-threaded supervisor, signal dispositions, setpriority).
 
+// One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -119,34 +122,46 @@ unsafe fn child_exec(
     envp: *const *const c_char,
     err_w: RawFd,
 ) -> ! {
-    for (src, dst) in [(plan.stdin, 0), (plan.stdout, 1), (plan.stderr, 2)] {
-        if src == dst {
-            libc::fcntl(dst, libc::F_SETFD, 0);
-        } else if libc::dup2(src, dst) < 0 {
-            fail(err_w);
+    // SAFETY: we are the only thread of a fresh clone (the caller's contract); every call below
+    // is a raw syscall on fds the plan names or on `all`, a live local sigset, and `plan.path`,
+    // `argv` and `envp` are NUL-terminated arrays built before the clone that are still mapped.
+    unsafe {
+        for (src, dst) in [(plan.stdin, 0), (plan.stdout, 1), (plan.stderr, 2)] {
+            if src == dst {
+                libc::fcntl(dst, libc::F_SETFD, 0);
+            } else if libc::dup2(src, dst) < 0 {
+                fail(err_w);
+            }
         }
-    }
-    libc::setsid();
-    // The supervisor starts with every signal blocked: as PID 1 of its namespace it would drop a
-    // stop signal that arrives (from the plugin) before it blocks them itself, while a blocked
-    // signal stays pending until its sigwait loop takes it and forwards it to the task.
-    let mut all: libc::sigset_t = std::mem::zeroed();
-    libc::sigfillset(&mut all);
-    libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-    for sig in 1..32 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::signal(sig, libc::SIG_DFL);
+        libc::setsid();
+        // The supervisor starts with every signal blocked: as PID 1 of its namespace it would drop a
+        // stop signal that arrives (from the plugin) before it blocks them itself, while a blocked
+        // signal stays pending until its sigwait loop takes it and forwards it to the task.
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
         }
+        libc::execve(plan.path.as_ptr(), argv, envp);
+        fail(err_w)
     }
-    libc::execve(plan.path.as_ptr(), argv, envp);
-    fail(err_w)
 }
 
+/// Reports errno on `err_w` and exits with 127.
+///
+/// # Safety
+/// Only in the child of [`spawn_in_cgroup`].
 unsafe fn fail(err_w: RawFd) -> ! {
-    let errno = *libc::__errno_location();
-    let bytes = errno.to_ne_bytes();
-    libc::write(err_w, bytes.as_ptr().cast(), bytes.len());
-    libc::_exit(127)
+    // SAFETY: errno is this thread's; `bytes` is a live local buffer; `_exit` runs no user code.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let bytes = errno.to_ne_bytes();
+        libc::write(err_w, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    }
 }
 
 /// `pidfd_open(pid, 0)`.

@@ -966,3 +966,42 @@ async fn pid_and_ipc_host_modes_record_exits_and_recover() {
     ex.destroy(&st.spec.id, false).await.unwrap();
     assert_clean(&st);
 }
+
+/// The executor's events land on the broadcast it was given (the driver's), as the one
+/// `TaskEvent` type, timestamped: no second type and no forwarding task in between.
+#[tokio::test]
+async fn events_are_published_on_the_given_broadcast() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = broadcast::channel(4);
+    let ex = Executor::with_events(
+        ExecutorConfig {
+            state_dir: dir.path().join("state"),
+            cgroup_root: None,
+            self_exe: PathBuf::from("/nonexistent"),
+            allow_root: false,
+            default_user: "nobody".into(),
+        },
+        tx,
+    )
+    .unwrap();
+    let spec = TaskSpec {
+        id: "t1".into(),
+        alloc_id: "a1".into(),
+        task_name: "web".into(),
+        ..Default::default()
+    };
+    let before = SystemTime::now();
+    ex.emit(&spec, "hello".into(), &[("k", "v".into())]);
+    let e: crate::driver::TaskEvent = rx.recv().await.unwrap();
+    assert_eq!(
+        (
+            e.task_id.as_str(),
+            e.alloc_id.as_str(),
+            e.task_name.as_str()
+        ),
+        ("t1", "a1", "web")
+    );
+    assert_eq!(e.message, "hello");
+    assert_eq!(e.annotations.get("k").map(String::as_str), Some("v"));
+    assert!(e.timestamp >= before);
+}

@@ -77,7 +77,7 @@ impl Drop for CaseGuard<'_> {
             let _ = writeln!(
                 std::io::stderr(),
                 "fuzz {}: PANIC at case {} (replay: FUZZ_SEED={:#x} FUZZ_START={} FUZZ_CASES=1 \
-                 cargo test --bin nomad-pledge-driver fuzz::{})",
+                 cargo test --lib fuzz::{})",
                 self.target,
                 self.case,
                 self.seed,

@@ -1,15 +1,14 @@
 //! Process-wide signal dispositions for the plugin server (protocol §1.8).
 
-use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::sys::signal::Signal;
 
 /// Ignore SIGINT (we share the agent's process group, so a Ctrl-C aimed at the agent reaches us
 /// too) and SIGPIPE (a dead agent turns stderr/stdout into broken pipes; writes must fail with
 /// EPIPE instead of killing us). Must run before the tokio runtime starts threads.
 pub fn ignore_sigint_and_sigpipe() -> nix::Result<()> {
     for sig in [Signal::SIGINT, Signal::SIGPIPE] {
-        // SAFETY: installing SIG_IGN runs no handler code, so there is no async-signal-safety
-        // concern; we are still single-threaded, so no other thread races on the disposition.
-        unsafe { signal(sig, SigHandler::SigIgn) }?;
+        // Still single-threaded, so no other thread races on the disposition.
+        crate::sandbox::sys::ignore_signal(sig)?;
     }
     Ok(())
 }

@@ -78,8 +78,38 @@ pub enum Parsed {
     Run(Box<Options>),
     /// `-h`, or a getopt error (already reported): usage on stdout, exit 0.
     Help,
-    /// A bad number/size: message and exit status.
-    Fail(String, i32),
+    /// A bad option value: the message names it; the exit status is [`UsageError::exit_status`].
+    Fail(UsageError),
+}
+
+/// Why the command line was refused after getopt accepted its shape (one variant per check).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// `--tcp-bind`/`--tcp-connect` with a value that is not a port list.
+    #[error("{prog}: invalid port for --{option}: {reason}")]
+    Port {
+        prog: String,
+        option: String,
+        reason: crate::sandbox::unveil::PortRangeError,
+    },
+    /// More `--operator-unveil` paths than pledge.com accepts.
+    #[error("{prog}: too many unveils (at most {MAX_UNVEILS}): unveil a parent directory instead")]
+    TooManyUnveils { prog: String },
+    /// A bad value of a one-letter option (number, size, id, promise list or unveil count); the
+    /// message names the option's value and the fix.
+    #[error("{message}")]
+    Value { option: char, message: String },
+}
+
+impl UsageError {
+    /// pledge.com exits 1 on every one of these.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            UsageError::Port { .. }
+            | UsageError::TooManyUnveils { .. }
+            | UsageError::Value { .. } => 1,
+        }
+    }
 }
 
 /// Limits of v1.9 (exceeding them exits 1).
@@ -116,11 +146,12 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                     };
                     let ports = match parse_port_list(&v.to_string_lossy()) {
                         Ok(p) => p,
-                        Err(e) => {
-                            return Parsed::Fail(
-                                format!("{prog}: invalid port for --{name}: {e}"),
-                                1,
-                            )
+                        Err(reason) => {
+                            return Parsed::Fail(UsageError::Port {
+                                prog: prog.to_string(),
+                                option: name,
+                                reason,
+                            })
                         }
                     };
                     let slot = if name == "tcp-bind" {
@@ -137,10 +168,9 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                 b"--operator-unveil" => match args.get(i + 1) {
                     Some(v) => {
                         if o.operator_unveils.len() >= MAX_UNVEILS {
-                            return Parsed::Fail(
-                                format!("{prog}: too many unveils (at most {MAX_UNVEILS}): unveil a parent directory instead"),
-                                1,
-                            );
+                            return Parsed::Fail(UsageError::TooManyUnveils {
+                                prog: prog.to_string(),
+                            });
                         }
                         o.operator_unveils.push(v.clone());
                         i += 1;
@@ -197,8 +227,11 @@ pub fn parse(prog: &str, args: &[OsString]) -> Parsed {
                 eprintln!("{prog}: option requires an argument -- {}", c as char);
                 return Parsed::Help;
             };
-            if let Err(msg) = apply(&mut o, c, val, prog) {
-                return Parsed::Fail(msg, 1);
+            if let Err(message) = apply(&mut o, c, val, prog) {
+                return Parsed::Fail(UsageError::Value {
+                    option: c as char,
+                    message,
+                });
             }
             break;
         }
@@ -372,9 +405,9 @@ pub fn main(args: &[OsString]) -> i32 {
             print!("{}", usage(&prog));
             return 0;
         }
-        Parsed::Fail(msg, code) => {
-            eprintln!("{msg}");
-            return code;
+        Parsed::Fail(e) => {
+            eprintln!("{e}");
+            return e.exit_status();
         }
     };
     if std::env::var_os("PLEDGE_EXPLAIN").is_some_and(|v| v == "1") {
@@ -402,6 +435,29 @@ mod tests {
         let v: Vec<OsString> = args.iter().map(OsString::from).collect();
         parse("pledge", &v)
     }
+    /// Each refused value is its own variant, and the exit status comes from the variant.
+    #[test]
+    fn refused_values_are_typed() {
+        let e = match p(&["--tcp-connect", "http", "true"]) {
+            Parsed::Fail(e) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(&e, UsageError::Port { option, .. } if option == "tcp-connect"));
+        assert_eq!(e.exit_status(), 1);
+        assert!(matches!(
+            p(&["-u", "x", "true"]),
+            Parsed::Fail(UsageError::Value { option: 'u', .. })
+        ));
+        let many: Vec<&str> = std::iter::repeat_n(["--operator-unveil", "/x"], MAX_UNVEILS + 1)
+            .flatten()
+            .chain(["true"])
+            .collect();
+        assert!(matches!(
+            p(&many),
+            Parsed::Fail(UsageError::TooManyUnveils { .. })
+        ));
+    }
+
     fn run(args: &[&str]) -> Options {
         match p(args) {
             Parsed::Run(o) => *o,
@@ -461,10 +517,10 @@ mod tests {
         assert_eq!(p(&["-p"]), Parsed::Help);
         assert_eq!(p(&["--bogus"]), Parsed::Help);
         assert!(
-            matches!(p(&["-u", "12x", "true"]), Parsed::Fail(m, 1) if m.contains("invalid integer: 12x"))
+            matches!(p(&["-u", "12x", "true"]), Parsed::Fail(e) if e.exit_status() == 1 && e.to_string().contains("invalid integer: 12x"))
         );
         assert!(
-            matches!(p(&["-M", "lots", "true"]), Parsed::Fail(m, 1) if m.contains("invalid size"))
+            matches!(p(&["-M", "lots", "true"]), Parsed::Fail(e) if e.exit_status() == 1 && e.to_string().contains("invalid size"))
         );
         let o = run(&["-T", "pledge"]);
         assert_eq!(o.test, Some(OsString::from("pledge")));
@@ -541,7 +597,7 @@ mod tests {
         );
         assert_eq!(run(&["x"]).tcp_bind, None);
         assert!(
-            matches!(p(&["--tcp-bind", "70000", "x"]), Parsed::Fail(m, 1) if m.contains("invalid port"))
+            matches!(p(&["--tcp-bind", "70000", "x"]), Parsed::Fail(e @ UsageError::Port { .. }) if e.exit_status() == 1 && e.to_string().contains("invalid port"))
         );
     }
 }

@@ -1,6 +1,9 @@
 //! The raw system calls of the launcher, each in one small function. All `unsafe` of the
 //! launcher lives here; everything else uses these safe wrappers.
 
+// One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
+#![allow(unsafe_code)]
+
 use std::ffi::{c_char, CStr};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -462,11 +465,134 @@ pub fn set_rlimit(res: libc::__rlimit_resource_t, n: u64) -> io::Result<()> {
     check(unsafe { libc::setrlimit(res, &capped) } as libc::c_long).map(drop)
 }
 
-/// Ignore signal `sig` in this process (learn mode's recorder outlives a Ctrl-C of its
-/// program). Errors ignored.
-pub fn ignore_signal(sig: libc::c_int) {
-    // SAFETY: SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(sig, libc::SIG_IGN);
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)` on the calling thread. With
+/// `new_listener` (the caller put `SECCOMP_FILTER_FLAG_NEW_LISTENER` in `flags`) the returned fd
+/// is the listener. Allocates nothing: callable between fork and execve.
+pub fn seccomp_set_mode_filter(
+    insns: &[crate::sandbox::seccomp::bpf::Insn],
+    flags: u32,
+    new_listener: bool,
+) -> io::Result<Option<OwnedFd>> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    let len = u16::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        // `Insn` is #[repr(C)] with the same fields as `struct sock_filter`; the kernel only reads.
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points to `len` valid instructions that outlive the call; the kernel copies
+    // the program and does not keep the pointer. No Rust memory is modified.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(flags),
+            &fprog as *const libc::sock_fprog,
+        )
+    })?;
+    if new_listener {
+        // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returned a new fd that nobody
+        // else owns.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `ioctl(SECCOMP_IOCTL_NOTIF_RECV)`: block until `listener` has a notification (EINTR is the
+/// caller's to retry).
+pub fn seccomp_notif_recv(listener: BorrowedFd<'_>) -> io::Result<libc::seccomp_notif> {
+    // SAFETY: seccomp_notif is plain data; all-zero is a valid value (and what the kernel
+    // requires on input).
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `listener` is open for the call; the request writes one `seccomp_notif` into `n`,
+    // a live, exclusively borrowed value of that type.
+    check(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut n as *mut libc::seccomp_notif,
+        )
+    } as libc::c_long)?;
+    Ok(n)
+}
+
+/// `ioctl(SECCOMP_IOCTL_NOTIF_SEND)`: answer a notification.
+pub fn seccomp_notif_send(
+    listener: BorrowedFd<'_>,
+    mut resp: libc::seccomp_notif_resp,
+) -> io::Result<()> {
+    // SAFETY: `listener` is open for the call; the request reads one `seccomp_notif_resp` from
+    // `resp`, a live local of that type.
+    check(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp as *mut libc::seccomp_notif_resp,
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// `ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)`: is notification `id` still pending?
+pub fn seccomp_notif_id_valid(listener: BorrowedFd<'_>, mut id: u64) -> io::Result<()> {
+    // SAFETY: `listener` is open for the call; the request reads one `u64` from `id`, a live
+    // local.
+    check(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &mut id as *mut u64,
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// Ignore `sig` (`SIG_IGN`) process-wide.
+pub fn ignore_signal(sig: nix::sys::signal::Signal) -> nix::Result<()> {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: installing SIG_IGN runs no handler code, so there is no async-signal-safety
+    // concern.
+    unsafe { signal(sig, SigHandler::SigIgn) }.map(drop)
+}
+
+/// `pidfd_open(pid, 0)`.
+#[cfg(test)]
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only.
+    let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: on success the kernel returned a new descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Test-only (the seccomp kernel tests): any syscall with six raw arguments; the errno on
+/// failure. Every caller passes integers or pointers to memory that stays alive (statics or the
+/// calling frame's) for the duration of the call, and expects the filter under test to decide —
+/// which is why this is not a general-purpose wrapper.
+#[cfg(test)]
+pub fn test_syscall(nr: libc::c_long, a: [u64; 6]) -> Result<i64, i32> {
+    // SAFETY: see the contract above (test code only).
+    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if r < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(255))
+    } else {
+        Ok(r)
+    }
+}
+
+/// `waitpid(pid, &status, 0)` for our own child, retrying EINTR: the raw wait status.
+#[cfg(test)]
+pub fn waitpid_status(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live, writable int.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Ok(status);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
     }
 }

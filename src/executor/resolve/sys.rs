@@ -7,6 +7,9 @@
 //! and uid with raw syscalls, `stat`s and `access`es every candidate path, writes one `i32`
 //! per step to a pipe and `_exit`s.
 
+// One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -146,35 +149,40 @@ unsafe fn child(
     out: &mut [i32],
     w: RawFd,
 ) -> ! {
-    let errno = || *libc::__errno_location();
-    if libc::chdir(cwd.as_ptr()) != 0 {
-        out[1] = errno();
-        report(out, w);
-    }
-    if let Some(id) = identity {
-        // Raw syscalls: they change only this (the only) thread's credentials.
-        if libc::syscall(libc::SYS_setgroups, id.groups.len(), id.groups.as_ptr()) != 0
-            || libc::syscall(libc::SYS_setresgid, id.gid, id.gid, id.gid) != 0
-            || libc::syscall(libc::SYS_setresuid, id.uid, id.uid, id.uid) != 0
-        {
-            out[0] = SWITCH_FAILED;
+    // SAFETY: we are the only thread of a fresh fork (the caller's contract); every call below
+    // is a raw syscall on C strings and group lists built before the fork, on `st`, a live local
+    // stat buffer, or reads this thread's errno.
+    unsafe {
+        let errno = || *libc::__errno_location();
+        if libc::chdir(cwd.as_ptr()) != 0 {
             out[1] = errno();
             report(out, w);
         }
+        if let Some(id) = identity {
+            // Raw syscalls: they change only this (the only) thread's credentials.
+            if libc::syscall(libc::SYS_setgroups, id.groups.len(), id.groups.as_ptr()) != 0
+                || libc::syscall(libc::SYS_setresgid, id.gid, id.gid, id.gid) != 0
+                || libc::syscall(libc::SYS_setresuid, id.uid, id.uid, id.uid) != 0
+            {
+                out[0] = SWITCH_FAILED;
+                out[1] = errno();
+                report(out, w);
+            }
+        }
+        for (i, c) in candidates.iter().enumerate() {
+            let mut st: libc::stat = std::mem::zeroed();
+            out[2 + i] = if libc::stat(c.as_ptr(), &mut st) != 0 {
+                errno()
+            } else if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                NOT_REGULAR
+            } else if libc::access(c.as_ptr(), libc::X_OK) != 0 {
+                NOT_EXECUTABLE
+            } else {
+                EXECUTABLE
+            };
+        }
+        report(out, w)
     }
-    for (i, c) in candidates.iter().enumerate() {
-        let mut st: libc::stat = std::mem::zeroed();
-        out[2 + i] = if libc::stat(c.as_ptr(), &mut st) != 0 {
-            errno()
-        } else if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            NOT_REGULAR
-        } else if libc::access(c.as_ptr(), libc::X_OK) != 0 {
-            NOT_EXECUTABLE
-        } else {
-            EXECUTABLE
-        };
-    }
-    report(out, w)
 }
 
 /// Writes `out` to `w` and exits.
@@ -182,21 +190,28 @@ unsafe fn child(
 /// # Safety
 /// Only in the probe child.
 unsafe fn report(out: &[i32], w: RawFd) -> ! {
-    let bytes = std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), std::mem::size_of_val(out));
-    let mut done = 0;
-    while done < bytes.len() {
-        let n = libc::write(w, bytes[done..].as_ptr().cast(), bytes.len() - done);
-        if n < 0 {
-            if errno_is_eintr() {
-                continue;
+    // SAFETY: `out` is a live slice of plain integers, viewed as its own bytes; `write` reads
+    // only within it; `_exit` runs no user code.
+    unsafe {
+        let bytes =
+            std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), std::mem::size_of_val(out));
+        let mut done = 0;
+        while done < bytes.len() {
+            let n = libc::write(w, bytes[done..].as_ptr().cast(), bytes.len() - done);
+            if n < 0 {
+                if errno_is_eintr() {
+                    continue;
+                }
+                break;
             }
-            break;
+            done += n as usize;
         }
-        done += n as usize;
+        libc::_exit(0)
     }
-    libc::_exit(0)
 }
 
-unsafe fn errno_is_eintr() -> bool {
-    *libc::__errno_location() == libc::EINTR
+/// Was the last failing call interrupted by a signal?
+fn errno_is_eintr() -> bool {
+    // SAFETY: reads this thread's errno.
+    unsafe { *libc::__errno_location() == libc::EINTR }
 }

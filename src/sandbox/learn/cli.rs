@@ -47,8 +47,8 @@ pub fn run(prog: &str, sandbox: &Sandbox, ctx: &Context) -> i32 {
     };
     drop(theirs);
     // Ctrl-C reaches the program (same process group); we stay to print what it needed.
-    sys::ignore_signal(libc::SIGINT);
-    sys::ignore_signal(libc::SIGTERM);
+    let _ = sys::ignore_signal(nix::sys::signal::Signal::SIGINT);
+    let _ = sys::ignore_signal(nix::sys::signal::Signal::SIGTERM);
     let listener = match prepared::take_learn_listener(ours.as_fd(), child) {
         Ok(l) => l,
         Err(e) => {

@@ -3,10 +3,11 @@
 //! Everything here is async-signal-safe (no allocation), so it can run in a child between fork
 //! and execve.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use super::bpf::Insn;
 use super::{BpfProgram, SeccompError};
+use crate::sandbox::sys;
 
 /// `SECCOMP_FILTER_FLAG_*` bits for [`install`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,19 +47,7 @@ pub fn install(prog: &BpfProgram, flags: InstallFlags) -> Result<Option<OwnedFd>
     nix::sys::prctl::set_no_new_privs().map_err(|e| SeccompError::NoNewPrivs {
         source: std::io::Error::from(e),
     })?;
-    let ret = seccomp_set_mode_filter(prog.instructions(), flags.bits()).map_err(|source| {
-        SeccompError::Install {
-            flags: flags.bits(),
-            source,
-        }
-    })?;
-    if flags.contains(InstallFlags::NEW_LISTENER) {
-        // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a new fd that nobody
-        // else owns (and without it the branch is not taken).
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret) }))
-    } else {
-        Ok(None)
-    }
+    set_mode_filter(prog.instructions(), flags)
 }
 
 /// A PID no process can have (above the kernel's `PID_MAX_LIMIT`, 2^22): a filter built for a
@@ -95,44 +84,20 @@ pub fn install_as_self(
     nix::sys::prctl::set_no_new_privs().map_err(|e| SeccompError::NoNewPrivs {
         source: std::io::Error::from(e),
     })?;
-    let ret =
-        seccomp_set_mode_filter(dst, flags.bits()).map_err(|source| SeccompError::Install {
-            flags: flags.bits(),
-            source,
-        })?;
-    if flags.contains(InstallFlags::NEW_LISTENER) {
-        // SAFETY: as in `install`.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret) }))
-    } else {
-        Ok(None)
-    }
+    set_mode_filter(dst, flags)
 }
 
-/// The one raw call: `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)`.
-fn seccomp_set_mode_filter(insns: &[Insn], flags: u32) -> std::io::Result<i32> {
-    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
-    let len =
-        u16::try_from(insns.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    let fprog = libc::sock_fprog {
-        len,
-        // `Insn` is #[repr(C)] with the same fields as `struct sock_filter`; the kernel only reads.
-        filter: insns.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `fprog` points to `len` valid instructions that outlive the call; the kernel copies
-    // the program and does not keep the pointer. No Rust memory is modified.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            libc::c_ulong::from(flags),
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(ret as i32)
-    }
+/// The raw `seccomp(SECCOMP_SET_MODE_FILTER, ...)` (in `sandbox::sys`), its error typed.
+fn set_mode_filter(insns: &[Insn], flags: InstallFlags) -> Result<Option<OwnedFd>, SeccompError> {
+    sys::seccomp_set_mode_filter(
+        insns,
+        flags.bits(),
+        flags.contains(InstallFlags::NEW_LISTENER),
+    )
+    .map_err(|source| SeccompError::Install {
+        flags: flags.bits(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -23,24 +23,8 @@ enum Outcome {
 const OK: Outcome = Outcome::Exited(0);
 const EPERM: Outcome = Outcome::Exited(libc::EPERM);
 
-/// A raw syscall; `Ok(return value)` or `Err(errno)`. Async-signal-safe.
-fn sys(nr: libc::c_long, a: [u64; 6]) -> Result<i64, i32> {
-    // SAFETY: callers pass integers or pointers to data that stays alive (statics or memory
-    // owned by the calling frame) for the duration of the call.
-    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(255))
-    } else {
-        Ok(r)
-    }
-}
-
-fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit ends the process without running any user-space code.
-    unsafe { libc::_exit(code) }
-}
+// `sys`: a raw syscall, `Ok(return value)` or `Err(errno)`, async-signal-safe.
+use crate::sandbox::sys::{exit_now, test_syscall as sys};
 
 /// Is seccomp filtering available at all? (If not, the kernel tests skip.)
 fn seccomp_available() -> bool {
@@ -90,18 +74,7 @@ fn in_child(
 }
 
 fn wait(pid: i32) -> Outcome {
-    let mut status = 0;
-    loop {
-        // SAFETY: plain waitpid on our own child with a valid out pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
-        }
-        assert_eq!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::EINTR)
-        );
-    }
+    let status = crate::sandbox::sys::waitpid_status(pid).expect("waitpid on our own child");
     if libc::WIFEXITED(status) {
         let code = libc::WEXITSTATUS(status);
         assert_ne!(
@@ -601,8 +574,7 @@ fn exec_gate_lets_exactly_the_supervised_execve_through() {
     }
     let pid = pid as i32;
     let kill_child = || {
-        // SAFETY: kill our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         wait(pid)
     };
     let mut child_fd = None;
@@ -686,8 +658,8 @@ fn exec_gate_denies_execs_after_the_first() {
     let listener = match child_fd.map(|fd| notify::take_listener(pid, fd)) {
         Some(Ok(l)) => l,
         other => {
-            // SAFETY: kill our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
             wait(pid);
             let reason = format!("cannot take the child's listener ({other:?})");
             crate::host_features::skip_unless("seccomp-notify", false, &reason);

@@ -17,11 +17,12 @@
 //! Nothing but the launcher runs under the filter before that first execve completes, so the
 //! continued call is the launcher's own (its arguments live in memory only it controls).
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 #[cfg(test)]
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::SeccompError;
+use crate::sandbox::sys;
 
 /// One notified syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,15 +51,8 @@ const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 /// task died before it was received.
 pub fn receive(listener: BorrowedFd<'_>) -> Result<Notification, SeccompError> {
     loop {
-        // SAFETY: seccomp_notif is plain data; all-zero is a valid value (and what the kernel
-        // requires on input).
-        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-        match ioctl(
-            listener,
-            libc::SECCOMP_IOCTL_NOTIF_RECV,
-            &mut n as *mut _ as *mut _,
-        ) {
-            Ok(()) => {
+        match sys::seccomp_notif_recv(listener) {
+            Ok(n) => {
                 return Ok(Notification {
                     id: n.id,
                     pid: n.pid,
@@ -92,41 +86,19 @@ pub fn respond_errno(listener: BorrowedFd<'_>, id: u64, errno: i32) -> Result<()
 }
 
 fn respond(listener: BorrowedFd<'_>, id: u64, error: i32, flags: u32) -> Result<(), SeccompError> {
-    let mut r = libc::seccomp_notif_resp {
+    let r = libc::seccomp_notif_resp {
         id,
         val: 0,
         error,
         flags,
     };
-    ioctl(
-        listener,
-        libc::SECCOMP_IOCTL_NOTIF_SEND,
-        &mut r as *mut _ as *mut _,
-    )
-    .map_err(|source| SeccompError::Notify { op: "send", source })
+    sys::seccomp_notif_send(listener, r)
+        .map_err(|source| SeccompError::Notify { op: "send", source })
 }
 
 /// Is the notification still pending (its task alive and waiting)?
 pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
-    let mut id = id;
-    ioctl(
-        listener,
-        libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
-        &mut id as *mut u64 as *mut _,
-    )
-    .is_ok()
-}
-
-/// The one raw call of this module.
-fn ioctl(fd: BorrowedFd<'_>, request: libc::Ioctl, arg: *mut libc::c_void) -> std::io::Result<()> {
-    // SAFETY: `fd` is open for the duration of the call; every caller passes a pointer to a live,
-    // exclusively borrowed value of the type the request encodes.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    sys::seccomp_notif_id_valid(listener, id).is_ok()
 }
 
 #[cfg(test)]
@@ -158,18 +130,6 @@ pub fn find_listener(pid: i32) -> Result<Option<i32>, SeccompError> {
 /// 5.6; needs ptrace access to `pid`, e.g. being its parent with the same uid, or root).
 pub fn take_listener(pid: i32, fd: i32) -> Result<OwnedFd, SeccompError> {
     let err = |op| move |source| SeccompError::Notify { op, source };
-    let pidfd = raw_fd_syscall(libc::SYS_pidfd_open, pid, 0).map_err(err("pidfd_open"))?;
-    raw_fd_syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd).map_err(err("pidfd_getfd"))
-}
-
-#[cfg(test)]
-/// A syscall with two int arguments that returns a new fd (pidfd_open, pidfd_getfd).
-fn raw_fd_syscall(nr: libc::c_long, a: i32, b: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: both syscalls take integers only (the third argument, flags, is 0).
-    let r = unsafe { libc::syscall(nr, a, b, 0) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: on success the kernel returned a new fd that nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    let pidfd = sys::pidfd_open(pid).map_err(err("pidfd_open"))?;
+    sys::pidfd_getfd(pidfd.as_fd(), fd).map_err(err("pidfd_getfd"))
 }
