@@ -4,7 +4,8 @@
 //! * started by Nomad (magic cookie in the environment) → the go-plugin server (`plugin`);
 //! * `nomad-pledge-driver pledge ...` or invoked as `pledge` → the pledge-compatible launcher (`sandbox`);
 //! * `nomad-pledge-driver run JOB.hcl` → run a job file's pledge tasks locally (`runner`);
-//! * internal modes (the per-task supervisor) used by the executor.
+//! * internal modes (the fork server that clones the per-task supervisors, exec) used by the
+//!   executor.
 //!
 //! Modes that sandbox or supervise a process are dispatched here, before any async runtime or
 //! thread exists, so that they run single-threaded.
@@ -57,14 +58,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
     // its tasks (its messages never panic on EPIPE).
     let cli_mode = !matches!(
         mode.as_deref(),
-        None | Some(executor::SUPERVISOR_MODE) | Some(executor::EXEC_MODE) | Some("run")
+        None | Some(executor::FORKSERVER_MODE) | Some(executor::EXEC_MODE) | Some("run")
     );
     if cli_mode {
         sandbox::sys::default_sigpipe();
     }
     match mode.as_deref() {
         Some("pledge") => sandbox::cli::main(&args[1..]),
-        Some(executor::SUPERVISOR_MODE) => executor::supervisor_main(&args[2..]),
+        Some(executor::FORKSERVER_MODE) => executor::forkserver_main(),
         Some(executor::EXEC_MODE) => executor::exec::exec_main(&args[2..]),
         Some("run") => runner::main(&args[2..]),
         Some("--version") | Some("version") => version_main(&args[2..]),

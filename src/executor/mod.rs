@@ -1,8 +1,9 @@
 //! Task executor: runs, supervises, stops and recovers pledge tasks.
 //!
-//! Process model (design.md §2): for each task the plugin clones our own binary in supervisor
-//! mode (`__supervise`) straight into the task cgroup and new PID/mount/IPC namespaces
-//! (`spawn.rs`, `sys.rs`); the supervisor (`supervisor.rs`) is PID 1 there, forks the task child,
+//! Process model (design.md §2): for each task the executor's fork server (`forkserver.rs`, our
+//! binary exec'd once as `__forkserver`) clones a supervisor straight into the task cgroup and
+//! new PID/mount/IPC namespaces (`spawn.rs`, `sys.rs`); the supervisor (`supervisor.rs`) is
+//! PID 1 there, forks the task child,
 //! forwards signals, reaps, and records the exit status in a root-only state directory
 //! (`state.rs`). The plugin holds a pidfd per supervisor, so `wait` is event-driven, and a new
 //! plugin process reattaches with the serialized [`RecoveryState`].
@@ -11,6 +12,7 @@ pub mod cgroup;
 mod child;
 pub mod denial_log;
 pub mod exec;
+pub mod forkserver;
 pub mod learn_task;
 pub mod limits;
 pub mod mounts;
@@ -42,7 +44,6 @@ pub use stats::TaskStats;
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,12 +56,12 @@ use tokio::task::JoinSet;
 /// How long `start` waits for Nomad's log reader to open the stdout/stderr FIFOs.
 pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// argv[1] of the internal supervisor mode.
-pub const SUPERVISOR_MODE: &str = "__supervise";
+pub use forkserver::FORKSERVER_MODE;
 
-/// Entry point of the per-task supervisor (an internal mode; users never call it).
-pub fn supervisor_main(args: &[OsString]) -> i32 {
-    supervisor::supervisor_main(args)
+/// Entry point of the fork server that clones the per-task supervisors (an internal mode;
+/// users never call it).
+pub fn forkserver_main() -> i32 {
+    forkserver::server_main()
 }
 
 /// Task scheduling importance → process nice value (lowest 19 … highest −20, normal 0).
@@ -134,7 +135,7 @@ pub struct ExecutorConfig {
     pub state_dir: PathBuf,
     /// cgroup v2 mount; None = find it in /proc/self/mountinfo.
     pub cgroup_root: Option<PathBuf>,
-    /// This binary (re-executed as the supervisor).
+    /// This binary (exec'd once as the fork server, which clones the supervisors).
     pub self_exe: PathBuf,
     pub allow_root: bool,
     /// User for tasks without `user` (normally `nobody`).
@@ -246,6 +247,8 @@ pub struct Executor {
     /// One exit monitor per running task. Dropping the executor aborts them: a dropped executor
     /// no longer owns its tasks (a successor may have recovered them and remove their state).
     monitors: Mutex<JoinSet<()>>,
+    /// Clones the supervisors (started on the first start, restarted when it died).
+    forkserver: Arc<forkserver::ForkServer>,
 }
 
 impl Executor {
@@ -270,11 +273,12 @@ impl Executor {
             },
         )?;
         Ok(Executor {
-            cfg,
             tasks: Mutex::new(HashMap::new()),
             events,
             core_mhz: stats::core_mhz(),
             monitors: Mutex::new(JoinSet::new()),
+            forkserver: Arc::new(forkserver::ForkServer::new(&cfg.self_exe)),
+            cfg,
         })
     }
 
@@ -375,7 +379,7 @@ impl Executor {
         }
         let _ = std::fs::remove_dir_all(&state_path);
         let oom_kills_before = cgroup::oom_kills(&cg.path);
-        let exe = self.cfg.self_exe.clone();
+        let server = self.forkserver.clone();
         let (spec2, plan2, cgpath) = (spec.clone(), plan.clone(), cg.path.clone());
         let spawned = async {
             // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
@@ -391,7 +395,7 @@ impl Executor {
             })?
             .map_err(|e| ExecError::Internal(e.to_string()))??;
             tokio::task::spawn_blocking(move || {
-                spawn::spawn_supervisor(&exe, &plan2, &logs, &cgpath)
+                spawn::spawn_supervisor(&server, &plan2, &logs, &cgpath)
             })
             .await
             .map_err(|e| ExecError::Internal(e.to_string()))?
@@ -461,10 +465,9 @@ impl Executor {
             &spec.alloc_id,
             &spec.task_name,
         )?;
-        let plan = state_path.join(state::PLAN_FILE);
         if !cgroup::procs(&cg.path)
             .into_iter()
-            .any(|pid| spawn::is_supervisor_for(pid, &plan))
+            .any(|pid| spawn::is_supervisor_for(pid, state_path))
         {
             return Ok(());
         }
@@ -567,8 +570,15 @@ impl Executor {
         if state.pid <= 1 {
             return Err(bad(format!("pid {} is not a supervisor", state.pid)));
         }
+        // A zombie has exited: supervisors orphaned by a dead fork server are reaped by init,
+        // which may take its time, and its exit record is what counts.
         let alive = match sys::pidfd_open(state.pid) {
-            Ok(fd) if state::proc_start_time(state.pid) == Some(state.start_time) => Some(fd),
+            Ok(fd)
+                if state::proc_start_time(state.pid) == Some(state.start_time)
+                    && !state::proc_is_zombie(state.pid) =>
+            {
+                Some(fd)
+            }
             _ => None,
         };
         if let Some(fd) = alive {
@@ -691,12 +701,7 @@ impl Executor {
         if id.is_empty() || !state_path.is_dir() {
             return Ok(());
         }
-        let plan = state_path.join(state::PLAN_FILE);
-        // A scan of all of /proc: off the async runtime.
-        let scan = plan.clone();
-        let supervisors = tokio::task::spawn_blocking(move || spawn::supervisors_for(&scan))
-            .await
-            .map_err(|e| ExecError::Internal(e.to_string()))?;
+        let supervisors = spawn::supervisors_for(&state_path);
         if !supervisors.is_empty() {
             if !force {
                 return Err(ExecError::Running(id.into()));
@@ -705,7 +710,7 @@ impl Executor {
                 // Through a pidfd taken before re-checking the process: a pid reused since the
                 // scan is never signalled.
                 if let Ok(fd) = sys::pidfd_open(*pid) {
-                    if spawn::is_supervisor_for(*pid, &plan) {
+                    if spawn::is_supervisor_for(*pid, &state_path) {
                         let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
                     }
                 }

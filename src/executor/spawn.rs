@@ -1,21 +1,22 @@
 //! Plugin side of a start: build the launch plan (argv in pledge.com's form, environment,
-//! identity), open the log FIFOs without following symlinks, and clone the supervisor into the
-//! task cgroup and its new namespaces.
+//! identity), open the log FIFOs without following symlinks, and have the fork server clone the
+//! supervisor into the task cgroup and its new namespaces.
 
+use super::forkserver::{ForkServer, Request};
 use super::state::{self, StateError};
-use super::sys;
 use super::user::TaskUser;
 use super::{Importance, TaskSpec};
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// What the supervisor needs; written to `<state_path>/plan.json` (0600 in a 0700 dir).
+/// What the supervisor needs; sent to it through a pipe (never written to disk).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupervisorPlan {
     /// Built-in sandbox: the command and its arguments (the task child installs the sandbox
@@ -84,9 +85,8 @@ pub enum SpawnError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot start the supervisor `{exe}` in cgroup {cgroup}: {source}: needs root, kernel >= 5.7 (clone3 CLONE_INTO_CGROUP) and a writable cgroup2")]
+    #[error("cannot start the supervisor in cgroup {cgroup}: {source}: needs root, kernel >= 5.7 (clone3 CLONE_INTO_CGROUP) and a writable cgroup2")]
     Clone {
-        exe: PathBuf,
         cgroup: PathBuf,
         source: std::io::Error,
     },
@@ -242,41 +242,40 @@ pub fn open_logs(spec: &TaskSpec) -> Result<LogFiles, SpawnError> {
     })
 }
 
-/// Whether process `pid` is a supervisor started with `plan` (`<exe> __supervise <plan>`).
-pub fn is_supervisor_for(pid: i32, plan: &Path) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let mut args = cmdline.split(|b| *b == 0).skip(1);
-    args.next() == Some(super::SUPERVISOR_MODE.as_bytes())
-        && args.next() == Some(plan.as_os_str().as_bytes())
+/// Whether process `pid` is the supervisor recorded in the task state directory `state_path`
+/// (the fork server's record: same pid, same start time, so never a reused pid).
+pub fn is_supervisor_for(pid: i32, state_path: &Path) -> bool {
+    state::read_supervisor_record(state_path)
+        .is_some_and(|(p, start)| p == pid && state::proc_start_time(pid) == Some(start))
 }
 
-/// The running supervisors started with `plan` (a `/proc` scan: for the rare clean-up of a task
-/// this plugin instance does not track).
-pub fn supervisors_for(plan: &Path) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| is_supervisor_for(*pid, plan))
+/// The running supervisor recorded in `state_path`, if it still runs (for the rare clean-up
+/// of a task this plugin instance does not track).
+pub fn supervisors_for(state_path: &Path) -> Vec<i32> {
+    state::read_supervisor_record(state_path)
+        .map(|(pid, _)| pid)
+        .filter(|pid| is_supervisor_for(*pid, state_path))
+        .into_iter()
         .collect()
 }
 
-/// Writes the plan and clones the supervisor (`self_exe __supervise <plan>`) into `cgroup`.
-/// Blocking: run it on a blocking thread.
+/// Asks the fork server for the supervisor of `plan` in `cgroup` and hands it the plan through
+/// a pipe (never written to disk). Blocking: run it on a blocking thread.
 pub fn spawn_supervisor(
-    self_exe: &Path,
+    server: &ForkServer,
     plan: &SupervisorPlan,
     logs: &LogFiles,
     cgroup: &Path,
 ) -> Result<(i32, OwnedFd), SpawnError> {
     state::create_private_dir(&plan.state_path)?;
-    let bytes = serde_json::to_vec(plan).expect("a SupervisorPlan always serializes");
-    state::write_atomic(&plan.state_path, state::PLAN_FILE, &bytes)?;
-    let plan_path = plan.state_path.join(state::PLAN_FILE);
-
-    let (stdout, stderr) = (&logs.stdout, &logs.stderr);
+    let state_dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&plan.state_path)
+        .map_err(|source| state::StateError::Write {
+            path: plan.state_path.clone(),
+            source,
+        })?;
     let stdin = File::open("/dev/null").map_err(|source| SpawnError::OpenLog {
         field: "stdin",
         path: "/dev/null".into(),
@@ -290,28 +289,30 @@ pub fn spawn_supervisor(
             path: cgroup.to_path_buf(),
             source,
         })?;
-    let nul = |field| SpawnError::Nul { field };
-    let exe = CString::new(self_exe.as_os_str().as_bytes()).map_err(|_| nul("self_exe"))?;
-    let argv = vec![
-        exe.clone(),
-        CString::new(super::SUPERVISOR_MODE).expect("constant"),
-        CString::new(plan_path.as_os_str().as_bytes()).map_err(|_| nul("state_dir"))?,
-    ];
-    sys::spawn_in_cgroup(&sys::SpawnPlan {
-        path: &exe,
-        argv: &argv,
-        cgroup_dir: cg_dir.as_raw_fd(),
-        stdin: stdin.as_raw_fd(),
-        stdout: stdout.as_raw_fd(),
-        stderr: stderr.as_raw_fd(),
-        host_pid: plan.host_pid,
-        host_ipc: plan.host_ipc,
-    })
-    .map_err(|source| SpawnError::Clone {
-        exe: self_exe.to_path_buf(),
+    let clone_err = |source: std::io::Error| SpawnError::Clone {
         cgroup: cgroup.to_path_buf(),
         source,
-    })
+    };
+    let (plan_r, plan_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| clone_err(e.into()))?;
+    let (pid, pidfd) = server
+        .spawn(&Request {
+            stdin: stdin.as_fd(),
+            stdout: logs.stdout.as_fd(),
+            stderr: logs.stderr.as_fd(),
+            cgroup_dir: cg_dir.as_fd(),
+            state_dir: state_dir.as_fd(),
+            plan: plan_r.as_fd(),
+            host_pid: plan.host_pid,
+            host_ipc: plan.host_ipc,
+        })
+        .map_err(|e| clone_err(e.into()))?;
+    drop(plan_r);
+    let bytes = serde_json::to_vec(plan).expect("a SupervisorPlan always serializes");
+    // A supervisor that died before reading its plan is seen by its pidfd (the task then ends
+    // without an exit record); the start itself succeeded.
+    let _ = File::from(plan_w).write_all(&bytes);
+    Ok((pid, pidfd))
 }
 
 #[cfg(test)]

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 pub const STATE_VERSION: u32 = 2;
 /// File name of the exit record inside a task's state directory.
 pub const EXIT_FILE: &str = "exit.json";
-/// File name of the supervisor plan inside a task's state directory.
-pub const PLAN_FILE: &str = "plan.json";
+/// File name of the supervisor record (`<pid> <start time>`) inside a task's state directory,
+/// written by the fork server when it clones the supervisor: it identifies the supervisor of
+/// an interrupted start or of a task the plugin never recovered.
+pub const SUPERVISOR_FILE: &str = "supervisor";
 /// File name of the task's cgroup record (path, whether we created it) inside its state
 /// directory, for cleaning up after a task this plugin instance never tracked.
 pub const CGROUP_FILE: &str = "cgroup.json";
@@ -223,6 +225,45 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
 fn parse_start_time(stat: &str) -> Option<u64> {
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Writes the supervisor record into the state directory `dir` (atomically, 0600).
+pub fn write_supervisor_record_at(
+    dir: &std::os::fd::OwnedFd,
+    pid: i32,
+    start_time: u64,
+) -> nix::Result<()> {
+    use nix::fcntl::{openat, renameat, OFlag};
+    use nix::sys::stat::Mode;
+    let tmp = ".supervisor.tmp";
+    let fd = openat(
+        dir,
+        tmp,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    let text = format!("{pid} {start_time}\n");
+    nix::unistd::write(&fd, text.as_bytes())?;
+    drop(fd);
+    renameat(dir, tmp, dir, SUPERVISOR_FILE)
+}
+
+/// The supervisor record of the task state directory `dir`: (pid, start time).
+pub fn read_supervisor_record(dir: &Path) -> Option<(i32, u64)> {
+    let text = fs::read_to_string(dir.join(SUPERVISOR_FILE)).ok()?;
+    let mut it = text.split_whitespace();
+    let pid = it.next()?.parse().ok()?;
+    let start = it.next()?.parse().ok()?;
+    Some((pid, start))
+}
+
+/// Whether process `pid` has exited and waits to be reaped (state `Z` or `X` in its stat).
+pub fn proc_is_zombie(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after = &stat[stat.rfind(')').map(|i| i + 1).unwrap_or(0)..];
+    matches!(after.split_whitespace().next(), Some("Z" | "X"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The per-task supervisor: our binary re-executed as `__supervise <plan.json>`, PID 1 of the
-//! task's PID/mount/IPC namespaces inside the task cgroup (see `spawn.rs`). Single-threaded.
+//! The per-task supervisor: cloned by the fork server (`forkserver.rs`), PID 1 of the task's
+//! PID/mount/IPC namespaces inside the task cgroup. Single-threaded.
 //!
 //! It joins the network namespace, mounts a private `/proc`, forks the task child (which drops
 //! to the task user, installs the sandbox and execs the command, see `child.rs`), forwards every signal it receives to the task,
@@ -16,13 +16,13 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::path::Path;
+use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
-    #[error("cannot read the supervisor plan {path}: {reason}")]
-    Plan { path: String, reason: String },
+    #[error("cannot read the supervisor plan: {reason}")]
+    Plan { reason: String },
     #[error("cannot join network namespace {path}: {source}: check the allocation's network_isolation_spec")]
     Netns {
         path: String,
@@ -51,24 +51,18 @@ impl SupervisorError {
     }
 }
 
-/// Entry point (`nomad-pledge-driver __supervise PLAN`).
-pub fn supervisor_main(args: &[std::ffi::OsString]) -> i32 {
-    let Some(plan_path) = args.first() else {
-        eprintln!("nomad-pledge-driver __supervise: missing plan path (internal mode used by the executor)");
-        return 2;
-    };
-    let plan = match load_plan(Path::new(plan_path)) {
-        Ok(p) => {
-            // The plan holds the task environment (tokens): keep it on disk no longer than needed.
-            let _ = std::fs::remove_file(plan_path);
-            p
-        }
+/// Entry point of a supervisor cloned by the fork server: the plan comes through `plan` (a
+/// pipe from the plugin). Returns the supervisor's exit code.
+pub fn forked_main(plan: OwnedFd) -> i32 {
+    let plan = match read_plan(plan) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("nomad-pledge-driver supervisor: {e}");
             return 2;
         }
     };
-    let status = match supervise(&plan) {
+    let state_path = plan.state_path.clone();
+    let status = match supervise(plan) {
         Ok(st) => st,
         Err(e) => {
             eprintln!("nomad-pledge-driver supervisor: {e}");
@@ -80,19 +74,25 @@ pub fn supervisor_main(args: &[std::ffi::OsString]) -> i32 {
             }
         }
     };
-    if let Err(e) = state::write_exit(&plan.state_path, &status) {
+    if let Err(e) = state::write_exit(&state_path, &status) {
         eprintln!("nomad-pledge-driver supervisor: {e}");
         return 1;
     }
     0
 }
 
-fn load_plan(path: &Path) -> Result<SupervisorPlan, SupervisorError> {
-    let err = |reason: String| SupervisorError::Plan {
-        path: path.display().to_string(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+fn read_plan(fd: OwnedFd) -> Result<SupervisorPlan, SupervisorError> {
+    use std::io::Read;
+    let err = |reason: String| SupervisorError::Plan { reason };
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.is_empty() {
+        return Err(err(
+            "the plugin closed the pipe without sending it (it stopped during StartTask)".into(),
+        ));
+    }
     serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
 }
 
@@ -103,7 +103,7 @@ fn setup_err(step: &'static str) -> impl FnOnce(nix::Error) -> SupervisorError {
     }
 }
 
-fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
+fn supervise(plan: SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     // All signals are taken synchronously with sigwait; the task child restores them.
     let all = SigSet::all();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
@@ -155,12 +155,11 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     }
 
     if plan.learn {
-        super::learn_task::configure(plan);
+        super::learn_task::configure(&plan);
     }
     // Everything the child needs is prepared here, before the fork (see `child.rs`).
-    let prep = super::child::prepare(plan)?;
-    let spawned = super::child::spawn(plan, &prep, false)?;
-    drop(prep);
+    let prep = super::child::prepare(&plan)?;
+    let spawned = super::child::spawn(&plan, &prep, false)?;
     let child = spawned.pid;
     let reporter = spawned.listener.map(|listener| Reporter {
         listener: Some(listener),
@@ -169,12 +168,18 @@ fn supervise(plan: &SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
         tracker: denial_log::Tracker::default(),
         writer: denial_log::Writer::open(&plan.state_path),
     });
+    // From here on the supervisor only waits (and serves its listener): give back everything
+    // the set-up used, so that its memory is the fork server's shared pages plus a few of its own.
+    let host_pid = plan.host_pid;
+    drop(prep);
+    drop(plan);
+    sys::malloc_trim();
     let status = match reporter {
         Some(r) => serve_loop(child, &all, r),
         None => wait_loop(child, &all),
     };
     super::learn_task::finish();
-    if plan.host_pid {
+    if host_pid {
         kill_leftovers();
     }
     Ok(status)

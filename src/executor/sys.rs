@@ -1,14 +1,13 @@
 //! The executor's only `unsafe` code: raw syscalls the safe wrappers do not cover (clone3 with
-//! CLONE_INTO_CGROUP and CLONE_PIDFD, pidfd_open, pidfd_send_signal, waitid(P_PIDFD), fork in the
-//! single-threaded supervisor, signal dispositions, setpriority).
+//! CLONE_INTO_CGROUP and CLONE_PIDFD in the fork server, pidfd_open, pidfd_send_signal,
+//! waitid(P_PIDFD), fork in the single-threaded supervisor, signal dispositions, setpriority,
+//! close_range, malloc_trim, PR_SET_DUMPABLE).
 
 // One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::raw::c_char;
 
 /// `struct clone_args` (linux/sched.h, version 2 with `cgroup`).
 #[repr(C)]
@@ -33,43 +32,39 @@ const CLONE_NEWIPC: u64 = 0x0800_0000;
 const CLONE_NEWPID: u64 = 0x2000_0000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Everything the child half of [`spawn_in_cgroup`] needs, prepared in the parent.
-pub struct SpawnPlan<'a> {
-    pub path: &'a CStr,
-    pub argv: &'a [CString],
-    pub cgroup_dir: RawFd,
-    pub stdin: RawFd,
-    pub stdout: RawFd,
-    pub stderr: RawFd,
-    /// Stay in our PID namespace (task `pid_mode = "host"`) instead of a new one.
-    pub host_pid: bool,
-    /// Stay in our IPC namespace (task `ipc_mode = "host"`).
-    pub host_ipc: bool,
+/// What [`clone_into_cgroup`] returned in this process.
+pub enum Cloned {
+    /// We are the new process (PID 1 of its namespaces unless `host_pid`).
+    Child,
+    Parent {
+        pid: i32,
+        pidfd: OwnedFd,
+    },
 }
 
-/// Starts `plan.path` as PID 1 of new PID, mount and IPC namespaces, born inside the cgroup
-/// `plan.cgroup_dir`, in its own session, with an empty environment and fds 0-2 from the plan.
-/// Returns its pid (in our namespace) and a pidfd. The child half only makes syscalls.
-pub fn spawn_in_cgroup(plan: &SpawnPlan<'_>) -> io::Result<(i32, OwnedFd)> {
-    let mut argv: Vec<*const c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let envp: [*const c_char; 1] = [std::ptr::null()];
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+/// `clone3(CLONE_INTO_CGROUP | CLONE_PIDFD | CLONE_NEWNS [| CLONE_NEWPID] [| CLONE_NEWIPC])`
+/// without exec: the fork server's way of starting a supervisor, which then shares the fork
+/// server's pages copy-on-write. The child has no parent-death signal and reports to nobody
+/// (the fork server ignores SIGCHLD, so the kernel reaps it).
+///
+/// Only the single-threaded fork server calls this: the child then runs ordinary code.
+pub fn clone_into_cgroup(cgroup_dir: RawFd, host_pid: bool, host_ipc: bool) -> io::Result<Cloned> {
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
         flags: CLONE_PIDFD
             | CLONE_INTO_CGROUP
             | CLONE_NEWNS
-            | if plan.host_pid { 0 } else { CLONE_NEWPID }
-            | if plan.host_ipc { 0 } else { CLONE_NEWIPC },
+            | if host_pid { 0 } else { CLONE_NEWPID }
+            | if host_ipc { 0 } else { CLONE_NEWIPC },
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: plan.cgroup_dir as u64,
+        cgroup: cgroup_dir as u64,
         ..Default::default()
     };
     // SAFETY: clone3 without CLONE_VM has fork semantics: the child gets a copy of our memory and
-    // only the calling thread. `args` and `pidfd` outlive the call. The child branch below calls
-    // only async-signal-safe syscalls on memory prepared before the clone, then execs or exits.
+    // only the calling thread. The caller (the fork server) is single-threaded, so no lock can be
+    // held by a thread that does not exist in the child, and the child may run ordinary code.
+    // `args` and `pidfd` outlive the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -77,91 +72,103 @@ pub fn spawn_in_cgroup(plan: &SpawnPlan<'_>) -> io::Result<(i32, OwnedFd)> {
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    if ret == 0 {
-        // SAFETY: we are the freshly cloned child; see `child_exec`.
-        unsafe { child_exec(plan, argv.as_ptr(), envp.as_ptr(), err_w.as_raw_fd()) }
+    match ret {
+        0 => Ok(Cloned::Child),
+        r if r < 0 => Err(io::Error::last_os_error()),
+        pid => Ok(Cloned::Parent {
+            pid: pid as i32,
+            // SAFETY: CLONE_PIDFD was set and clone3 succeeded, so the kernel stored a new
+            // descriptor that nothing else owns in `pidfd`.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
     }
-    if ret < 0 {
+}
+
+/// First steps of a supervisor cloned by the fork server: every signal blocked with its default
+/// disposition (the fork server ignores SIGCHLD and SIGPIPE; the supervisor takes signals with
+/// sigwait, and a stop signal sent before it does so stays pending), `fds` moved to 0, 1, 2, 3...
+/// in order, every other descriptor closed (the fork server's socket included), a new session.
+pub fn become_supervisor(fds: &[RawFd]) -> io::Result<()> {
+    let all = nix::sys::signal::SigSet::all();
+    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None)?;
+    default_signal_dispositions();
+    // Move every fd above the targets first, so that one move never overwrites a source.
+    let base = 3 + fds.len() as RawFd;
+    let mut high = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        // SAFETY: F_DUPFD_CLOEXEC takes an integer and only creates a new descriptor.
+        let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, base) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        high.push(r);
+    }
+    for (target, &fd) in high.iter().enumerate() {
+        // SAFETY: dup2 only replaces descriptor `target` (not inherited by the task: the child
+        // sets its own 0-2 and everything above is close-on-exec or closed below).
+        if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    close_from(fds.len() as RawFd);
+    nix::unistd::setsid()?;
+    Ok(())
+}
+
+/// Closes every descriptor from `first` up (`close_range`, or one by one on old kernels).
+fn close_from(first: RawFd) {
+    // SAFETY: close_range takes integers; it only closes descriptors of this process, which the
+    // callers (a freshly cloned supervisor) own and no longer use.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) };
+    if r < 0 {
+        for fd in first..4096 {
+            // SAFETY: as above; closing an unused number fails harmlessly with EBADF.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Makes this process undumpable: no core dumps, `/proc/<pid>/` owned by root, and
+/// `ptrace` (and `process_vm_readv`, `pidfd_getfd`) need CAP_SYS_PTRACE even for root.
+/// Inherited by the fork server's supervisors.
+pub fn set_undumpable() -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer flag and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    drop(err_w);
-    let pid = ret as i32;
-    // SAFETY: the kernel stored a new pidfd in `pidfd` because CLONE_PIDFD was set and clone3 succeeded.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    let mut buf = [0u8; 4];
-    let n = read_full(&err_r, &mut buf)?;
-    if n == 4 {
-        let errno = i32::from_ne_bytes(buf);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        return Err(io::Error::from_raw_os_error(errno));
-    }
-    Ok((pid, pidfd))
+    Ok(())
 }
 
-fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(got)
-}
-
-/// Child half of [`spawn_in_cgroup`]: fds, session, signals blocked with default dispositions,
-/// exec; errno to `err_w`.
-///
-/// # Safety
-/// Must only be called in the child of a fork-like clone; never returns.
-unsafe fn child_exec(
-    plan: &SpawnPlan<'_>,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    err_w: RawFd,
-) -> ! {
-    // SAFETY: we are the only thread of a fresh clone (the caller's contract); every call below
-    // is a raw syscall on fds the plan names or on `all`, a live local sigset, and `plan.path`,
-    // `argv` and `envp` are NUL-terminated arrays built before the clone that are still mapped.
-    unsafe {
-        for (src, dst) in [(plan.stdin, 0), (plan.stdout, 1), (plan.stderr, 2)] {
-            if src == dst {
-                libc::fcntl(dst, libc::F_SETFD, 0);
-            } else if libc::dup2(src, dst) < 0 {
-                fail(err_w);
-            }
-        }
-        libc::setsid();
-        // The supervisor starts with every signal blocked: as PID 1 of its namespace it would drop a
-        // stop signal that arrives (from the plugin) before it blocks them itself, while a blocked
-        // signal stays pending until its sigwait loop takes it and forwards it to the task.
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-        for sig in 1..32 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
-        libc::execve(plan.path.as_ptr(), argv, envp);
-        fail(err_w)
+/// Ignores SIGCHLD (the kernel reaps our children) and SIGPIPE (writes to a closed socket fail
+/// with EPIPE instead): the fork server's dispositions.
+pub fn ignore_sigchld_and_sigpipe() {
+    for sig in [libc::SIGCHLD, libc::SIGPIPE] {
+        // SAFETY: SIG_IGN installs no handler code.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
 }
 
-/// Reports errno on `err_w` and exits with 127.
-///
-/// # Safety
-/// Only in the child of [`spawn_in_cgroup`].
-unsafe fn fail(err_w: RawFd) -> ! {
-    // SAFETY: errno is this thread's; `bytes` is a live local buffer; `_exit` runs no user code.
-    unsafe {
-        let errno = *libc::__errno_location();
-        let bytes = errno.to_ne_bytes();
-        libc::write(err_w, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127)
-    }
+/// `malloc_trim(0)`: hands the heap's free pages back to the kernel (glibc also releases the
+/// free pages in the middle of the heap), so a long-running supervisor keeps only what it uses.
+pub fn malloc_trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Takes ownership of a descriptor the kernel just installed for us (`SCM_RIGHTS`), or of a
+/// descriptor [`become_supervisor`] moved into place.
+pub fn own_received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the callers pass a descriptor that was just created for this process and that
+    // nothing else owns (received in a control message, or dup2'ed by `become_supervisor`).
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrows descriptor `fd`, which stays open for the life of the process (the fork server's
+/// socket on stdin).
+pub fn borrow_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the only caller borrows fd 0, which the fork server never closes.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
 /// `pidfd_open(pid, 0)`.

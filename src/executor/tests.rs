@@ -342,7 +342,7 @@ async fn recover_running_task_in_a_new_executor() {
     let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(st.pid))).unwrap();
     assert_eq!(sid.as_raw(), st.pid);
     assert!(
-        !st.state_path.join(state::PLAN_FILE).exists(),
+        !st.state_path.join("plan.json").exists(),
         "plan (with env) left on disk"
     );
     let bytes = st.to_bytes();
@@ -404,10 +404,8 @@ async fn recover_task_that_exited_while_no_plugin_ran() {
 
     // Gone without a record, or a foreign state path → errors.
     let third = env.executor();
-    assert!(matches!(
-        third.recover(st.clone()).await,
-        Err(ExecError::Gone { .. })
-    ));
+    let r = third.recover(st.clone()).await;
+    assert!(matches!(r, Err(ExecError::Gone { .. })), "{r:?}");
     let mut foreign = st.clone();
     foreign.state_path = "/etc".into();
     assert!(matches!(
@@ -1004,4 +1002,127 @@ async fn events_are_published_on_the_given_broadcast() {
     assert_eq!(e.message, "hello");
     assert_eq!(e.annotations.get("k").map(String::as_str), Some("v"));
     assert!(e.timestamp >= before);
+}
+
+/// The fork server is not needed by running tasks: SIGKILLed, it leaves them running (stop,
+/// exit status and all), and the next start gets a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_fork_server_leaves_tasks_running_and_is_restarted() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let a = ex
+        .start(env.sh(
+            "fsa",
+            "trap 'exit 6' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("fsa", "ready").await;
+    let server = ex
+        .forkserver
+        .pid()
+        .expect("a fork server runs after a start");
+    let sup_parent = |pid: i32| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 1..];
+        after
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_eq!(
+        sup_parent(a.pid),
+        server,
+        "the supervisor is the fork server's child"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ex.forkserver.pid() == Some(server) {
+        assert!(Instant::now() < deadline, "fork server never died");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ex.inspect(&a.spec.id).unwrap().state, TaskState::Running);
+    assert_eq!(state::proc_start_time(a.pid), Some(a.start_time));
+
+    let b = ex
+        .start(env.sh(
+            "fsb",
+            "trap 'exit 8' TERM; echo ready; while :; do sleep 0.05; done",
+        ))
+        .await
+        .unwrap();
+    env.until_printed("fsb", "ready").await;
+    let again = ex.forkserver.pid().expect("restarted");
+    assert_ne!(again, server);
+    for (st, code) in [(&a, 6), (&b, 8)] {
+        ex.stop(&st.spec.id, "SIGTERM", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let e = ex.wait(&st.spec.id).await.unwrap();
+        assert_eq!((e.exit_code, e.err), (code, None));
+        ex.destroy(&st.spec.id, false).await.unwrap();
+        assert_clean(st);
+    }
+}
+
+/// Neither the fork server nor a supervisor can be reached from a task: the task (as `nobody`,
+/// even with `pid_mode = "host"`, where it sees their pids) cannot signal them, and both are
+/// undumpable, so even a root process without CAP_SYS_PTRACE cannot trace them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_cannot_signal_or_trace_the_fork_server_or_the_supervisor() {
+    let Some(env) = setup() else { return };
+    if !Path::new("/usr/bin/setpriv").is_file() || !Path::new("/usr/bin/strace").is_file() {
+        eprintln!("SKIP: /usr/bin/setpriv or /usr/bin/strace is missing (the ptrace probe)");
+        return;
+    }
+    let ex = env.executor();
+    let st = ex
+        .start(env.sh("reach0", "echo ready; exec sleep 3600"))
+        .await
+        .unwrap();
+    env.until_printed("reach0", "ready").await;
+    let server = ex.forkserver.pid().unwrap();
+    let mut spec = env.sh(
+        "reach",
+        "kill -0 \"$FS\" 2>/dev/null; echo fs=$?; kill -0 \"$SUP\" 2>/dev/null; echo sup=$?",
+    );
+    spec.host_pid = true;
+    spec.env.insert("FS".into(), server.to_string());
+    spec.env.insert("SUP".into(), st.pid.to_string());
+    let probe = ex.start(spec).await.unwrap();
+    assert_eq!(ex.wait(&probe.spec.id).await.unwrap().exit_code, 0);
+    let out = env.stdout("reach");
+    assert!(out.contains("fs=1") && out.contains("sup=1"), "{out}");
+
+    for pid in [server as i32, st.pid] {
+        // `timeout` only bounds a wrongly successful attach (strace would then trace forever).
+        let out = std::process::Command::new("/usr/bin/timeout")
+            .args(["20", "/usr/bin/setpriv", "--bounding-set=-sys_ptrace"])
+            .args([
+                "--inh-caps=-sys_ptrace",
+                "--",
+                "strace",
+                "-e",
+                "trace=none",
+                "-p",
+            ])
+            .arg(pid.to_string())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Operation not permitted"),
+            "root without CAP_SYS_PTRACE attached to {pid}: {out:?}"
+        );
+    }
+    for id in [&st.spec.id, &probe.spec.id] {
+        ex.destroy(id, true).await.unwrap();
+    }
+    assert_clean(&st);
 }
