@@ -48,6 +48,7 @@ async fn plugin_info_and_schemas() {
         [
             "allow_caps",
             "allow_ipc_host",
+            "allow_learn",
             "allow_negative_oom_score_adj",
             "allow_pid_host",
             "allow_root",
@@ -63,6 +64,7 @@ async fn plugin_info_and_schemas() {
             "pids_limit",
             "pledge_executable",
             "require_unveil",
+            "seccomp_denials",
             "state_dir",
             "unveil_best_effort",
             "unveil_missing"
@@ -85,6 +87,7 @@ async fn plugin_info_and_schemas() {
             "connect_ports",
             "importance",
             "ipc_mode",
+            "learn",
             "oom_score_adj",
             "pid_mode",
             "pids_limit",
