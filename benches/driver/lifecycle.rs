@@ -85,6 +85,11 @@ impl Bench {
     /// Starts the plugin, sends SetConfig, and opens the Fingerprint and TaskEvents streams
     /// like a Nomad client.
     pub async fn start() -> Result<Bench, String> {
+        Bench::start_with(Vec::new()).await
+    }
+
+    /// [`Bench::start`] with extra plugin options (e.g. `seccomp_denials = false`).
+    pub async fn start_with(extra: Vec<(&str, Value)>) -> Result<Bench, String> {
         let plugin = Plugin::start(&[]).await;
         let pid = plugin.child.id().ok_or("plugin exited at once")?;
         let root = tempfile::Builder::new()
@@ -95,7 +100,7 @@ impl Bench {
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("chmod {}: {e}", root.path().display()))?;
         let state = root.path().join("state");
-        let config = msgpack::object(vec![
+        let mut fields = vec![
             ("allow_root", Value::Nil),
             ("cgroup_root", Value::Nil),
             ("default_user", Value::Nil),
@@ -106,7 +111,12 @@ impl Bench {
                 Value::Str(state.to_string_lossy().into_owned()),
             ),
             ("unveil_best_effort", Value::Nil),
-        ]);
+        ];
+        for (k, v) in extra {
+            fields.retain(|(f, _)| *f != k);
+            fields.push((k, v));
+        }
+        let config = msgpack::object(fields);
         plugin
             .base()
             .set_config(SetConfigRequest {

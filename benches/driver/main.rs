@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use baseline::strings;
 use lifecycle::{Bench, TaskSpec, PATIENCE};
+use msgpack::Value;
 use report::Report;
 use sample::{ms, p50_p99, Samples};
 
@@ -145,6 +146,9 @@ async fn run(s: &Settings) -> Report {
 
     r.section("Start: request → first stdout byte (`echo ready`)");
     let lifecycle_ok = start_latency(&mut r, bench.as_mut(), s, &launcher, root).await;
+
+    r.section("Seccomp denial reporting: cost (plugin `seccomp_denials` on vs off, same run)");
+    denial_reporting_cost(&mut r, bench.as_mut().filter(|_| lifecycle_ok.is_ok()), s).await;
 
     r.section("Stop: StopTask → task exited (WaitTask returns)");
     stop_latency(
@@ -381,6 +385,147 @@ async fn start_latency(
             Ok(())
         }
     }
+}
+
+/// StartTask → WaitTask returned, for a task without FIFOs: the task's whole run.
+async fn run_sample(b: &mut Bench, spec: &TaskSpec) -> Result<Duration, String> {
+    let (task, t0) = b.start_task(spec).await?;
+    let waited = match tokio::time::timeout(PATIENCE * 4, b.wait_task(&task)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(format!("WaitTask join: {e}")),
+        Err(_) => Err(format!(
+            "WaitTask did not return in time for `{}`",
+            spec.name
+        )),
+    };
+    let destroyed = b.destroy(task).await;
+    let done = waited?;
+    destroyed?;
+    Ok(done - t0)
+}
+
+/// The cost of seccomp denial reporting (the root supervisor holding the promise filter's
+/// listener): the default plugin (`seccomp_denials = true`) against a second plugin with it off,
+/// sample by sample in alternating order. Start: StartTask → first stdout byte of `echo`.
+/// Allowed syscalls: a `dd bs=1` task (two allowed syscalls per byte) from StartTask to WaitTask.
+async fn denial_reporting_cost(r: &mut Report, on: Option<&mut Bench>, s: &Settings) {
+    let start_what = "StartTask → first stdout byte, reporting on vs off";
+    let dd_what = format!(
+        "allowed syscalls: task `dd if=/dev/zero of=/dev/null bs=1 count={}`, StartTask → WaitTask, reporting on vs off",
+        s.dd_count
+    );
+    let Some(on) = on else {
+        r.na(start_what, "plugin not configured", "≤ +5 %");
+        r.na(&dd_what, "plugin not configured", "unchanged");
+        return;
+    };
+    let mut off = match Bench::start_with(vec![("seccomp_denials", Value::Bool(false))]).await {
+        Ok(b) => b,
+        Err(e) => {
+            r.na(start_what, &e, "≤ +5 %");
+            r.na(&dd_what, &e, "unchanged");
+            return;
+        }
+    };
+    eprintln!("denial reporting: {} start samples", s.samples);
+    let (mut a, mut b, mut ratios) = (Samples::default(), Samples::default(), Vec::new());
+    let mut err = None;
+    for i in 0..s.samples {
+        let pair = if i % 2 == 0 {
+            match driver_start_sample(on).await {
+                Ok((x, _)) => driver_start_sample(&mut off).await.map(|(y, _)| (x, y)),
+                Err(e) => Err(e),
+            }
+        } else {
+            match driver_start_sample(&mut off).await {
+                Ok((y, _)) => driver_start_sample(on).await.map(|(x, _)| (x, y)),
+                Err(e) => Err(e),
+            }
+        };
+        match pair {
+            Ok((x, y)) => {
+                a.push(x);
+                b.push(y);
+                ratios.push(x.as_secs_f64() / y.as_secs_f64());
+            }
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    match (&err, sample::median(&ratios)) {
+        (None, Some(m)) => r.row(
+            start_what,
+            format!("on: p50 / p99 {}", p50_p99(&a)),
+            &format!("off: p50 / p99 {}", p50_p99(&b)),
+            format!(
+                "{m:.3}× (median of paired ratios); {}",
+                ratio_p50(&a, &b, "off")
+            ),
+            "≤ 1.05× (+5 %)",
+        ),
+        (Some(e), _) => r.na(start_what, e, "≤ +5 %"),
+        (None, None) => r.na(start_what, "no samples", "≤ +5 %"),
+    }
+
+    let count = format!("count={}", s.dd_count);
+    let spec = TaskSpec {
+        name: "dd",
+        command: "/usr/bin/dd",
+        args: strings(&[
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1",
+            &count,
+            "status=none",
+        ]),
+        promises: "stdio rpath wpath",
+        unveil: strings(&["r:/dev/zero", "rw:/dev/null"]),
+        fifos: false,
+    };
+    eprintln!("denial reporting: dd, {} repetitions", s.seccomp_reps);
+    let (mut a, mut b, mut ratios) = (Samples::default(), Samples::default(), Vec::new());
+    let mut err = None;
+    for i in 0..s.seccomp_reps {
+        let pair = if i % 2 == 0 {
+            match run_sample(on, &spec).await {
+                Ok(x) => run_sample(&mut off, &spec).await.map(|y| (x, y)),
+                Err(e) => Err(e),
+            }
+        } else {
+            match run_sample(&mut off, &spec).await {
+                Ok(y) => run_sample(on, &spec).await.map(|x| (x, y)),
+                Err(e) => Err(e),
+            }
+        };
+        match pair {
+            Ok((x, y)) => {
+                a.push(x);
+                b.push(y);
+                ratios.push(x.as_secs_f64() / y.as_secs_f64());
+            }
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    match (&err, a.p50(), b.p50(), sample::median(&ratios)) {
+        (None, Some(x), Some(y), Some(m)) => r.row(
+            &dd_what,
+            format!("on: {} (median)", ms(x)),
+            &format!("off: {} (median)", ms(y)),
+            format!(
+                "{m:.3}× (median of paired ratios); ≈ {:+.1} ns per syscall",
+                (m - 1.0) * y.as_secs_f64() * 1e9 / (2.0 * s.dd_count as f64)
+            ),
+            "unchanged (≈ 1.00×)",
+        ),
+        (Some(e), ..) => r.na(&dd_what, e, "unchanged"),
+        _ => r.na(&dd_what, "no samples", "unchanged"),
+    }
+    off.finish().await;
 }
 
 fn ratio_p50(a: &Samples, b: &Samples, name: &str) -> String {
