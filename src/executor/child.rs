@@ -505,7 +505,10 @@ fn take_listener(sock: &OwnedFd, pidfd: &OwnedFd, n: i32) -> Result<Option<Owned
             PollFd::new(sock.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::from(1u8)) {
+        // Not there yet: the child is between its announcement and the filter's installation
+        // (tens of microseconds). Look for a message or its exit, then retry shortly; a 1 ms poll
+        // timeout here cost every task start most of a millisecond.
+        match poll(&mut fds, PollTimeout::ZERO) {
             Ok(_)
                 if fds
                     .iter()
@@ -513,7 +516,9 @@ fn take_listener(sock: &OwnedFd, pidfd: &OwnedFd, n: i32) -> Result<Option<Owned
             {
                 return Ok(None)
             }
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {
+                std::thread::sleep(std::time::Duration::from_micros(20))
+            }
             Err(e) => return Err(setup_err("wait for the task child")(e.into())),
         }
     }

@@ -11,6 +11,7 @@
 pub mod cgroup;
 mod child;
 pub mod denial_log;
+mod denial_watch;
 pub mod exec;
 pub mod forkserver;
 pub mod learn_task;
@@ -249,6 +250,9 @@ pub struct Executor {
     monitors: Mutex<JoinSet<()>>,
     /// Clones the supervisors (started on the first start, restarted when it died).
     forkserver: Arc<forkserver::ForkServer>,
+    /// Wakes monitors when a supervisor writes denial records (made on first use, on the
+    /// runtime the monitors run on).
+    denial_watch: std::sync::OnceLock<Option<Arc<denial_watch::DenialWatch>>>,
 }
 
 impl Executor {
@@ -278,6 +282,7 @@ impl Executor {
             core_mhz: stats::core_mhz(),
             monitors: Mutex::new(JoinSet::new()),
             forkserver: Arc::new(forkserver::ForkServer::new(&cfg.self_exe)),
+            denial_watch: std::sync::OnceLock::new(),
             cfg,
         })
     }
@@ -518,9 +523,17 @@ impl Executor {
             .insert(task.state.spec.id.clone(), task.clone());
         if task.pidfd.is_some() {
             let events = self.events.clone();
+            let watch = if task.state.spec.report_denials {
+                self.denial_watch
+                    .get_or_init(denial_watch::DenialWatch::start)
+                    .as_ref()
+                    .and_then(|w| w.watch(&task.state.state_path))
+            } else {
+                None
+            };
             let mut monitors = self.monitors.lock().expect("monitor set lock");
             while monitors.try_join_next().is_some() {}
-            monitors.spawn(monitor(task, events));
+            monitors.spawn(monitor(task, events, watch));
         }
         Ok(())
     }
@@ -802,21 +815,34 @@ fn publish_denials(task: &Task, events: &broadcast::Sender<TaskEvent>) {
 }
 
 /// Waits for the supervisor's pidfd, reaps it, and publishes the recorded exit status.
-async fn monitor(task: Arc<Task>, events: broadcast::Sender<TaskEvent>) {
+async fn monitor(
+    task: Arc<Task>,
+    events: broadcast::Sender<TaskEvent>,
+    watch: Option<denial_watch::Watch>,
+) {
     let Some(afd) = task.pidfd.clone() else {
         return;
     };
-    // The supervisor's denial records (see `denial_log.rs`): looked at twice a second while
-    // the task runs (one open and read of a small file when it grew), and once more after it
-    // ended, before the exit is published.
+    // The supervisor's denial records (see `denial_log.rs`): looked at whenever the task's
+    // state directory is written (inotify, `denial_watch.rs`), or twice a second where no
+    // watch could be added, and once more after the task ended, before the exit is published.
     let follow = task.state.spec.report_denials;
+    if follow {
+        // Records written before the watch existed.
+        publish_denials(&task, &events);
+    }
+    let poll = follow && watch.is_none();
     let mut tick = tokio::time::interval(DENIAL_POLL);
     loop {
         tokio::select! {
             _ = afd.readable() => break,
-            _ = tick.tick(), if follow => publish_denials(&task, &events),
+            _ = async { watch.as_ref().expect("guarded").changed.notified().await }, if watch.is_some() => {
+                publish_denials(&task, &events)
+            }
+            _ = tick.tick(), if poll => publish_denials(&task, &events),
         }
     }
+    drop(watch);
     sys::reap_pidfd(afd.get_ref());
     if follow {
         publish_denials(&task, &events);
