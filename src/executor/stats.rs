@@ -621,3 +621,40 @@ mod tests {
         assert!(reader.pid_stat.is_empty());
     }
 }
+
+/// The `inspect` and `stats` verbs.
+mod verb {
+    use super::super::*;
+
+    impl Executor {
+        /// Current state of a task.
+        pub fn inspect(&self, id: &str) -> Result<TaskInfo, ExecError> {
+            let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+            let exit = task.exit();
+            Ok(TaskInfo {
+                id: id.into(),
+                state: if exit.is_some() {
+                    TaskState::Exited
+                } else {
+                    TaskState::Running
+                },
+                pid: task.state.pid,
+                cgroup: task.state.cgroup.path.clone(),
+                started_at: task.started_at(),
+                completed_at: exit.as_ref().map(|(_, t)| *t),
+                exit: exit.map(|(s, _)| s),
+            })
+        }
+
+        /// Resource usage; CPU percent is relative to the previous call (or the start).
+        pub async fn stats(&self, id: &str) -> Result<TaskStats, ExecError> {
+            let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+            let mut reader = task.stats.lock().expect("stats lock");
+            let reader = reader.get_or_insert_with(|| {
+                stats::Reader::new(&task.state.cgroup.path, task.started_at())
+                    .excluding(task.state.pid)
+            });
+            Ok(reader.sample(self.core_mhz))
+        }
+    }
+}
