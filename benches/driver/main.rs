@@ -141,7 +141,7 @@ async fn run(s: &Settings) -> Report {
     r.section("Plugin memory (idle)");
     match &bench {
         Some(b) => idle_memory(&mut r, b).await,
-        None => r.na("plugin RSS idle", "plugin not configured", "≤ 10 MB"),
+        None => r.na("plugin RSS idle", "plugin not configured", "≤ 6 MiB"),
     }
 
     r.section("Start: request → first stdout byte (`echo ready`)");
@@ -238,9 +238,9 @@ async fn idle_memory(r: &mut Report, b: &Bench) {
             format!("{} RSS, {} Pss", mib(m.rss_kib), mib(m.pss_kib)),
             "",
             String::new(),
-            "≤ 10 MB",
+            "≤ 6 MiB",
         ),
-        Err(e) => r.na("plugin RSS idle", &e, "≤ 10 MB"),
+        Err(e) => r.na("plugin RSS idle", &e, "≤ 6 MiB"),
     }
 }
 
@@ -592,7 +592,7 @@ async fn stop_latency(
             s.samples,
             Duration::from_secs(5),
             "task that exits on SIGTERM (`sh -c 'echo ready; exec sleep 3600'`, timeout 5 s)",
-            "p50 ≤ 5 ms",
+            "p50 ≤ 1 ms",
         ),
         (
             true,
@@ -668,9 +668,9 @@ async fn scale(
     ];
     let targets = [
         "≤ 10 MB + 1 MB per task",
+        "≤ 100 KiB Pss per task",
         "",
-        "",
-        "≤ 5 % of one core (1,000 tasks)",
+        "≤ 1 % of one core (1,000 tasks)",
     ];
     let Some(b) = bench else {
         let reason = lifecycle
