@@ -131,3 +131,44 @@ fn the_plugin_refuses_learn_mode_unless_allow_learn_is_set() {
     assert_ne!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("allow_learn = true"), "{err}");
 }
+
+/// python's http.server fetched by curl, both in the task, on loopback. The group declares the
+/// port: with `inet` the driver lets a task bind only its allocated ports (Landlock), which
+/// learn mode (no Landlock) cannot see, so a job must declare the ports it listens on.
+#[test]
+fn python_http_server_fetched_by_curl_on_loopback() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    for tool in ["/usr/bin/python3", "/usr/bin/curl"] {
+        if !Path::new(tool).exists() {
+            eprintln!("SKIP: {tool} is not installed");
+            return;
+        }
+    }
+    let port = 20000 + std::process::id() % 10000;
+    let template = r#"job "j" {
+  type = "batch"
+  group "g" {
+    network {
+      port "http" {
+        static = PORT
+      }
+    }
+    task "t" {
+      driver = "pledge"
+      config {
+        command  = "/bin/sh"
+        args     = ["-c", "cd $NOMAD_TASK_DIR && echo hello-learn > index.html && { python3 -m http.server PORT --bind 127.0.0.1 & pid=$!; }; for i in $(seq 1 50); do curl -sf http://127.0.0.1:PORT/index.html && break; sleep 0.2; done; kill $pid"]
+        promises = PROMISES
+        unveil   = UNVEIL
+      }
+    }
+  }
+}
+"#
+    .replace("PORT", &port.to_string());
+    let (promises, _) = round_trip(&template, "hello-learn");
+    assert!(promises.contains("inet"), "{promises}");
+}
