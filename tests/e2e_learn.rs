@@ -66,6 +66,11 @@ fn round_trip(template: &str, expect: &str) -> (String, String) {
         "rerun with promises = {promises}, unveil = {unveil}: {err2}\n{out2}"
     );
     assert!(out2.contains(expect), "rerun: {out2}\n{err2}");
+    // Not a single denial in the rerun (seccomp denials are task events, on by default).
+    assert!(
+        !err2.contains("event: seccomp:"),
+        "the rerun with promises = {promises}, unveil = {unveil} had denials: {err2}"
+    );
     (promises, unveil)
 }
 

@@ -98,14 +98,9 @@ pub fn observe(n: &Notification, launcher: u32, rec: &mut Record) {
             if alts.iter().any(|(p, _)| p.name() == BASE) {
                 return;
             }
-            if name == "ioctl"
-                && !fd_is_terminal(n.pid, n.args[0])
-                && alts.iter().all(|(p, _)| p.name() == "tty")
-            {
-                // A terminal request on something that is no terminal fails (ENOTTY) either
-                // way; isatty() probes must not make the result ask for `tty`.
-                return;
-            }
+            // Terminal requests count too, even isatty() probes on a pipe: with `tty` they fail
+            // with ENOTTY from the kernel (the same answer a non-terminal gives), without it they
+            // are denials, and the rerun with the learned policy must see none.
             let mut names: Vec<String> = alts.iter().map(|(p, _)| p.name().to_string()).collect();
             names.sort();
             names.dedup();
@@ -123,18 +118,6 @@ pub fn observe(n: &Notification, launcher: u32, rec: &mut Record) {
         }
         Verdict::AlwaysAllowed { .. } | Verdict::ForcedEnosys { .. } | Verdict::Killed => {}
     }
-}
-
-/// Is descriptor `fd` of thread `pid` a terminal (by the name it points at)?
-fn fd_is_terminal(pid: u32, fd: u64) -> bool {
-    let Ok(t) = std::fs::read_link(format!("/proc/{pid}/fd/{}", fd as i32)) else {
-        return true;
-    };
-    let t = t.as_os_str().as_bytes();
-    t.starts_with(b"/dev/pts/")
-        || t.starts_with(b"/dev/tty")
-        || t == b"/dev/console"
-        || t.starts_with(b"/dev/ptmx")
 }
 
 fn e_name(nr: i64) -> &'static str {
