@@ -377,3 +377,70 @@ print("alive")
         "the attempt on the supervisor is reported:\n{err}"
     );
 }
+
+/// `nomad alloc exec` (ExecTask) runs its command in the task's sandbox; the command's seccomp
+/// denials are task events too, naming the call and the promise.
+#[tokio::test]
+async fn an_exec_sessions_denials_are_task_events() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let alloc = Alloc::new("seccomp-denials");
+    let p = Plugin::start(&[]).await;
+    let state = alloc.state.path().display().to_string();
+    p.base()
+        .set_config(set_config(msgpack(&[("state_dir", V::S(&state))]), true))
+        .await
+        .expect("SetConfig");
+    let mut events = p
+        .driver()
+        .task_events(TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner();
+    let task = alloc.task_unveiling(
+        "execd",
+        "/bin/sleep",
+        &["600"],
+        "stdio rpath",
+        &["r:/usr", "r:/etc"],
+    );
+    let id = task.id.clone();
+    p.driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()));
+    let r = tokio::time::timeout(
+        PATIENCE,
+        p.driver().exec_task(common::pb::drivers::ExecTaskRequest {
+            task_id: id.clone(),
+            command: vec![
+                PYTHON.into(),
+                "-c".into(),
+                "import socket\ntry:\n    socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nexcept OSError as e:\n    print('errno', e.errno)".into(),
+            ],
+            timeout: None,
+        }),
+    )
+    .await
+    .expect("ExecTask answers in time")
+    .unwrap_or_else(|e| panic!("ExecTask: {}", e.message()))
+    .into_inner();
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        out.contains("errno 1"),
+        "the command still sees EPERM: {out}"
+    );
+    let e = next_event(&mut events, "socket(AF_INET6, SOCK_DGRAM").await;
+    assert_eq!(e.task_id, id);
+    assert!(e.message.contains("needs promise inet"), "{}", e.message);
+    p.driver()
+        .destroy_task(DestroyTaskRequest {
+            task_id: id,
+            force: true,
+        })
+        .await
+        .expect("DestroyTask");
+    p.shutdown().await;
+}

@@ -132,10 +132,29 @@ fn run(plan_path: &Path) -> Result<i32, ExecHelperError> {
     // task directory, as the task sees it. A PID namespace joined with setns applies to
     // children only: the command is forked.
     let prep = super::child::prepare(&ep.plan)?;
-    // Exec sessions do not report denials (their plan says so): no listener to serve.
-    let child = super::child::spawn(&ep.plan, &prep, ep.tty)?.pid;
+    let spawned = super::child::spawn(&ep.plan, &prep, ep.tty)?;
+    let child = spawned.pid;
     drop(prep);
-    let code = wait_for(child, &all);
+    // With denial reporting the helper (root, outside the command's Landlock domain, another
+    // user) serves the command's listener as the supervisor serves the task's, appending to the
+    // task's denial records, which the plugin publishes as the task's events.
+    let served = spawned.listener.and_then(|listener| {
+        let rep = super::supervisor::Reporter::new(
+            listener,
+            spawned.exec_promised,
+            child.as_raw(),
+            &ep.plan.state_path,
+        );
+        super::supervisor::serve_loop(child, &all, rep, &mut |sig| {
+            if matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP) {
+                let _ = kill(Pid::from_raw(-child.as_raw()), Signal::SIGKILL);
+            }
+        })
+    });
+    let code = match served {
+        Some(st) => st.exit_code,
+        None => wait_for(child, &all),
+    };
     // Whatever the command left in its process group goes with it.
     let _ = kill(Pid::from_raw(-child.as_raw()), Signal::SIGKILL);
     Ok(code)
@@ -217,9 +236,6 @@ impl super::Executor {
         let mut spec = st.spec.clone();
         spec.command = cmd.clone();
         spec.args = args.to_vec();
-        // Exec sessions' denials are not reported (documented): the `__exec` helper does not
-        // serve a listener, so the old gate path is used.
-        spec.report_denials = false;
         let user =
             super::user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
         let plan = super::spawn::build_plan(&spec, &self.cfg.self_exe, user, &st.state_path)?;

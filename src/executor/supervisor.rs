@@ -161,12 +161,13 @@ fn supervise(plan: SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     let prep = super::child::prepare(&plan)?;
     let spawned = super::child::spawn(&plan, &prep, false)?;
     let child = spawned.pid;
-    let reporter = spawned.listener.map(|listener| Reporter {
-        listener: Some(listener),
-        exec_promised: spawned.exec_promised,
-        task_pid: child.as_raw(),
-        tracker: denial_log::Tracker::default(),
-        writer: denial_log::Writer::open(&plan.state_path),
+    let reporter = spawned.listener.map(|listener| {
+        Reporter::new(
+            listener,
+            spawned.exec_promised,
+            child.as_raw(),
+            &plan.state_path,
+        )
     });
     // From here on the supervisor only waits (and serves its listener): give back everything
     // the set-up used, so that its memory is the fork server's shared pages plus a few of its own.
@@ -175,7 +176,10 @@ fn supervise(plan: SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     drop(plan);
     sys::malloc_trim();
     let status = match reporter {
-        Some(r) => serve_loop(child, &all, r),
+        Some(r) => serve_loop(child, &all, r, &mut |sig| {
+            let _ = kill(child, sig);
+        })
+        .unwrap_or_else(|| wait_loop(child, &all)),
         None => wait_loop(child, &all),
     };
     super::learn_task::finish();
@@ -214,7 +218,7 @@ fn kill_leftovers() {
 }
 
 /// The promise filter's listener, served for the task's whole life (see `denial_log.rs`).
-struct Reporter {
+pub(super) struct Reporter {
     /// None once no process uses the filter any more.
     listener: Option<std::os::fd::OwnedFd>,
     exec_promised: bool,
@@ -225,6 +229,23 @@ struct Reporter {
 }
 
 impl Reporter {
+    /// The reporter for a child whose promise filter notifies its denials (`listener`), writing
+    /// to `denials.jsonl` in `state_path` (the supervisor's, or an exec session's: both append).
+    pub(super) fn new(
+        listener: std::os::fd::OwnedFd,
+        exec_promised: bool,
+        task_pid: i32,
+        state_path: &std::path::Path,
+    ) -> Reporter {
+        Reporter {
+            listener: Some(listener),
+            exec_promised,
+            task_pid,
+            tracker: denial_log::Tracker::default(),
+            writer: denial_log::Writer::open(state_path),
+        }
+    }
+
     /// Answers one notification exactly as the filter without reporting would have (EPERM for
     /// a denial, ENOSYS for an execve without `exec`; an execve with `exec` continues), then
     /// records it.
@@ -277,8 +298,16 @@ fn comm_of(pid: i32) -> String {
 }
 
 /// [`wait_loop`] that also serves the denial listener: one `poll` on a signalfd (every
-/// signal, blocked) and the listener, single-threaded.
-fn serve_loop(child: Pid, all: &SigSet, mut rep: Reporter) -> ExitStatus {
+/// signal, blocked) and the listener, single-threaded. `on_signal` gets every signal but
+/// SIGCHLD (the supervisor forwards it to the task; an exec session kills its command). None
+/// (after saying so on stderr, listener dropped) when no signalfd can be made: the caller waits
+/// its usual way.
+pub(super) fn serve_loop(
+    child: Pid,
+    all: &SigSet,
+    mut rep: Reporter,
+    on_signal: &mut dyn FnMut(Signal),
+) -> Option<ExitStatus> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use std::os::fd::AsFd;
@@ -288,13 +317,13 @@ fn serve_loop(child: Pid, all: &SigSet, mut rep: Reporter) -> ExitStatus {
             eprintln!("nomad-pledge-driver supervisor: signalfd failed ({e}): seccomp denials of this task are not reported");
             // Denials then fail with ENOSYS instead of EPERM: no listener, no answer.
             drop(rep.listener.take());
-            return wait_loop(child, all);
+            return None;
         }
     };
     loop {
         if let Some(st) = reap(child) {
             rep.finish();
-            return st;
+            return Some(st);
         }
         let timeout = rep
             .tracker
@@ -334,9 +363,7 @@ fn serve_loop(child: Pid, all: &SigSet, mut rep: Reporter) -> ExitStatus {
             while let Ok(Some(si)) = sfd.read_signal() {
                 match Signal::try_from(si.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) | Err(_) => {}
-                    Ok(sig) => {
-                        let _ = kill(child, sig);
-                    }
+                    Ok(sig) => on_signal(sig),
                 }
             }
         }

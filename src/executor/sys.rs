@@ -294,8 +294,15 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     Ok(())
 }
 
-/// Is `fd` a seccomp user-notification listener (`/proc/self/fd/N` names its anon inode)?
+/// Is `fd` a seccomp user-notification listener? Asked of the descriptor itself (a listener
+/// answers `SECCOMP_IOCTL_NOTIF_ID_VALID` for an unknown id with ENOENT, anything else with
+/// ENOTTY or EINVAL), not through `/proc/self/fd`: an exec session's helper has joined the
+/// task's mount namespace, whose `/proc` belongs to the task's PID namespace, where the helper
+/// has no `/proc/self`.
 pub fn is_seccomp_listener(fd: &OwnedFd) -> bool {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .is_ok_and(|t| t.as_os_str() == "anon_inode:seccomp notify")
+    use std::os::fd::AsFd;
+    match crate::sandbox::sys::seccomp_notif_id_valid(fd.as_fd(), 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+    }
 }
