@@ -177,3 +177,79 @@ fn python_http_server_fetched_by_curl_on_loopback() {
     let (promises, _) = round_trip(&template, "hello-learn");
     assert!(promises.contains("inet"), "{promises}");
 }
+
+/// Ctrl-C (SIGINT to `run`) stops a learning task that would run forever, and the fragment
+/// for what it did until then is still printed.
+#[test]
+fn ctrl_c_stops_a_learning_task_and_prints_its_fragment() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.hcl");
+    std::fs::write(
+        &path,
+        r#"job "j" {
+  group "g" {
+    task "t" {
+      driver = "pledge"
+      config {
+        command  = "/bin/sh"
+        args     = ["-c", "cat /etc/hostname > /dev/null; echo started; while :; do sleep 0.1; done"]
+        promises = "stdio"
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .arg("--learn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            panic!("run ended before the task started: {seen}");
+        }
+        seen.push_str(&line);
+        if line.trim() == "started" {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    out.read_to_string(&mut seen).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let (promises, unveil) = fragment(&seen, "t");
+    assert!(
+        promises.contains("rpath") && promises.contains("proc"),
+        "{promises}\n{err}"
+    );
+    assert!(
+        unveil.contains("/etc/hostname") || unveil.contains("/etc"),
+        "{unveil}"
+    );
+    // `run` exits once it has stopped the task (how it exits after Ctrl-C is its own matter).
+    drop(status);
+}
