@@ -387,6 +387,71 @@ async fn start_latency(
     }
 }
 
+/// Paired samples of two plugins: durations on each side and their per-pair ratios (a / b).
+#[derive(Default)]
+struct Paired {
+    a: Samples,
+    b: Samples,
+    ratios: Vec<f64>,
+    /// The first failure (sampling stops there).
+    err: Option<String>,
+}
+
+/// `$n` pairs of `$sample` (a future built from `$bench: &mut Bench`, giving
+/// `Result<Duration, String>`) on `$on` and `$off`, in alternating order so that drift hits both
+/// sides alike.
+macro_rules! paired {
+    ($n:expr, $on:expr, $off:expr, |$bench:ident| $sample:expr) => {{
+        let (on, off): (&mut Bench, &mut Bench) = ($on, $off);
+        let mut p = Paired::default();
+        for i in 0..$n {
+            let pair = if i % 2 == 0 {
+                let x = {
+                    let $bench = &mut *on;
+                    $sample
+                }
+                .await;
+                match x {
+                    Ok(x) => {
+                        let $bench = &mut *off;
+                        $sample
+                    }
+                    .await
+                    .map(|y| (x, y)),
+                    Err(e) => Err(e),
+                }
+            } else {
+                let y = {
+                    let $bench = &mut *off;
+                    $sample
+                }
+                .await;
+                match y {
+                    Ok(y) => {
+                        let $bench = &mut *on;
+                        $sample
+                    }
+                    .await
+                    .map(|x| (x, y)),
+                    Err(e) => Err(e),
+                }
+            };
+            match pair {
+                Ok((x, y)) => {
+                    p.a.push(x);
+                    p.b.push(y);
+                    p.ratios.push(x.as_secs_f64() / y.as_secs_f64());
+                }
+                Err(e) => {
+                    p.err = Some(e);
+                    break;
+                }
+            }
+        }
+        p
+    }};
+}
+
 /// StartTask → WaitTask returned, for a task without FIFOs: the task's whole run.
 async fn run_sample(b: &mut Bench, spec: &TaskSpec) -> Result<Duration, String> {
     let (task, t0) = b.start_task(spec).await?;
@@ -428,32 +493,9 @@ async fn denial_reporting_cost(r: &mut Report, on: Option<&mut Bench>, s: &Setti
         }
     };
     eprintln!("denial reporting: {} start samples", s.samples);
-    let (mut a, mut b, mut ratios) = (Samples::default(), Samples::default(), Vec::new());
-    let mut err = None;
-    for i in 0..s.samples {
-        let pair = if i % 2 == 0 {
-            match driver_start_sample(on).await {
-                Ok((x, _)) => driver_start_sample(&mut off).await.map(|(y, _)| (x, y)),
-                Err(e) => Err(e),
-            }
-        } else {
-            match driver_start_sample(&mut off).await {
-                Ok((y, _)) => driver_start_sample(on).await.map(|(x, _)| (x, y)),
-                Err(e) => Err(e),
-            }
-        };
-        match pair {
-            Ok((x, y)) => {
-                a.push(x);
-                b.push(y);
-                ratios.push(x.as_secs_f64() / y.as_secs_f64());
-            }
-            Err(e) => {
-                err = Some(e);
-                break;
-            }
-        }
-    }
+    let Paired { a, b, ratios, err } = paired!(s.samples, on, &mut off, |bench| async {
+        driver_start_sample(bench).await.map(|(d, _)| d)
+    });
     match (&err, sample::median(&ratios)) {
         (None, Some(m)) => r.row(
             start_what,
@@ -479,32 +521,9 @@ async fn denial_reporting_cost(r: &mut Report, on: Option<&mut Bench>, s: &Setti
         fifos: false,
     };
     eprintln!("denial reporting: dd, {} repetitions", s.seccomp_reps);
-    let (mut a, mut b, mut ratios) = (Samples::default(), Samples::default(), Vec::new());
-    let mut err = None;
-    for i in 0..s.seccomp_reps {
-        let pair = if i % 2 == 0 {
-            match run_sample(on, &spec).await {
-                Ok(x) => run_sample(&mut off, &spec).await.map(|y| (x, y)),
-                Err(e) => Err(e),
-            }
-        } else {
-            match run_sample(&mut off, &spec).await {
-                Ok(y) => run_sample(on, &spec).await.map(|x| (x, y)),
-                Err(e) => Err(e),
-            }
-        };
-        match pair {
-            Ok((x, y)) => {
-                a.push(x);
-                b.push(y);
-                ratios.push(x.as_secs_f64() / y.as_secs_f64());
-            }
-            Err(e) => {
-                err = Some(e);
-                break;
-            }
-        }
-    }
+    let Paired { a, b, ratios, err } = paired!(s.seccomp_reps, on, &mut off, |bench| {
+        run_sample(bench, &spec)
+    });
     match (&err, a.p50(), b.p50(), sample::median(&ratios)) {
         (None, Some(x), Some(y), Some(m)) => r.row(
             &dd_what,
