@@ -63,14 +63,41 @@ async fn task_cgroup(plugin: &Plugin, id: &str) -> PathBuf {
     let r = exec(plugin, id, &["grep", "^0::", "/proc/self/cgroup"], None).await;
     let out = text(&r.stdout);
     let rel = out.trim().strip_prefix("0::/").expect("a cgroup v2 line");
-    cgroup2_mount().unwrap().join(rel)
+    let cg = cgroup2_mount().unwrap().join(rel);
+    // StartTask answers once the supervisor has its plan; it forks the task's command a moment
+    // later. Counts taken before that would never match again.
+    eventually("the task's `sleep 600` runs", || {
+        pids(&cg).iter().any(|p| p.ends_with("sleep 600 "))
+    })
+    .await;
+    cg
 }
 
 fn procs(cgroup: &Path) -> usize {
+    pids(cgroup).len()
+}
+
+/// The cgroup's processes, each with its command line (for failure messages).
+fn pids(cgroup: &Path) -> Vec<String> {
     std::fs::read_to_string(cgroup.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()
-        .count()
+        .map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = state
+                .rsplit(") ")
+                .next()
+                .unwrap_or("")
+                .split(' ')
+                .next()
+                .unwrap_or("");
+            format!(
+                "{pid} [{state}] {}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -176,7 +203,7 @@ async fn exec_timeout_kills_the_command() {
     let plugin = plugin(&alloc).await;
     let id = start_sleeper(&plugin, &alloc, "slow", "stdio rpath proc exec").await;
     let cg = task_cgroup(&plugin, &id).await;
-    let before = procs(&cg);
+    let before = pids(&cg);
     let r = exec(
         &plugin,
         &id,
@@ -187,7 +214,18 @@ async fn exec_timeout_kills_the_command() {
     let res = r.result.expect("result is always set");
     assert_eq!(res.signal, 9, "{res:?}");
     assert_eq!(text(&r.stdout), "started\n");
-    eventually("the timed-out command is gone", || procs(&cg) == before).await;
+    let gone = || pids(&cg).len() == before.len();
+    for _ in 0..600 {
+        if gone() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        gone(),
+        "the timed-out command is not gone: before {before:?}, now {:?}",
+        pids(&cg)
+    );
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
