@@ -46,7 +46,13 @@ struct Settings {
     kill_timeout: Duration,
     seccomp_reps: usize,
     dd_count: u64,
+    /// `BENCH_ONLY`: the sections to run (None: all). The start section always runs: the others
+    /// need its lifecycle check.
+    only: Option<Vec<String>>,
 }
+
+/// The sections `BENCH_ONLY` can pick.
+const SECTIONS: [&str; 5] = ["memory", "denials", "stop", "tasks", "seccomp"];
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -79,7 +85,19 @@ impl Settings {
             kill_timeout: Duration::from_millis(env_num("BENCH_KILL_TIMEOUT_MS", 1000)),
             seccomp_reps: env_num("BENCH_SECCOMP_REPS", if full { 21 } else { 11 }),
             dd_count: env_num("BENCH_DD_COUNT", if full { 2_000_000 } else { 1_000_000 }),
+            only: std::env::var("BENCH_ONLY")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.split(',').map(|p| p.trim().to_string()).collect()),
         }
+    }
+
+    /// Whether section `name` runs (`BENCH_ONLY=memory,denials,stop,tasks,seccomp` picks
+    /// sections; unset runs all).
+    fn runs(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == name))
     }
 }
 
@@ -98,6 +116,15 @@ fn main() {
         return;
     }
     let settings = Settings::from_env();
+    for name in settings.only.iter().flatten() {
+        if !SECTIONS.contains(&name.as_str()) {
+            eprintln!(
+                "BENCH_ONLY: unknown section {name:?} (known: {})",
+                SECTIONS.join(",")
+            );
+            std::process::exit(2);
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,45 +165,55 @@ async fn run(s: &Settings) -> Report {
         }
     };
 
-    r.section("Plugin memory (idle)");
-    match &bench {
-        Some(b) => idle_memory(&mut r, b).await,
-        None => r.na("plugin RSS idle", "plugin not configured", "≤ 6 MiB"),
+    if s.runs("memory") {
+        r.section("Plugin memory (idle)");
+        match &bench {
+            Some(b) => idle_memory(&mut r, b).await,
+            None => r.na("plugin RSS idle", "plugin not configured", "≤ 6 MiB"),
+        }
     }
 
     r.section("Start: request → first stdout byte (`echo ready`)");
     let lifecycle_ok = start_latency(&mut r, bench.as_mut(), s, &launcher, root).await;
 
-    r.section("Seccomp denial reporting: cost (plugin `seccomp_denials` on vs off, same run)");
-    denial_reporting_cost(&mut r, bench.as_mut().filter(|_| lifecycle_ok.is_ok()), s).await;
+    if s.runs("denials") {
+        r.section("Seccomp denial reporting: cost (plugin `seccomp_denials` on vs off, same run)");
+        denial_reporting_cost(&mut r, bench.as_mut().filter(|_| lifecycle_ok.is_ok()), s).await;
+    }
 
-    r.section("Stop: StopTask → task exited (WaitTask returns)");
-    stop_latency(
-        &mut r,
-        bench.as_mut().filter(|_| lifecycle_ok.is_ok()),
-        s,
-        &lifecycle_ok,
-    )
-    .await;
-
-    r.section("Many tasks: memory and stats CPU");
-    for &n in &s.task_counts {
-        scale(
+    if s.runs("stop") {
+        r.section("Stop: StopTask → task exited (WaitTask returns)");
+        stop_latency(
             &mut r,
             bench.as_mut().filter(|_| lifecycle_ok.is_ok()),
             s,
-            n,
             &lifecycle_ok,
         )
         .await;
+    }
+
+    if s.runs("tasks") {
+        r.section("Many tasks: memory and stats CPU");
+        for &n in &s.task_counts {
+            scale(
+                &mut r,
+                bench.as_mut().filter(|_| lifecycle_ok.is_ok()),
+                s,
+                n,
+                &lifecycle_ok,
+            )
+            .await;
+        }
     }
 
     if let Some(b) = bench.take() {
         b.finish().await;
     }
 
-    r.section("seccomp filter overhead (`stdio rpath`)");
-    tokio::task::block_in_place(|| seccomp(&mut r, s, &launcher));
+    if s.runs("seccomp") {
+        r.section("seccomp filter overhead (`stdio rpath`)");
+        tokio::task::block_in_place(|| seccomp(&mut r, s, &launcher));
+    }
     r
 }
 
