@@ -65,16 +65,30 @@ async fn task_cgroup(plugin: &Plugin, id: &str) -> PathBuf {
     let rel = out.trim().strip_prefix("0::/").expect("a cgroup v2 line");
     let cg = cgroup2_mount().unwrap().join(rel);
     // StartTask answers once the supervisor has its plan; it forks the task's command a moment
-    // later. Counts taken before that would never match again.
+    // later, and `sh` forks `sleep` later still. Counts taken earlier would never match again.
+    // The task is its supervisor, `sh -c 'sleep 600'` and the `sleep 600` it forks.
     eventually("the task's `sleep 600` runs", || {
-        pids(&cg).iter().any(|p| p.ends_with("sleep 600 "))
+        pids(&cg).iter().any(|p| {
+            p.split_once("] ")
+                .is_some_and(|(_, cmd)| cmd == "sleep 600 ")
+        })
     })
     .await;
     cg
 }
 
-fn procs(cgroup: &Path) -> usize {
-    pids(cgroup).len()
+/// Waits (bounded) until `cgroup` holds as many processes as `before` again; the failure
+/// lists them.
+async fn back_to(cgroup: &Path, before: &[String], what: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while pids(cgroup).len() != before.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} is not gone: before {before:?}, now {:?}",
+            pids(cgroup)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The cgroup's processes, each with its command line (for failure messages).
@@ -214,18 +228,7 @@ async fn exec_timeout_kills_the_command() {
     let res = r.result.expect("result is always set");
     assert_eq!(res.signal, 9, "{res:?}");
     assert_eq!(text(&r.stdout), "started\n");
-    let gone = || pids(&cg).len() == before.len();
-    for _ in 0..600 {
-        if gone() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        gone(),
-        "the timed-out command is not gone: before {before:?}, now {:?}",
-        pids(&cg)
-    );
+    back_to(&cg, &before, "the timed-out command").await;
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
@@ -308,7 +311,7 @@ async fn streaming_stdin_tty_and_cancel() {
     let plugin = plugin(&alloc).await;
     let id = start_sleeper(&plugin, &alloc, "shell", "stdio rpath proc exec tty").await;
     let cg = task_cgroup(&plugin, &id).await;
-    let before = procs(&cg);
+    let before = pids(&cg);
 
     // stdin round trip, with a heartbeat in between; two sessions at once.
     let (tx1, mut rx1) = open_stream(&plugin, setup(&id, &["cat"], None)).await;
@@ -367,11 +370,51 @@ async fn streaming_stdin_tty_and_cancel() {
 
     // Cancelling a stream kills its command: nothing is left in the task cgroup.
     let (tx, rx) = open_stream(&plugin, setup(&id, &["sh", "-c", "sleep 600"], None)).await;
-    eventually("the exec'd command runs", || procs(&cg) > before).await;
+    eventually("the exec session started", || {
+        pids(&cg).len() > before.len()
+    })
+    .await;
     drop(rx);
     drop(tx);
-    eventually("the cancelled command is gone", || procs(&cg) == before).await;
+    back_to(&cg, &before, "the cancelled command").await;
 
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
+
+/// A descriptor the plugin inherited without close-on-exec (from Nomad, or whatever started
+/// it) is the plugin's, never the task's: neither the task nor an exec'd command sees it.
+#[tokio::test]
+async fn inherited_descriptors_reach_neither_tasks_nor_exec_sessions() {
+    require_host!();
+    let alloc = Alloc::new("exec");
+    let secret = alloc.path().join("secret");
+    std::fs::write(&secret, "the plugin's\n").unwrap();
+    // fd 7 stays open, without close-on-exec, across the exec of the plugin.
+    let script = format!("exec 7<{}; exec \"$0\" \"$@\"", secret.display());
+    let plugin = plugin_under(&alloc, &["sh", "-c", &script]).await;
+    let unveil: Vec<&str> = SHELL_TOOLS.iter().copied().chain(["r:/proc"]).collect();
+    let task = alloc.task_unveiling(
+        "fds",
+        "sh",
+        &["-c", "ls /proc/self/fd; exec sleep 600"],
+        "stdio rpath proc exec",
+        &unveil,
+    );
+    let id = start(&plugin, task).await.config.expect("config").id;
+    eventually("the task listed its descriptors", || {
+        alloc.out("fds").lines().count() >= 4
+    })
+    .await;
+    // 3 is the directory `ls` reads.
+    assert_eq!(alloc.out("fds"), "0\n1\n2\n3\n");
+    let r = exec(&plugin, &id, &["ls", "/proc/self/fd"], None).await;
+    assert_eq!(
+        text(&r.stdout),
+        "0\n1\n2\n3\n",
+        "stderr {}",
+        text(&r.stderr)
+    );
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }

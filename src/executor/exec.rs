@@ -60,6 +60,9 @@ pub enum ExecHelperError {
 
 /// Entry point (`nomad-pledge-driver __exec PLAN`); the exit code is the command's.
 pub fn exec_main(args: &[OsString]) -> i32 {
+    // What the plugin inherited (a terminal of another session, Nomad's files) is not the
+    // command's.
+    sys::close_inherited_fds();
     let Some(plan_path) = args.first() else {
         eprintln!(
             "nomad-pledge-driver __exec: missing plan path (internal mode used by the executor)"
@@ -276,6 +279,15 @@ impl super::Executor {
             }
             ExecMode::Tty { rows, cols } => {
                 let p = nix::pty::openpty(None, None).map_err(|e| spawn_err(e.into()))?;
+                // openpty does not set close-on-exec: without it another session's helper,
+                // spawned meanwhile, would inherit this terminal.
+                for fd in [&p.master, &p.slave] {
+                    nix::fcntl::fcntl(
+                        fd,
+                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+                    )
+                    .map_err(|e| spawn_err(e.into()))?;
+                }
                 sys::set_window_size(std::os::fd::AsRawFd::as_raw_fd(&p.master), rows, cols)
                     .map_err(spawn_err)?;
                 let slave: OwnedFd = p.slave;

@@ -253,6 +253,8 @@ fn own(fd: RawFd) -> OwnedFd {
 
 /// `nomad-pledge-driver __forkserver`: serve requests on stdin until it closes.
 pub fn server_main() -> i32 {
+    // Supervisors are cloned from this process: nothing the plugin inherited reaches them.
+    sys::close_inherited_fds();
     if let Err(e) = sys::set_undumpable() {
         eprintln!("nomad-pledge-driver fork server: cannot make itself undumpable: {e}");
         return 2;

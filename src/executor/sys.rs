@@ -115,10 +115,18 @@ pub fn become_supervisor(fds: &[RawFd]) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor above stdio: the first step of a helper mode (`__exec`,
+/// `__forkserver`), which must not hand anything its parent inherited (without close-on-exec,
+/// from Nomad or whatever started the plugin) to the tasks it starts.
+pub fn close_inherited_fds() {
+    close_from(3);
+}
+
 /// Closes every descriptor from `first` up (`close_range`, or one by one on old kernels).
 fn close_from(first: RawFd) {
     // SAFETY: close_range takes integers; it only closes descriptors of this process, which the
-    // callers (a freshly cloned supervisor) own and no longer use.
+    // callers (a freshly cloned supervisor, a helper mode before it opens anything) own and no
+    // Rust object holds.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) };
     if r < 0 {
         for fd in first..4096 {
