@@ -418,3 +418,108 @@ async fn inherited_descriptors_reach_neither_tasks_nor_exec_sessions() {
     destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }
+
+/// The plugin's binary replaced while it runs (an upgrade by `mv`, or a rebuild): the helpers
+/// the plugin starts later (the `__exec` helper, a restarted fork server) are the binary the
+/// plugin runs, not whatever the path names now, and not a failure.
+#[tokio::test]
+async fn replacing_the_binary_in_place_breaks_neither_exec_nor_new_tasks() {
+    require_host!();
+    let alloc = Alloc::new("exec");
+    let bin_dir = alloc.path().join("plugins");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let bin = bin_dir.join("nomad-pledge-driver");
+    std::fs::copy(BIN, &bin).unwrap();
+    // The wrapper ignores the BIN it is given and runs the copy.
+    let run_copy = format!("exec {}", bin.display());
+    let plugin = plugin_under(&alloc, &["sh", "-c", &run_copy, "sh"]).await;
+    let id = start_sleeper(&plugin, &alloc, "first", "stdio rpath proc exec").await;
+
+    // The path now names another file; the old inode is unlinked.
+    let next = bin_dir.join("next");
+    std::fs::write(
+        &next,
+        "#!/bin/sh\necho not the plugin's binary >&2\nexit 99\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&next, &bin).unwrap();
+
+    let r = exec(&plugin, &id, &["echo", "still here"], None).await;
+    assert_eq!(
+        text(&r.stdout),
+        "still here\n",
+        "stderr {}",
+        text(&r.stderr)
+    );
+
+    // A fork server that died is started again, from the same binary.
+    let server = forkserver_of(plugin.child.id().expect("plugin pid")).expect("a fork server");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let second = start_sleeper(&plugin, &alloc, "second", "stdio rpath proc exec").await;
+    let r = exec(&plugin, &second, &["echo", "second"], None).await;
+    assert_eq!(text(&r.stdout), "second\n", "stderr {}", text(&r.stderr));
+    destroy(&plugin, &id).await;
+    destroy(&plugin, &second).await;
+    plugin.shutdown().await;
+}
+
+/// The pid of `plugin`'s fork server (its child running `__forkserver`), if it runs.
+fn forkserver_of(plugin: u32) -> Option<i32> {
+    // A child is listed under the thread that forked it.
+    let children: String = std::fs::read_dir(format!("/proc/{plugin}/task"))
+        .unwrap()
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ");
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|a| a == b"__forkserver")
+        })
+}
+
+/// The fork server exists from the long-lived SetConfig on (a helper that appeared during a
+/// StartTask, outside the task's cgroup, would look like an escaped task process) and is gone
+/// once the last task is destroyed (nothing of the plugin's but the plugin outlives its tasks);
+/// the next StartTask starts it again.
+#[tokio::test]
+async fn the_fork_server_runs_from_set_config_until_the_last_task_is_destroyed() {
+    require_host!();
+    let alloc = Alloc::new("exec");
+    let plugin = plugin(&alloc).await;
+    let pid = plugin.child.id().expect("plugin pid");
+    eventually("a fork server after SetConfig", || {
+        forkserver_of(pid).is_some()
+    })
+    .await;
+    let server = forkserver_of(pid).unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{server}/comm")).unwrap();
+    assert_eq!(comm, "nomad-pledge-dr\n", "what ps shows");
+    let one = start_sleeper(&plugin, &alloc, "one", "stdio rpath proc exec").await;
+    let two = start_sleeper(&plugin, &alloc, "two", "stdio rpath proc exec").await;
+    assert_eq!(
+        forkserver_of(pid),
+        Some(server),
+        "one server for every task"
+    );
+    destroy(&plugin, &one).await;
+    assert_eq!(forkserver_of(pid), Some(server), "a task is left");
+    destroy(&plugin, &two).await;
+    assert_eq!(forkserver_of(pid), None, "no task is left");
+    let three = start_sleeper(&plugin, &alloc, "three", "stdio rpath proc exec").await;
+    let r = exec(&plugin, &three, &["echo", "three"], None).await;
+    assert_eq!(text(&r.stdout), "three\n", "stderr {}", text(&r.stderr));
+    destroy(&plugin, &three).await;
+    plugin.shutdown().await;
+}

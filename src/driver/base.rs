@@ -43,6 +43,15 @@ impl BasePlugin for State {
         // launches (no nomad_config) just check the config and start nothing.
         let long_lived = req.nomad_config.is_some();
         self.apply_config(config, long_lived);
+        if long_lived {
+            // The executor and its fork server exist before the first task.
+            match self.executor() {
+                Ok(ex) => ex.warm_up(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prepare the executor yet; the first task RPC will report why")
+                }
+            }
+        }
         Ok(Response::new(SetConfigResponse {}))
     }
 }

@@ -45,7 +45,7 @@ pub struct State {
     shutdown: Shutdown,
     events: broadcast::Sender<TaskEvent>,
     probe: fingerprint::Probe,
-    /// Created on the first task RPC (see `tasks.rs`).
+    /// Created at the long-lived SetConfig or the first task RPC (see `tasks.rs`).
     executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
     /// Landlock denial reporting, decided on first use (first fingerprint or task).
     denials: std::sync::OnceLock<denials::Denials>,

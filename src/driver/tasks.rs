@@ -25,8 +25,9 @@ use crate::proto::drivers::{
 pub const HANDLE_VERSION: i32 = 1;
 
 impl State {
-    /// The executor, created on first use from the current plugin config (so that the
-    /// validation launches, which never start tasks, create nothing).
+    /// The executor, created from the current plugin config by the long-lived instance's
+    /// SetConfig or the first task RPC (validation launches, which never start tasks, create
+    /// nothing).
     pub(super) fn executor(&self) -> Result<Arc<Executor>, DriverError> {
         let mut slot = self.executor.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ex) = slot.as_ref() {
@@ -53,8 +54,12 @@ fn executor_config(config: &PluginConfig) -> Result<ExecutorConfig, DriverError>
     })
 }
 
+/// The binary this plugin runs, by a path that keeps naming it when the file is replaced or
+/// removed while the plugin runs (an upgrade by `mv`, a rebuild): the helpers it starts (the
+/// fork server, `__exec`) are then always its own version, never whatever the path names now.
 fn self_exe() -> Result<PathBuf, DriverError> {
-    std::env::current_exe().map_err(|source| DriverError::SelfExe { source })
+    std::env::current_exe().map_err(|source| DriverError::SelfExe { source })?;
+    Ok(PathBuf::from(format!("/proc/{}/exe", std::process::id())))
 }
 
 /// The launcher the plugin config names, as the policy carries it.

@@ -28,8 +28,22 @@ impl Executor {
                 })
             }
         }
-        self.tasks.lock().expect("task table lock").remove(id);
+        let idle = {
+            let mut tasks = self.tasks.lock().expect("task table lock");
+            tasks.remove(id);
+            tasks.is_empty()
+        };
+        if idle {
+            self.idle_forkserver().await;
+        }
         Ok(())
+    }
+
+    /// With no task left, the fork server goes (the next StartTask starts it again): an idle
+    /// plugin keeps no helper process, and none outlives the last task's DestroyTask.
+    async fn idle_forkserver(&self) {
+        let server = self.forkserver.clone();
+        let _ = tokio::task::spawn_blocking(move || server.stop()).await;
     }
 
     /// DestroyTask of a task this plugin instance does not track: Nomad saw it end (or gave up

@@ -63,6 +63,7 @@ pub fn exec_main(args: &[OsString]) -> i32 {
     // What the plugin inherited (a terminal of another session, Nomad's files) is not the
     // command's.
     sys::close_inherited_fds();
+    sys::name_helper();
     let Some(plan_path) = args.first() else {
         eprintln!(
             "nomad-pledge-driver __exec: missing plan path (internal mode used by the executor)"
@@ -265,6 +266,7 @@ impl super::Executor {
         };
         let mut command = tokio::process::Command::new(&self.cfg.self_exe);
         command
+            .arg0(super::HELPER_ARGV0)
             .arg(EXEC_MODE)
             .arg(&plan_path)
             .env_clear()

@@ -40,7 +40,7 @@ const FDS: usize = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForkServerError {
-    #[error("cannot start the fork server `{exe} {FORKSERVER_MODE}`: {source}: check that the driver binary is still installed at that path")]
+    #[error("cannot start the fork server `{exe} {FORKSERVER_MODE}`: {source}: the plugin could not execute its own binary (check the process limits and that its directory is not mounted noexec)")]
     Start {
         exe: PathBuf,
         source: std::io::Error,
@@ -146,6 +146,7 @@ impl ForkServer {
         })?;
         use std::os::unix::process::CommandExt;
         let child = std::process::Command::new(&self.exe)
+            .arg0(super::HELPER_ARGV0)
             .arg(FORKSERVER_MODE)
             .env_clear()
             .stdin(std::process::Stdio::from(theirs))
@@ -159,6 +160,27 @@ impl ForkServer {
                 source,
             })?;
         Ok(Conn { child, sock: ours })
+    }
+
+    /// Starts the server unless it runs. Blocking (a fork and exec). The plugin calls it at
+    /// SetConfig, so that the server exists before the first task: a process that appears
+    /// outside the task's cgroup during StartTask looks like a task process that escaped.
+    pub fn warm(&self) -> Result<(), ForkServerError> {
+        let mut conn = self.conn.lock().expect("fork server lock");
+        if let Some(c) = conn.as_mut() {
+            if matches!(c.child.try_wait(), Ok(None)) {
+                return Ok(());
+            }
+        }
+        *conn = Some(self.start()?);
+        Ok(())
+    }
+
+    /// Ends the server if it runs and reaps it (its supervisors do not depend on it).
+    /// Blocking, briefly: the server exits as soon as its socket closes.
+    pub fn stop(&self) {
+        let conn = self.conn.lock().expect("fork server lock").take();
+        drop(conn);
     }
 
     /// Clones a supervisor for `req`: its pid and pidfd. Blocking: call it on a blocking thread.
@@ -255,6 +277,7 @@ fn own(fd: RawFd) -> OwnedFd {
 pub fn server_main() -> i32 {
     // Supervisors are cloned from this process: nothing the plugin inherited reaches them.
     sys::close_inherited_fds();
+    sys::name_helper();
     if let Err(e) = sys::set_undumpable() {
         eprintln!("nomad-pledge-driver fork server: cannot make itself undumpable: {e}");
         return 2;

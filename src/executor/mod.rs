@@ -72,6 +72,9 @@ pub const LOG_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub use forkserver::FORKSERVER_MODE;
 
+/// argv[0] of the helpers the executor starts (it execs them as `/proc/PID/exe`).
+const HELPER_ARGV0: &str = "nomad-pledge-driver";
+
 /// Entry point of the fork server that clones the per-task supervisors (an internal mode;
 /// users never call it).
 pub fn forkserver_main() -> i32 {
@@ -298,6 +301,17 @@ impl Executor {
             denial_watch: std::sync::OnceLock::new(),
             cfg,
         })
+    }
+
+    /// Starts the fork server in the background (see [`forkserver::ForkServer::warm`]); a
+    /// failure is logged, and the first StartTask tries again and reports it.
+    pub fn warm_up(&self) {
+        let server = self.forkserver.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = server.warm() {
+                tracing::warn!(error = %e, "cannot start the fork server yet; the first task start will try again");
+            }
+        });
     }
 
     /// Task events (missing cgroup controllers, OOM kills, ...).

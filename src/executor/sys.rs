@@ -122,6 +122,12 @@ pub fn close_inherited_fds() {
     close_from(3);
 }
 
+/// What `ps` shows for a helper mode: the driver's name (it is exec'd as `/proc/PID/exe`,
+/// which would make its name `exe`) and argv[0] is set by the spawner.
+pub fn name_helper() {
+    let _ = nix::sys::prctl::set_name(c"nomad-pledge-dr");
+}
+
 /// Closes every descriptor from `first` up (`close_range`, or one by one on old kernels).
 fn close_from(first: RawFd) {
     // SAFETY: close_range takes integers; it only closes descriptors of this process, which the
