@@ -280,16 +280,29 @@ impl FilterPlan {
         abi: i32,
         self_pid: Option<i32>,
     ) -> Result<(LauncherFilter, seccomp::BpfProgram, seccomp::BpfProgram), SeccompError> {
+        // The promise filter's execve verdict is handed to the launcher filter: with `exec`
+        // promised there is no gate and execve is allowed for good, and the programs it starts
+        // can still be loaded without granting `prot_exec`.
+        let (launcher, f0, f1) = self.filters(self.gate, unveiled, abi, self_pid)?;
+        Ok((launcher, f0, gate::defer_exec_to_gate(&f1)?))
+    }
+
+    /// The launcher filter (with the gate or not), its program, and the promise filter, always
+    /// built "gated" (execve → USER_NOTIF, file-backed mmap(PROT_EXEC) allowed for the dynamic
+    /// loader); the callers decide where its execve verdict and its penalty go.
+    fn filters(
+        &self,
+        gate: bool,
+        unveiled: bool,
+        abi: i32,
+        self_pid: Option<i32>,
+    ) -> Result<(LauncherFilter, seccomp::BpfProgram, seccomp::BpfProgram), SeccompError> {
         let launcher = LauncherFilter {
-            gate: self.gate,
+            gate,
             deny_setxattr: unveiled,
             deny_truncate: unveiled && abi < 3,
         };
         let f0 = launcher.build()?;
-        // The promise filter is always built "gated" (execve → USER_NOTIF, file-backed
-        // mmap(PROT_EXEC) allowed for the dynamic loader) and its execve verdict is then handed
-        // to the launcher filter: with `exec` promised there is no gate and execve is allowed for
-        // good, and the programs it starts can still be loaded without granting `prot_exec`.
         let opts = FilterOptions {
             penalty: self.penalty,
             exec_gate: true,
@@ -297,7 +310,6 @@ impl FilterPlan {
             unveiled,
         };
         let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
-        let f1 = gate::defer_exec_to_gate(&f1)?;
         Ok((launcher, f0, f1))
     }
 
@@ -313,19 +325,7 @@ impl FilterPlan {
         abi: i32,
         self_pid: Option<i32>,
     ) -> Result<(LauncherFilter, seccomp::BpfProgram, seccomp::BpfProgram), SeccompError> {
-        let launcher = LauncherFilter {
-            gate: false,
-            deny_setxattr: unveiled,
-            deny_truncate: unveiled && abi < 3,
-        };
-        let f0 = launcher.build()?;
-        let opts = FilterOptions {
-            penalty: self.penalty,
-            exec_gate: true,
-            self_pid,
-            unveiled,
-        };
-        let f1 = seccomp::build_filter(&self.effective.without(Promise::Exec), &opts)?;
+        let (launcher, f0, f1) = self.filters(false, unveiled, abi, self_pid)?;
         Ok((launcher, f0, gate::penalty_to_notify(&f1)?))
     }
 
