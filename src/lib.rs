@@ -22,6 +22,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod driver;
+mod errors;
 mod events;
 mod executor;
 #[cfg(test)]

@@ -504,8 +504,12 @@ async fn the_fork_server_runs_from_set_config_until_the_last_task_is_destroyed()
     })
     .await;
     let server = forkserver_of(pid).unwrap();
-    let comm = std::fs::read_to_string(format!("/proc/{server}/comm")).unwrap();
-    assert_eq!(comm, "nomad-pledge-dr\n", "what ps shows");
+    // What ps shows, once the server has named itself (it is exec'd as /proc/PID/exe).
+    eventually("the fork server is named nomad-pledge-dr", || {
+        std::fs::read_to_string(format!("/proc/{server}/comm")).unwrap_or_default()
+            == "nomad-pledge-dr\n"
+    })
+    .await;
     let one = start_sleeper(&plugin, &alloc, "one", "stdio rpath proc exec").await;
     let two = start_sleeper(&plugin, &alloc, "two", "stdio rpath proc exec").await;
     assert_eq!(

@@ -48,7 +48,7 @@ impl BasePlugin for State {
             match self.executor() {
                 Ok(ex) => ex.warm_up(),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot prepare the executor yet; the first task RPC will report why")
+                    tracing::warn!(error = %crate::errors::Chain(&e), "cannot prepare the executor yet; the first task RPC will report why")
                 }
             }
         }

@@ -112,7 +112,7 @@ impl Default for PluginConfig {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("plugin config: {0}")]
+    #[error("plugin config")]
     Decode(#[from] ConfigDecodeError),
     #[error("plugin config: `pledge_executable` {path}: {problem} (give the absolute path of an executable pledge.com-compatible binary, or \"\" for the built-in launcher)")]
     PledgeExecutable { path: PathBuf, problem: String },
@@ -120,9 +120,9 @@ pub enum ConfigError {
     NotAbsolute { field: &'static str, value: String },
     #[error("plugin config: `default_user` must be a user name or numeric uid, got `{0}`")]
     DefaultUser(String),
-    #[error("plugin config: `allow_caps`: {0}")]
+    #[error("plugin config: `allow_caps`")]
     AllowCaps(#[from] CapNameError),
-    #[error("plugin config: `log_level`: {0}")]
+    #[error("plugin config: `log_level`")]
     LogLevel(#[from] UnknownLogLevel),
     #[error("plugin config: `allowed_promises` `{value}`: {problem}")]
     AllowedPromises { value: String, problem: String },
@@ -133,7 +133,7 @@ pub enum ConfigError {
         entry: String,
         problem: String,
     },
-    #[error("plugin config: `{field}`: {source}")]
+    #[error("plugin config: `{field}`")]
     IdRanges {
         field: &'static str,
         source: IdRangesError,
@@ -527,13 +527,13 @@ mod tests {
         ];
         for (fields, want) in cases {
             let e = PluginConfig::from_msgpack(&encode(fields))
-                .unwrap_err()
-                .to_string();
+                .map_err(|e| crate::errors::error_chain(&e))
+                .unwrap_err();
             assert!(e.contains(want), "{fields:?}: {e}");
         }
         let e = PluginConfig::from_msgpack(&[0x81, 0xa1])
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errors::error_chain(&e))
+            .unwrap_err();
         assert!(e.contains("not valid cty msgpack"), "{e}");
     }
 }

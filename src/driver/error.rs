@@ -1,9 +1,14 @@
 //! The driver's one error type, rendered once at the gRPC edge (style.md item 7).
+//!
+//! Errors in this crate return their cause from `source()` and never print it themselves (see
+//! `crate::errors`); the status message is the chain joined by `: ` ([`error_chain`]), so each
+//! cause appears exactly once.
 
 use prost::Message;
 
 use super::config::ConfigError;
 use super::task_config::TaskConfigError;
+use crate::errors::error_chain;
 use crate::proto::google_rpc;
 use crate::proto::structs::RecoverableError;
 
@@ -16,9 +21,9 @@ pub enum DriverError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     TaskConfig(#[from] TaskConfigError),
-    #[error("task network: {0}")]
+    #[error("task network")]
     Dns(#[from] super::dns::DnsError),
-    #[error("task volumes: {0}")]
+    #[error("task volumes")]
     Volume(#[from] super::volumes::VolumeError),
     #[error("task sandbox policy")]
     Policy(#[from] crate::policy::PolicyError),
@@ -28,7 +33,7 @@ pub enum DriverError {
     Unimplemented { rpc: &'static str },
     #[error(transparent)]
     Exec(#[from] crate::executor::ExecError),
-    #[error("cannot find this plugin's own executable (/proc/self/exe): {source}")]
+    #[error("cannot find this plugin's own executable (/proc/self/exe)")]
     SelfExe { source: std::io::Error },
     #[error("cannot recover the task from its handle: {0}; Nomad will restart the task")]
     BadHandle(String),
@@ -98,21 +103,6 @@ impl DriverError {
             }
         }
     }
-}
-
-/// Joins an error and its sources into one line (`a: b: c`), since Nomad shows only the message.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 impl From<DriverError> for tonic::Status {

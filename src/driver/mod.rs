@@ -18,6 +18,9 @@ mod tasks;
 pub mod volumes;
 pub mod wire;
 
+#[cfg(test)]
+mod error_tests;
+
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};

@@ -89,7 +89,7 @@ pub struct TaskDriverConfig {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TaskConfigError {
-    #[error("task config: {0}")]
+    #[error("task config")]
     Decode(#[from] ConfigDecodeError),
     #[error(
         "task config: `command` is required (the program to run, e.g. command = \"/bin/cat\")"
@@ -107,7 +107,7 @@ pub enum TaskConfigError {
     },
     #[error("task config: `promises` `{promises}`: {problem}")]
     Promises { promises: String, problem: String },
-    #[error("task config: `{field}[{index}]`: {source}")]
+    #[error("task config: `{field}[{index}]`")]
     Cap {
         field: &'static str,
         index: usize,
@@ -115,17 +115,18 @@ pub enum TaskConfigError {
     },
     #[error("task config: `work_dir` `{0}` contains an uninterpolated `${{...}}` variable")]
     WorkDir(String),
-    #[error("task config: `connect_ports[{index}]`: {source}")]
+    #[error("task config: `connect_ports[{index}]`")]
     ConnectPorts {
         index: usize,
         source: crate::sandbox::unveil::PortRangeError,
     },
     #[error("task config: `pids_limit` is {0}: give a whole number ≥ 1 (the most processes and threads the task may have at once), or leave it out for the plugin's default")]
     PidsLimit(i64),
-    #[error("task config: `ulimit` `{name} = \"{value}\"`: {problem}")]
+    #[error("task config: `ulimit` `{name} = \"{value}\"`")]
     Ulimit {
         name: String,
         value: String,
+        #[source]
         problem: UlimitError,
     },
     #[error("task config: `oom_score_adj` is {0}: give a whole number from -1000 to 1000 (higher = killed first when memory runs out)")]
@@ -419,8 +420,8 @@ mod tests {
         let nofile = c.ulimits.iter().find(|u| u.name == RlimitName::Nofile);
         assert_eq!(nofile.map(|u| (u.soft, u.hard)), Some((512, 1024)));
         let e = TaskDriverConfig::from_msgpack(&with_ulimit(&[("nofiles", "1")]))
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errors::error_chain(&e))
+            .unwrap_err();
         assert!(
             e.contains(
                 "`ulimit` `nofiles = \"1\"`: `nofiles` is not a resource; use one of nofile, nproc"
@@ -428,15 +429,15 @@ mod tests {
             "{e}"
         );
         let e = TaskDriverConfig::from_msgpack(&with_ulimit(&[("nproc", "9:3")]))
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errors::error_chain(&e))
+            .unwrap_err();
         assert!(e.contains("soft limit 9 is above hard limit 3"), "{e}");
         let e = TaskDriverConfig::from_msgpack(&encode(&[
             ("command", Ok("x")),
             ("ulimit", Ok("nofile=1")),
         ]))
-        .unwrap_err()
-        .to_string();
+        .map_err(|e| crate::errors::error_chain(&e))
+        .unwrap_err();
         assert!(e.contains("`ulimit` must be a map of strings"), "{e}");
     }
 
@@ -535,8 +536,8 @@ mod tests {
         ];
         for (bytes, want) in cases {
             let e = TaskDriverConfig::from_msgpack(&bytes)
-                .unwrap_err()
-                .to_string();
+                .map_err(|e| crate::errors::error_chain(&e))
+                .unwrap_err();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
         let limits = [
@@ -548,8 +549,8 @@ mod tests {
         ];
         for ((k, v), want) in limits {
             let e = TaskDriverConfig::from_msgpack(&encode(&[("command", Ok("x")), (k, Ok(v))]))
-                .unwrap_err()
-                .to_string();
+                .map_err(|e| crate::errors::error_chain(&e))
+                .unwrap_err();
             assert!(e.contains(want), "want {want:?} in {e}");
         }
         let modes = encode(&[
@@ -563,8 +564,8 @@ mod tests {
             ("command", Ok("x")),
             ("ipc_mode", Ok("shareable")),
         ]))
-        .unwrap_err()
-        .to_string();
+        .map_err(|e| crate::errors::error_chain(&e))
+        .unwrap_err();
         assert!(
             e.contains("`ipc_mode` is `shareable`: use \"private\""),
             "{e}"
@@ -579,8 +580,8 @@ mod tests {
         let p = TaskDriverConfig::from_msgpack(&upper).unwrap().promises;
         assert_eq!(p.unwrap().to_string(), "stdio rpath");
         let e = TaskDriverConfig::from_msgpack(&[0xc1])
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errors::error_chain(&e))
+            .unwrap_err();
         assert!(e.contains("not valid cty msgpack"), "{e}");
     }
 }

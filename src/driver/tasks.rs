@@ -11,6 +11,7 @@ use super::error::DriverError;
 use super::task_config::{TaskConfigError, TaskDriverConfig};
 use super::wire::timestamp;
 use super::{State, TaskEvent};
+use crate::errors::Chain;
 use crate::executor::{
     self, ExecError, Executor, ExecutorConfig, ExitStatus, RecoveryState, Resources, TaskSpec,
 };
@@ -368,7 +369,7 @@ pub async fn recover(state: &State, handle: Option<TaskHandle>) -> Result<(), Dr
         )));
     }
     let recovery = RecoveryState::from_json(&handle.driver_state)
-        .map_err(|e| DriverError::BadHandle(format!("driver_state is not ours: {e}")))?;
+        .map_err(|e| DriverError::BadHandle(format!("driver_state is not ours: {}", Chain(&e))))?;
     if let Some(id) = handle.config.as_ref().map(|c| c.id.as_str()) {
         if !id.is_empty() && id != recovery.spec.id {
             return Err(DriverError::BadHandle(format!(

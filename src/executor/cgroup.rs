@@ -46,25 +46,25 @@ pub struct TaskCgroup {
 pub enum CgroupError {
     #[error("no cgroup2 file system is mounted (checked /proc/self/mountinfo): mount cgroup2 or set the executor's cgroup_root")]
     NoMount,
-    #[error("cannot create cgroup {path}: {source}: check that {parent} is a writable cgroup2 directory (are we root?)", parent = path.parent().unwrap_or(Path::new("/")).display())]
+    #[error("cannot create cgroup {path} (check that {parent} is a writable cgroup2 directory: are we root?)", parent = path.parent().unwrap_or(Path::new("/")).display())]
     Create {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("cgroup {path} still has processes {pids:?} from an earlier run: stop them or remove the cgroup before starting the task")]
     Busy { path: PathBuf, pids: Vec<i32> },
-    #[error("cannot write `{value}` to {path}: {source}: check the task's resources (memory, cpu, cores)")]
+    #[error("cannot write `{value}` to {path} (check the task's resources: memory, cpu, cores)")]
     Write {
         path: PathBuf,
         value: String,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot remove cgroup {path}: {source}: processes may still be running in it")]
+    #[error("cannot remove cgroup {path} (processes may still be running in it)")]
     Remove {
         path: PathBuf,
         source: std::io::Error,

@@ -187,16 +187,17 @@ impl From<InstallFailure> for ChildFailure {
 /// Why a task (or exec'd command) could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("the sandbox could not start the task: {0}")]
+    #[error("the sandbox could not start the task")]
     Prepare(#[from] PrepareError),
-    #[error("cannot {step} for the task: {source}")]
+    #[error("cannot {step} for the task")]
     Setup {
         step: &'static str,
         source: std::io::Error,
     },
-    #[error("{} (argv[0] = `{argv0}`): {failure}", failure.prefix())]
+    #[error("{} (argv[0] = `{argv0}`)", failure.prefix())]
     Child {
         argv0: String,
+        #[source]
         failure: ChildFailure,
     },
 }
@@ -405,7 +406,7 @@ fn see_through(
                 )
                 .map_err(|e| LaunchError::Setup {
                     step: "answer the task's first execve",
-                    source: std::io::Error::other(e.to_string()),
+                    source: std::io::Error::other(e),
                 })?;
                 kept = Some(listener);
             }
@@ -444,7 +445,7 @@ fn see_through(
                 )
                 .map_err(|e| LaunchError::Setup {
                     step: "answer the exec gate",
-                    source: std::io::Error::other(e.to_string()),
+                    source: std::io::Error::other(e),
                 })?;
                 // Dropping the listener here: every later execve fails with ENOSYS.
             }

@@ -42,14 +42,14 @@ pub enum ExecHelperError {
     Plan { path: String, reason: String },
     #[error("the task's supervisor (pid {0}) is gone: the task is no longer running")]
     SupervisorGone(i32),
-    #[error("cannot join the task cgroup {path}: {source}")]
+    #[error("cannot join the task cgroup {path}")]
     Cgroup {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot join the task's namespaces (pid {pid}): {source}: needs root and kernel >= 5.8 (setns with a pidfd)")]
+    #[error("cannot join the task's namespaces (pid {pid}; needs root and kernel >= 5.8 for setns with a pidfd)")]
     Setns { pid: i32, source: std::io::Error },
-    #[error("cannot {step} for the exec'd command: {source}")]
+    #[error("cannot {step} for the exec'd command")]
     Setup {
         step: &'static str,
         source: std::io::Error,
@@ -73,7 +73,7 @@ pub fn exec_main(args: &[OsString]) -> i32 {
     match run(Path::new(plan_path)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nomad-pledge-driver exec: {e}");
+            eprintln!("nomad-pledge-driver exec: {}", crate::errors::Chain(&e));
             match e {
                 ExecHelperError::Launch(e) => e.exit_status(),
                 _ => 127,

@@ -40,17 +40,17 @@ const FDS: usize = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForkServerError {
-    #[error("cannot start the fork server `{exe} {FORKSERVER_MODE}`: {source}: the plugin could not execute its own binary (check the process limits and that its directory is not mounted noexec)")]
+    #[error("cannot start the fork server `{exe} {FORKSERVER_MODE}` (the plugin could not execute its own binary: check the process limits and that its directory is not mounted noexec)")]
     Start {
         exe: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot talk to the fork server: {0}")]
-    Talk(nix::Error),
+    #[error("cannot talk to the fork server")]
+    Talk(#[source] nix::Error),
     #[error("the fork server exited twice in a row while starting a supervisor: see the plugin's log for its message")]
     Died,
-    #[error("the fork server cannot clone the supervisor: {0}")]
-    Clone(std::io::Error),
+    #[error("the fork server cannot clone the supervisor")]
+    Clone(#[source] std::io::Error),
 }
 
 /// The task's descriptors handed to the fork server for one supervisor.

@@ -41,6 +41,8 @@ pub mod user;
 mod wait;
 
 #[cfg(test)]
+mod error_tests;
+#[cfg(test)]
 mod tests;
 
 #[allow(unused_imports)]
@@ -194,13 +196,13 @@ pub enum ExecError {
     Gone { id: String, pid: i32, path: PathBuf },
     #[error("recovery state for task `{id}` is not usable: {reason}")]
     BadState { id: String, reason: String },
-    #[error("cannot send {signal} to task `{id}`: {source}")]
+    #[error("cannot send {signal} to task `{id}`")]
     Deliver {
         id: String,
         signal: Signal,
         source: std::io::Error,
     },
-    #[error("executor state directory {path}: {source}")]
+    #[error("executor state directory {path}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,
@@ -209,13 +211,13 @@ pub enum ExecError {
     NotRunning(String),
     #[error("exec `command` is empty: give the program to run and its arguments")]
     EmptyExecCommand,
-    #[error("cannot start exec helper `{exe}` for task `{id}`: {source}")]
+    #[error("cannot start exec helper `{exe}` for task `{id}`")]
     ExecSpawn {
         id: String,
         exe: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot watch supervisor of task `{id}`: {source}")]
+    #[error("cannot watch supervisor of task `{id}`")]
     Watch { id: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
@@ -309,7 +311,7 @@ impl Executor {
         let server = self.forkserver.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = server.warm() {
-                tracing::warn!(error = %e, "cannot start the fork server yet; the first task start will try again");
+                tracing::warn!(error = %crate::errors::Chain(&e), "cannot start the fork server yet; the first task start will try again");
             }
         });
     }

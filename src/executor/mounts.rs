@@ -38,7 +38,7 @@ pub struct BindMount {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
-    #[error("volume source {} is not usable: {source}: check the host volume's path on this client", path.display())]
+    #[error("volume source {} is not usable (check the host volume's path on this client)", path.display())]
     Source {
         path: PathBuf,
         source: std::io::Error,
@@ -47,7 +47,7 @@ pub enum MountError {
     MissingTarget { path: PathBuf },
     #[error("mount destination {} leaves the task directory {} through a symlink or `..`: use a plain path inside the task directory", path.display(), task_dir.display())]
     Escapes { path: PathBuf, task_dir: PathBuf },
-    #[error("cannot {step} {}: {source}", path.display())]
+    #[error("cannot {step} {}", path.display())]
     Io {
         step: &'static str,
         path: PathBuf,

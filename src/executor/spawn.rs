@@ -66,7 +66,7 @@ pub struct SupervisorPlan {
 pub enum SpawnError {
     #[error("task {field} contains a NUL byte: remove it")]
     Nul { field: &'static str },
-    #[error("cannot open {field} `{path}`: {source}: it must be the log FIFO Nomad created for the task (check that the allocation directory still exists), /dev/null, or a file inside the allocation directory")]
+    #[error("cannot open {field} `{path}` (it must be the log FIFO Nomad created for the task, /dev/null, or a file inside the allocation directory; check that the allocation directory still exists)")]
     OpenLog {
         field: &'static str,
         path: PathBuf,
@@ -80,12 +80,12 @@ pub enum SpawnError {
     },
     #[error("nobody opened the log FIFO {path} for reading within {secs} s: check that Nomad's logmon is running for this task")]
     LogTimeout { path: PathBuf, secs: u64 },
-    #[error("cannot open cgroup directory {path}: {source}")]
+    #[error("cannot open cgroup directory {path}")]
     OpenCgroup {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot start the supervisor in cgroup {cgroup}: {source}: needs root, kernel >= 5.7 (clone3 CLONE_INTO_CGROUP) and a writable cgroup2")]
+    #[error("cannot start the supervisor in cgroup {cgroup} (needs root, kernel >= 5.7 for clone3 CLONE_INTO_CGROUP, and a writable cgroup2)")]
     Clone {
         cgroup: PathBuf,
         source: std::io::Error,

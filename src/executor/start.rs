@@ -74,7 +74,7 @@ impl Executor {
             state::CGROUP_FILE,
             &serde_json::to_vec(&cg).expect("a TaskCgroup always serializes"),
         ) {
-            tracing::warn!(task_id = %spec.id, error = %e, "cannot record the task's cgroup; a DestroyTask after a plugin restart will not remove it");
+            tracing::warn!(task_id = %spec.id, error = %crate::errors::Chain(&e), "cannot record the task's cgroup; a DestroyTask after a plugin restart will not remove it");
         }
         let state = RecoveryState {
             version: state::STATE_VERSION,

@@ -3,6 +3,7 @@
 
 use super::cgroup::TaskCgroup;
 use super::TaskSpec;
+use crate::errors::{error_chain, Chain};
 use crate::policy::{Launcher, Policy, PromiseSet, UnveilRule};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -57,11 +58,13 @@ pub struct RecoveryState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("task recovery state is not valid: {0}: it must be the driver_state this plugin returned from StartTask")]
-    Decode(serde_json::Error),
+    #[error("task recovery state is not valid (it must be the driver_state this plugin returned from StartTask)")]
+    Decode(#[source] serde_json::Error),
     #[error("task recovery state has version {0}, this plugin understands version {STATE_VERSION}: upgrade the plugin or let Nomad restart the task")]
     Version(u32),
-    #[error("cannot write {path}: {source}: check that the executor's state_dir is on a writable file system")]
+    #[error(
+        "cannot write {path} (check that the executor's state_dir is on a writable file system)"
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -70,7 +73,7 @@ pub enum StateError {
         "task recovery state of version 1 cannot be converted: {0}; let Nomad restart the task"
     )]
     Legacy(String),
-    #[error("exit record {path} is corrupt: {source}: remove it and restart the task")]
+    #[error("exit record {path} is corrupt (remove it and restart the task)")]
     Corrupt {
         path: PathBuf,
         source: serde_json::Error,
@@ -157,9 +160,12 @@ impl LegacySandboxV1 {
         let unveil = self
             .unveil
             .iter()
-            .map(|u| u.parse().map_err(|e| err(format!("unveil `{u}`: {e}"))))
+            .map(|u| {
+                u.parse()
+                    .map_err(|e| err(format!("unveil `{u}`: {}", Chain(&e))))
+            })
             .collect::<Result<Vec<UnveilRule>, _>>()?;
-        Policy::new(promises, unveil, launcher).map_err(|e| err(e.to_string()))
+        Policy::new(promises, unveil, launcher).map_err(|e| err(error_chain(&e)))
     }
 }
 

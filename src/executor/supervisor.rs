@@ -10,6 +10,7 @@ use super::denial_log;
 use super::spawn::SupervisorPlan;
 use super::state::{self, ExitStatus};
 use super::sys;
+use crate::errors::{error_chain, Chain};
 use crate::sandbox::seccomp::{self, notify};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, CloneFlags};
@@ -23,16 +24,18 @@ use std::time::Instant;
 pub enum SupervisorError {
     #[error("cannot read the supervisor plan: {reason}")]
     Plan { reason: String },
-    #[error("cannot join network namespace {path}: {source}: check the allocation's network_isolation_spec")]
+    #[error(
+        "cannot join network namespace {path} (check the allocation's network_isolation_spec)"
+    )]
     Netns {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot mount a private /proc for the task: {0}")]
-    Proc(nix::Error),
+    #[error("cannot mount a private /proc for the task")]
+    Proc(#[source] nix::Error),
     #[error(transparent)]
     Mount(#[from] super::mounts::MountError),
-    #[error("cannot {step} for the task: {source}")]
+    #[error("cannot {step} for the task")]
     Setup {
         step: &'static str,
         source: std::io::Error,
@@ -57,7 +60,7 @@ pub fn forked_main(plan: OwnedFd) -> i32 {
     let plan = match read_plan(plan) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("nomad-pledge-driver supervisor: {e}");
+            eprintln!("nomad-pledge-driver supervisor: {}", Chain(&e));
             return 2;
         }
     };
@@ -65,17 +68,17 @@ pub fn forked_main(plan: OwnedFd) -> i32 {
     let status = match supervise(plan) {
         Ok(st) => st,
         Err(e) => {
-            eprintln!("nomad-pledge-driver supervisor: {e}");
+            eprintln!("nomad-pledge-driver supervisor: {}", Chain(&e));
             ExitStatus {
                 exit_code: e.exit_status(),
                 signal: 0,
                 oom_killed: false,
-                err: Some(e.to_string()),
+                err: Some(error_chain(&e)),
             }
         }
     };
     if let Err(e) = state::write_exit(&state_path, &status) {
-        eprintln!("nomad-pledge-driver supervisor: {e}");
+        eprintln!("nomad-pledge-driver supervisor: {}", Chain(&e));
         return 1;
     }
     0

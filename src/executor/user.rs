@@ -20,7 +20,7 @@ pub struct TaskUser {
 pub enum UserError {
     #[error("user `{0}` does not exist on this host: set the task's `user` to an existing account or `nomad-<uid>`")]
     Unknown(String),
-    #[error("looking up user `{user}` failed: {source}")]
+    #[error("looking up user `{user}` failed")]
     Lookup { user: String, source: nix::Error },
     #[error("user `{0}` is root and the plugin option `allow_root` is false: run the task as an unprivileged `user` or set allow_root = true")]
     RootNotAllowed(String),

@@ -104,7 +104,7 @@ pub(super) async fn monitor(
         }
         Err(e) => ExitStatus {
             exit_code: 1,
-            err: Some(e.to_string()),
+            err: Some(crate::errors::error_chain(&e)),
             ..Default::default()
         },
     };

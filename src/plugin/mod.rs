@@ -63,7 +63,7 @@ pub fn main() -> i32 {
     let code = match runtime.block_on(server::run(level)) {
         Ok(()) => 0,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", crate::errors::Chain(&e));
             1
         }
     };

@@ -23,12 +23,12 @@ const GRACE: Duration = Duration::from_millis(1000);
 pub enum ServeError {
     #[error(transparent)]
     Socket(#[from] SocketError),
-    #[error("cannot write the go-plugin handshake line to stdout: {0}")]
-    Handshake(std::io::Error),
-    #[error("gRPC server failed: {0}")]
+    #[error("cannot write the go-plugin handshake line to stdout")]
+    Handshake(#[source] std::io::Error),
+    #[error("gRPC server failed")]
     Serve(#[from] tonic::transport::Error),
-    #[error("cannot install the SIGTERM handler: {0}")]
-    Signal(std::io::Error),
+    #[error("cannot install the SIGTERM handler")]
+    Signal(#[source] std::io::Error),
 }
 
 /// The handshake line go-plugin reads from our stdout.
@@ -109,6 +109,16 @@ pub async fn run(level: LogLevelHandle) -> Result<(), ServeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn serve_errors_say_each_thing_once() {
+        use super::ServeError;
+        use crate::errors::assert_says_each_thing_once as check;
+        use crate::errors::fixtures::{io, transport};
+        check(&ServeError::Handshake(io()));
+        check(&ServeError::Serve(transport()));
+        check(&ServeError::Signal(io()));
+    }
+
     #[test]
     fn handshake_line_format() {
         assert_eq!(

@@ -24,11 +24,11 @@ const OWNER_NAME: &str = "owner";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
-    #[error("cannot create the private socket directory under {base}: {source} (set TMPDIR or PLUGIN_UNIX_SOCKET_DIR to a writable directory)")]
+    #[error("cannot create the private socket directory under {base} (set TMPDIR or PLUGIN_UNIX_SOCKET_DIR to a writable directory)")]
     CreateDir { base: PathBuf, source: nix::Error },
     #[error("socket path {path} is longer than {MAX_SOCKET_PATH} bytes (set TMPDIR or PLUGIN_UNIX_SOCKET_DIR to a shorter directory)")]
     PathTooLong { path: PathBuf },
-    #[error("cannot listen on unix socket {path}: {source}")]
+    #[error("cannot listen on unix socket {path}")]
     Bind {
         path: PathBuf,
         source: std::io::Error,
@@ -179,6 +179,20 @@ pub fn remove_stale(base: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_errors_say_each_thing_once() {
+        use crate::errors::assert_says_each_thing_once as check;
+        use crate::errors::fixtures::{errno, io};
+        check(&SocketError::CreateDir {
+            base: PathBuf::from("/tmp"),
+            source: errno(),
+        });
+        check(&SocketError::Bind {
+            path: PathBuf::from("/tmp/x.sock"),
+            source: io(),
+        });
+    }
 
     #[tokio::test]
     async fn private_dir_socket_and_cleanup() {

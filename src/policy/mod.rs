@@ -83,7 +83,7 @@ pub enum PolicyError {
     },
     #[error("task `cap_add` asks for `{cap}`, which the plugin option `allow_caps` does not allow: add \"{cap}\" to `allow_caps` in the plugin config, or remove it from the task's `cap_add`")]
     CapNotAllowed { cap: String },
-    #[error("task `{field}`: {source}")]
+    #[error("task `{field}`")]
     CapName {
         field: &'static str,
         source: crate::sandbox::caps::CapNameError,
@@ -344,6 +344,31 @@ mod tests {
 
     fn rule(s: &str) -> UnveilRule {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn policy_errors_say_each_thing_once() {
+        use crate::errors::assert_says_each_thing_once as check;
+        let cap = || crate::sandbox::caps::CapNameError { name: "x".into() };
+        check(&PolicyError::Promises {
+            promises: "stdio thread".into(),
+            source: PromiseError::Unknown {
+                name: "thread".into(),
+            },
+        });
+        check(&PolicyError::CapName {
+            field: "cap_add",
+            source: cap(),
+        });
+        check(&PolicyError::Caps { source: cap() });
+        check(&PolicyError::Perms {
+            perms: "q".into(),
+            source: UnveilError::EmptyPerms,
+        });
+        check(&PolicyError::Ports {
+            ports: "x".into(),
+            source: PortRangeError("x".into()),
+        });
     }
 
     #[test]

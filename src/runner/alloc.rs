@@ -19,9 +19,9 @@ use super::term::{LineCopier, Target, PARTIAL_LINE_GRACE};
 
 #[derive(Debug, Error)]
 pub enum AllocError {
-    #[error("cannot create {path}: {source}; check that the parent directory is writable")]
+    #[error("cannot create {path} (check that the parent directory is writable)")]
     Create { path: PathBuf, source: io::Error },
-    #[error("cannot create the log FIFO {path}: {source}")]
+    #[error("cannot create the log FIFO {path}")]
     Fifo { path: PathBuf, source: nix::Error },
 }
 

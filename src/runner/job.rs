@@ -14,7 +14,7 @@ use thiserror::Error;
 /// What went wrong reading a job file; every message names the place and the fix.
 #[derive(Debug, Error)]
 pub enum JobError {
-    #[error("cannot parse the job file: {0}")]
+    #[error("cannot parse the job file")]
     Parse(#[from] hcl::Error),
     #[error("the job file has no `job \"NAME\" {{ ... }}` block")]
     NoJob,
@@ -601,7 +601,7 @@ job "demo" {
         for bad in ["static = 70000", "static = \"x\"", "to = -2"] {
             let text =
                 format!("job \"j\" {{ group \"g\" {{ network {{ port \"p\" {{ {bad} }} }} }} }}");
-            let e = Job::parse(&text).unwrap_err().to_string();
+            let e = crate::errors::error_chain(&Job::parse(&text).unwrap_err());
             assert!(e.contains("port \"p\""), "{bad}: {e}");
         }
     }

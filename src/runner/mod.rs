@@ -19,6 +19,9 @@ mod spec;
 mod term;
 mod volumes;
 
+#[cfg(test)]
+mod error_tests;
+
 use std::ffi::OsString;
 
 pub use args::OPTIONS_HELP;
@@ -55,7 +58,10 @@ pub fn main(raw: &[OsString]) -> i32 {
     match runtime.block_on(session::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            term::status_line(format_args!("nomad-pledge-driver run: {e}"));
+            term::status_line(format_args!(
+                "nomad-pledge-driver run: {}",
+                crate::errors::Chain(&e)
+            ));
             1
         }
     }

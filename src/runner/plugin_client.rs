@@ -19,7 +19,7 @@ use crate::proto::plugin::{grpc_controller_client::GrpcControllerClient, Empty};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot start the plugin {path}: {source}")]
+    #[error("cannot start the plugin {path}")]
     Spawn { path: PathBuf, source: io::Error },
     #[error("the plugin exited before its handshake; its log above says why")]
     NoHandshake,
@@ -27,7 +27,7 @@ pub enum ClientError {
     HandshakeTimeout(Duration),
     #[error("the plugin's handshake {0:?} is not `1|2|unix|PATH|grpc`")]
     BadHandshake(String),
-    #[error("cannot connect to the plugin socket {path}: {source}")]
+    #[error("cannot connect to the plugin socket {path}")]
     Connect {
         path: PathBuf,
         source: tonic::transport::Error,

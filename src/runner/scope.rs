@@ -13,7 +13,7 @@ use crate::executor::cgroup::host_cgroup_root;
 
 #[derive(Debug, Error)]
 pub enum ScopeError {
-    #[error("cannot create the cgroup {path}: {source}")]
+    #[error("cannot create the cgroup {path}")]
     Cgroup { path: PathBuf, source: io::Error },
     #[error("cannot create the network namespace {name} with `ip netns add`: {detail}; install iproute2 and run as root")]
     Netns { name: String, detail: String },

@@ -29,26 +29,26 @@ use crate::proto::drivers::{
 
 #[derive(Debug, Error)]
 pub enum RunError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Job { path: PathBuf, source: JobError },
-    #[error("{0}")]
+    #[error(transparent)]
     Interp(#[from] InterpError),
-    #[error("{0}")]
+    #[error(transparent)]
     Spec(#[from] spec::SpecError),
-    #[error("{0}")]
+    #[error(transparent)]
     Alloc(#[from] AllocError),
-    #[error("{0}")]
+    #[error(transparent)]
     Volume(#[from] super::volumes::VolumeError),
-    #[error("{0}")]
+    #[error(transparent)]
     Scope(#[from] ScopeError),
-    #[error("{0}")]
+    #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("{0}")]
+    #[error(transparent)]
     Ports(#[from] ports::PortError),
     #[error("the plugin refused {call}: {message}")]
     Rpc { call: &'static str, message: String },
@@ -443,7 +443,11 @@ struct Running {
 async fn start_task(ctx: &TaskCtx<'_>, plugin: &PluginProcess) -> Result<Running, RunError> {
     let started = try_start_task(ctx, plugin).await;
     if let Err(e) = &started {
-        status!("==> task \"{}\" failed: {e}", ctx.task.name);
+        status!(
+            "==> task \"{}\" failed: {}",
+            ctx.task.name,
+            crate::errors::Chain(e)
+        );
     }
     started
 }
@@ -617,7 +621,11 @@ async fn wait_task(
     match result {
         Err(status) => {
             let e = rpc("WaitTask")(status);
-            status!("==> task \"{}\" failed: {e}", task.name);
+            status!(
+                "==> task \"{}\" failed: {}",
+                task.name,
+                crate::errors::Chain(&e)
+            );
             Err(e)
         }
         Ok(resp) => {

@@ -86,10 +86,11 @@ pub enum Parsed {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UsageError {
     /// `--tcp-bind`/`--tcp-connect` with a value that is not a port list.
-    #[error("{prog}: invalid port for --{option}: {reason}")]
+    #[error("{prog}: invalid port for --{option}")]
     Port {
         prog: String,
         option: String,
+        #[source]
         reason: crate::sandbox::unveil::PortRangeError,
     },
     /// More `--operator-unveil` paths than pledge.com accepts.
@@ -406,7 +407,7 @@ pub fn main(args: &[OsString]) -> i32 {
             return 0;
         }
         Parsed::Fail(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::errors::Chain(&e));
             return e.exit_status();
         }
     };

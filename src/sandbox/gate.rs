@@ -127,9 +127,9 @@ pub fn defer_exec_to_gate(prog: &BpfProgram) -> Result<BpfProgram, SeccompError>
 /// Errors of the gate.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    #[error("exec gate: {0}")]
+    #[error("exec gate")]
     Seccomp(#[from] SeccompError),
-    #[error("exec gate: {what} failed: {source} (needs Linux 5.5+ with pidfd_open and seccomp user notification; promise `exec` to run without the gate)")]
+    #[error("exec gate: {what} failed (needs Linux 5.5+ with pidfd_open and seccomp user notification; promise `exec` to run without the gate)")]
     Sys {
         what: &'static str,
         source: std::io::Error,

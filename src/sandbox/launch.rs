@@ -19,6 +19,7 @@ use super::promise::{PromiseError, PromiseSet};
 use super::seccomp::{self, Penalty};
 use super::sys;
 use super::unveil::{self, NetPolicy, Origin, ProgramFacts, UnveilError, UnveilRule};
+use crate::errors::{error_chain, Chain};
 use crate::policy::{Launcher, Policy, PolicyError};
 
 /// Default promises when no `-p` is given.
@@ -44,7 +45,7 @@ mod status {
 /// derived from it.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("bad promises list: {list} ({source})")]
+    #[error("bad promises list: {list}")]
     Promises { list: String, source: PromiseError },
     #[error(transparent)]
     Unveil(#[from] UnveilError),
@@ -52,17 +53,17 @@ pub enum LaunchError {
     Fds { status: i32 },
     #[error("running setuid/setgid is not supported: install without the set-id bit")]
     SetIdInstall,
-    #[error("chdir {}: {source}", dir.display())]
+    #[error("chdir {}", dir.display())]
     Chdir { dir: PathBuf, source: nix::Error },
-    #[error("chroot {}: {source}", dir.display())]
+    #[error("chroot {}", dir.display())]
     Chroot { dir: PathBuf, source: nix::Error },
-    #[error("unveil {}: {source}", path.display())]
+    #[error("unveil {}", path.display())]
     Policy { path: PathBuf, source: PolicyError },
     #[error(transparent)]
     Prepare(#[from] PrepareError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("pledge: {0}")]
+    #[error("pledge")]
     Explainer(#[from] GateError),
     #[error("{program}: {}{hint}", install_text(.failure))]
     Install {
@@ -100,22 +101,22 @@ impl LaunchError {
 /// `-u`/`-g`: the identity switch and the capability sets.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("dropping capabilities: {0}")]
-    Caps(std::io::Error),
+    #[error("dropping capabilities")]
+    Caps(#[source] std::io::Error),
     #[error(
         "clearing the inheritable, ambient and (for a non-root uid) permitted capabilities: {0}"
     )]
     CapSets(String),
-    #[error("setgroups({groups:?}) for -u/-g: {source}")]
+    #[error("setgroups({groups:?}) for -u/-g")]
     Groups {
         groups: Vec<u32>,
         source: nix::Error,
     },
-    #[error("setgid({gid}): {source}")]
+    #[error("setgid({gid})")]
     Setgid { gid: u32, source: nix::Error },
     #[error("setgid({gid}) not effective")]
     SetgidVerify { gid: u32 },
-    #[error("setuid({uid}): {source}")]
+    #[error("setuid({uid})")]
     Setuid { uid: u32, source: nix::Error },
     #[error("setuid({uid}) not effective")]
     SetuidVerify { uid: u32 },
@@ -149,10 +150,10 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
                     let plan = prepared::FilterPlan::new(p, dynamic, penalty_of(opts));
                     print!("{}", plan.describe());
                     if let Err(e) = plan.build(false, 3, None) {
-                        println!("error: {e}");
+                        println!("error: {}", Chain(&e));
                     }
                 }
-                Err(e) => println!("{e}"),
+                Err(e) => println!("{}", Chain(&e)),
             }
             0
         }
@@ -167,10 +168,10 @@ pub fn feature_test(prog: &str, test: &OsStr, opts: &Options) -> i32 {
                 print!("{}", unveil::domain_only(abi).describe());
             } else {
                 let rules = promises_of(opts)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| error_chain(&e))
                     .and_then(|p| unveil_rules(opts, p, prog));
                 match rules.and_then(|r| {
-                    unveil::plan(r, NetPolicy::default(), abi).map_err(|e| e.to_string())
+                    unveil::plan(r, NetPolicy::default(), abi).map_err(|e| error_chain(&e))
                 }) {
                     Ok(plan) => print!("{}", plan.describe()),
                     Err(msg) => println!("error: {msg}"),
@@ -260,11 +261,11 @@ fn unveil_rules(
         rules = unveil::implicit_rules(promises, &facts, sys::stdin_tty_name());
     }
     for v in &opts.operator_unveils {
-        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
+        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {}", Chain(&e)))?;
         rules.push((r, Origin::Operator));
     }
     for v in &opts.unveils {
-        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {e}"))?;
+        let r = UnveilRule::parse_os(v).map_err(|e| format!("{prog}: {}", Chain(&e)))?;
         rules.push((r, Origin::User));
     }
     super::procmem::check(&rules, promises).map_err(|e| e.to_string())?;
@@ -410,9 +411,9 @@ pub fn run(prog: &str, opts: &Options) -> i32 {
             let msg = match &e {
                 // perror style, as pledge.com: `PROG: No such file or directory`.
                 LaunchError::Install { .. } | LaunchError::Prepare(PrepareError::Program(_)) => {
-                    e.to_string()
+                    error_chain(&e)
                 }
-                _ => format!("{prog}: {e}"),
+                _ => format!("{prog}: {}", Chain(&e)),
             };
             eprintln!("{msg}");
             e.exit_status()

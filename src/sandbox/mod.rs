@@ -14,3 +14,6 @@ pub(crate) mod sys;
 pub mod syscalls;
 pub mod unmatched;
 pub mod unveil;
+
+#[cfg(test)]
+mod error_tests;

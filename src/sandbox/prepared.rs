@@ -121,13 +121,13 @@ impl Default for Extras {
 /// Why the sandbox cannot be prepared (nothing irreversible has happened yet).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("{0}")]
+    #[error(transparent)]
     Program(#[from] ExeError),
     #[error("the {what} contains a NUL byte: remove it")]
     Nul { what: &'static str },
     #[error("--tcp-bind/--tcp-connect are landlock rules: drop -V to use them")]
     PortsWithoutUnveil,
-    #[error("pledge: {0}")]
+    #[error("pledge")]
     Filter(#[from] SeccompError),
     #[error(transparent)]
     Unveil(#[from] UnveilError),
@@ -625,7 +625,7 @@ impl Sandbox {
                 match unveil::plan_for(rules.clone(), self.net.clone(), self.abi.clone(), proc_self)
                 {
                     Ok(p) => s += &p.describe(),
-                    Err(e) => s += &format!("unveil: {e}\n"),
+                    Err(e) => s += &format!("unveil: {}\n", crate::errors::Chain(&e)),
                 }
             }
         }

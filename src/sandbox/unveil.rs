@@ -218,7 +218,7 @@ pub enum UnveilError {
     EmptyPerms,
     #[error("unveil argument {arg:?} has no path: write PERM:PATH, e.g. `rw:/var/tmp`")]
     EmptyPath { arg: OsString },
-    #[error("{path}: cannot unveil ({origin}): {source}")]
+    #[error("{path}: cannot unveil ({origin})")]
     Open {
         path: PathBuf,
         origin: String,
@@ -230,10 +230,10 @@ pub enum UnveilError {
     RequiredMissing { path: PathBuf, origin: String },
     #[error("landlock is not available on this kernel ({reason}) but unveil rules were given: boot with `lsm=...,landlock`, use -V to run without unveil, or pass --unveil-best-effort to run with the filesystem unrestricted")]
     Unavailable { reason: String },
-    #[error("landlock ruleset for {what} failed: {source}")]
+    #[error("landlock ruleset for {what} failed")]
     Landlock {
         what: String,
-        source: landlock::RulesetError,
+        source: crate::errors::Flat<landlock::RulesetError>,
     },
     #[error("--tcp-bind/--tcp-connect need landlock network rules (ABI 4, Linux 6.7), this kernel has ABI {abi}: drop the port options or upgrade the kernel")]
     NoNetworkRules { abi: i32 },
@@ -863,9 +863,9 @@ impl LandlockPlan {
     /// The ruleset of a domain without filesystem rules ([`domain_only`]).
     fn domain_only_ruleset(&self) -> Result<Option<OwnedFd>, UnveilError> {
         let ll = |what: &'static str| {
-            move |source| UnveilError::Landlock {
+            move |source: landlock::RulesetError| UnveilError::Landlock {
                 what: what.to_owned(),
-                source,
+                source: source.into(),
             }
         };
         let rs = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
@@ -908,7 +908,10 @@ impl LandlockPlan {
         }
         let ll = |what: &str| {
             let what = what.to_owned();
-            move |source| UnveilError::Landlock { what, source }
+            move |source: landlock::RulesetError| UnveilError::Landlock {
+                what,
+                source: source.into(),
+            }
         };
         let mut rs = Ruleset::default()
             .set_compatibility(CompatLevel::HardRequirement)

@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 use super::config::LandlockAudit;
 use super::fingerprint::{attr, AttrValue, Fingerprint, Health};
 use super::TaskEvent;
+use crate::errors::{error_chain, Chain};
 use record::{Record, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN};
 
 /// Distinct denials reported per task before it is cut off.
@@ -87,7 +88,7 @@ impl Denials {
         let reporting = match decide(mode, landlock_abi) {
             Err(reason) => Reporting::Off(reason),
             Ok(on) => match netlink::Reader::open() {
-                Err(e) => Reporting::Off(e.to_string()),
+                Err(e) => Reporting::Off(error_chain(&e)),
                 Ok(reader) => {
                     turned_on = on;
                     let shared = inner.clone();
@@ -194,7 +195,7 @@ fn decide(mode: LandlockAudit, abi: Option<u32>) -> Result<bool, String> {
         }
         None => return Err("no Landlock".into()),
     }
-    let st = netlink::status().map_err(|e| e.to_string())?;
+    let st = netlink::status().map_err(|e| error_chain(&e))?;
     if st.enabled != 0 {
         return Ok(false);
     }
@@ -204,7 +205,7 @@ fn decide(mode: LandlockAudit, abi: Option<u32>) -> Result<bool, String> {
             st.pid
         )),
         LandlockAudit::Enable => {
-            netlink::set_enabled(true).map_err(|e| e.to_string())?;
+            netlink::set_enabled(true).map_err(|e| error_chain(&e))?;
             tracing::info!("kernel audit was off: turned it on (host-wide) for Landlock denial reports (landlock_audit = \"enable\")");
             Ok(true)
         }
@@ -242,7 +243,7 @@ fn read_loop(
         let (ty, text) = match reader.next() {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "Landlock denial reader stopped");
+                tracing::warn!(error = %Chain(&e), "Landlock denial reader stopped");
                 return;
             }
         };

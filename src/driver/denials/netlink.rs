@@ -22,9 +22,9 @@ const HDR: usize = 16;
 /// Why the audit socket failed (each names the step; root with CAP_AUDIT_* is needed).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit netlink socket: {0} (needs root in the initial network namespace and a kernel with CONFIG_AUDIT)")]
-    Socket(nix::Error),
-    #[error("audit netlink {what}: {source}")]
+    #[error("audit netlink socket (needs root in the initial network namespace and a kernel with CONFIG_AUDIT)")]
+    Socket(#[source] nix::Error),
+    #[error("audit netlink {what}")]
     Io {
         what: &'static str,
         source: nix::Error,
@@ -177,5 +177,21 @@ impl Reader {
             let text = String::from_utf8_lossy(b.get(HDR..end).unwrap_or_default()).into_owned();
             return Ok((ty, text));
         }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::AuditError;
+    use crate::errors::assert_says_each_thing_once as check;
+    use crate::errors::fixtures::errno;
+
+    #[test]
+    fn audit_errors_say_each_thing_once() {
+        check(&AuditError::Socket(errno()));
+        check(&AuditError::Io {
+            what: "recv",
+            source: errno(),
+        });
     }
 }

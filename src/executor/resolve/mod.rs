@@ -42,7 +42,7 @@ pub enum ResolveError {
     },
     #[error("task config: `command`, `work_dir` or an environment PATH contains a NUL byte")]
     Nul,
-    #[error("cannot check the task's `command` as the task user: {0}")]
+    #[error("cannot check the task's `command` as the task user")]
     Probe(#[from] sys::ProbeError),
 }
 
@@ -180,6 +180,24 @@ fn errno_text(e: i32) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn resolve_errors_say_each_thing_once() {
+        use crate::errors::assert_says_each_thing_once as check;
+        use crate::errors::fixtures::{errno, io};
+        check(&sys::ProbeError::Fork(io()));
+        check(&sys::ProbeError::Pipe(errno()));
+        check(&sys::ProbeError::Identity {
+            uid: 1,
+            gid: 1,
+            source: io(),
+        });
+        check(&ResolveError::Probe(sys::ProbeError::Identity {
+            uid: 1,
+            gid: 1,
+            source: io(),
+        }));
+    }
 
     fn me() -> TaskUser {
         TaskUser {

@@ -40,11 +40,11 @@ pub struct Findings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot fork the probe child: {0}")]
-    Fork(io::Error),
-    #[error("cannot create the probe pipe: {0}")]
-    Pipe(nix::Error),
-    #[error("cannot take the task user's identity (uid {uid}, gid {gid}): {source}")]
+    #[error("cannot fork the probe child")]
+    Fork(#[source] io::Error),
+    #[error("cannot create the probe pipe")]
+    Pipe(#[source] nix::Error),
+    #[error("cannot take the task user's identity (uid {uid}, gid {gid})")]
     Identity {
         uid: u32,
         gid: u32,

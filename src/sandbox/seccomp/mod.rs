@@ -157,11 +157,11 @@ pub enum SeccompError {
     BadProgramBytes { len: usize },
     #[error("filter assembler bug: {what}")]
     Internal { what: &'static str },
-    #[error("prctl(PR_SET_NO_NEW_PRIVS) failed: {source}")]
+    #[error("prctl(PR_SET_NO_NEW_PRIVS) failed")]
     NoNewPrivs { source: std::io::Error },
-    #[error("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}) refused the filter: {source} (needs a kernel with CONFIG_SECCOMP_FILTER; a listener needs Linux 5.0, and TSYNC cannot be combined with NEW_LISTENER)")]
+    #[error("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}) refused the filter (needs a kernel with CONFIG_SECCOMP_FILTER; a listener needs Linux 5.0, and TSYNC cannot be combined with NEW_LISTENER)")]
     Install { flags: u32, source: std::io::Error },
-    #[error("seccomp notification {op} on listener failed: {source}")]
+    #[error("seccomp notification {op} on listener failed")]
     Notify {
         op: &'static str,
         source: std::io::Error,

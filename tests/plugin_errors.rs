@@ -1,0 +1,130 @@
+//! Error messages through the built plugin, as Nomad shows them: each says what failed, the
+//! cause and the fix exactly once (errors return their cause from `source()` and do not print
+//! it; the gRPC status and the exit result join the chain once, see `src/errors.rs`).
+
+mod common;
+
+use common::pb::base::SetConfigRequest;
+use common::pb::drivers::{StartTaskRequest, WaitTaskRequest};
+use common::tasks::*;
+use common::*;
+
+/// Asserts that `piece` occurs exactly once in `message`.
+fn once(message: &str, piece: &str) {
+    assert_eq!(
+        message.matches(piece).count(),
+        1,
+        "want {piece:?} exactly once in {message:?}"
+    );
+}
+
+async fn set_config_error(plugin: &Plugin, fields: &[(&str, V<'_>)]) -> String {
+    let req: SetConfigRequest = set_config(msgpack(fields), true);
+    let e = plugin
+        .base()
+        .set_config(req)
+        .await
+        .expect_err("SetConfig must refuse the config");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+    e.message().to_string()
+}
+
+#[tokio::test]
+async fn a_bad_plugin_config_gives_the_field_and_the_cause_once() {
+    let plugin = Plugin::start(&[]).await;
+    let e = set_config_error(&plugin, &[("log_level", V::S("loud"))]).await;
+    assert_eq!(
+        e,
+        "plugin config: `log_level`: unknown log level `loud`: use one of trace, debug, info, warn, error"
+    );
+    let e = set_config_error(&plugin, &[("denied_host_uids", V::S("0-x"))]).await;
+    once(&e, "plugin config: `denied_host_uids`: ");
+    once(&e, "`0-x` is not an id or an id range");
+    plugin.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_task_config_gives_the_field_and_the_cause_once() {
+    require_host!();
+    let alloc = Alloc::new("errors");
+    let plugin = plugin(&alloc).await;
+    let refused = |config: Vec<u8>| {
+        let plugin = &plugin;
+        let mut task = alloc.task("bad", "true", &[], "stdio");
+        task.msgpack_driver_config = config;
+        async move {
+            let e = plugin
+                .driver()
+                .start_task(StartTaskRequest { task: Some(task) })
+                .await
+                .expect_err("StartTask must refuse the task");
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+            e.message().to_string()
+        }
+    };
+
+    let e = refused(msgpack(&[
+        ("command", V::S("true")),
+        ("ulimit", V::M(&[("nofiles", "1")])),
+    ]))
+    .await;
+    assert!(
+        e.starts_with(
+            "task config: `ulimit` `nofiles = \"1\"`: `nofiles` is not a resource; use one of "
+        ),
+        "{e}"
+    );
+    once(&e, "task config");
+    once(&e, "is not a resource");
+
+    let e = refused(msgpack(&[
+        ("command", V::S("true")),
+        ("connect_ports", V::L(&["443", "9-1"])),
+    ]))
+    .await;
+    assert!(
+        e.starts_with("task config: `connect_ports[1]`: `9-1` is not a TCP port or port range"),
+        "{e}"
+    );
+    once(&e, "is not a TCP port");
+
+    let e = refused(
+        alloc
+            .task("missing", "/nonexistent/program", &[], "stdio")
+            .msgpack_driver_config,
+    )
+    .await;
+    once(&e, "/nonexistent/program");
+    once(&e, "No such file or directory");
+    plugin.shutdown().await;
+}
+
+/// A program the kernel cannot execute fails in the task child; the exit result names the step,
+/// the program and the errno once.
+#[tokio::test]
+async fn a_failed_exec_gives_the_step_and_the_errno_once() {
+    require_host!();
+    let alloc = Alloc::new("errors");
+    let plugin = plugin(&alloc).await;
+    let junk = alloc.path().join("junk-program");
+    std::fs::write(&junk, "not a program\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let junk = junk.display().to_string();
+    let h = start(&plugin, alloc.task("junk", &junk, &[], "stdio")).await;
+    let id = h.config.unwrap().id;
+    let resp = plugin
+        .driver()
+        .wait_task(WaitTaskRequest {
+            task_id: id.clone(),
+        })
+        .await
+        .expect("WaitTask")
+        .into_inner();
+    assert_eq!(resp.result.unwrap().exit_code, 127);
+    once(&resp.err, "the sandbox could not start the task");
+    once(&resp.err, &junk);
+    once(&resp.err, "Exec format error");
+    destroy(&plugin, &id).await;
+    plugin.shutdown().await;
+}
