@@ -490,11 +490,11 @@ fn forkserver_of(plugin: u32) -> Option<i32> {
 }
 
 /// The fork server exists from the long-lived SetConfig on (a helper that appeared during a
-/// StartTask, outside the task's cgroup, would look like an escaped task process) and is gone
-/// once the last task is destroyed (nothing of the plugin's but the plugin outlives its tasks);
-/// the next StartTask starts it again.
+/// StartTask, outside the task's cgroup, would look like an escaped task process), serves a
+/// burst of starts, and is gone once idle (nothing of the plugin's but the plugin outlives what
+/// it was asked to do); the next StartTask starts it again.
 #[tokio::test]
-async fn the_fork_server_runs_from_set_config_until_the_last_task_is_destroyed() {
+async fn the_fork_server_runs_from_set_config_until_it_is_idle() {
     require_host!();
     let alloc = Alloc::new("exec");
     let plugin = plugin(&alloc).await;
@@ -520,7 +520,8 @@ async fn the_fork_server_runs_from_set_config_until_the_last_task_is_destroyed()
     destroy(&plugin, &one).await;
     assert_eq!(forkserver_of(pid), Some(server), "a task is left");
     destroy(&plugin, &two).await;
-    assert_eq!(forkserver_of(pid), None, "no task is left");
+    // Half a second after its last clone.
+    eventually("no fork server once idle", || forkserver_of(pid).is_none()).await;
     let three = start_sleeper(&plugin, &alloc, "three", "stdio rpath proc exec").await;
     let r = exec(&plugin, &three, &["echo", "three"], None).await;
     assert_eq!(text(&r.stdout), "three\n", "stderr {}", text(&r.stderr));

@@ -39,11 +39,12 @@ impl Executor {
         Ok(())
     }
 
-    /// With no task left, the fork server goes (the next StartTask starts it again): an idle
-    /// plugin keeps no helper process, and none outlives the last task's DestroyTask.
+    /// With no task left, a fork server that never cloned (started at SetConfig, then only
+    /// recovered tasks) goes now; one that cloned goes [`forkserver::IDLE`] after its last
+    /// clone (see `start.rs`). The next StartTask starts one again.
     async fn idle_forkserver(&self) {
         let server = self.forkserver.clone();
-        let _ = tokio::task::spawn_blocking(move || server.stop()).await;
+        let _ = tokio::task::spawn_blocking(move || server.stop_if_idle(0)).await;
     }
 
     /// DestroyTask of a task this plugin instance does not track: Nomad saw it end (or gave up

@@ -72,9 +72,16 @@ pub struct ForkServer {
     conn: Mutex<Option<Conn>>,
 }
 
+/// How long a fork server that has cloned supervisors stays up without another request: a
+/// burst of starts shares one server, and an idle plugin keeps no helper process (nothing of
+/// the plugin's but the plugin outlives what it was asked to do).
+pub const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 struct Conn {
     child: std::process::Child,
     sock: OwnedFd,
+    /// Supervisors this server cloned (0: started ahead of the first task, see `warm`).
+    clones: u64,
 }
 
 impl Drop for Conn {
@@ -159,7 +166,11 @@ impl ForkServer {
                 exe: self.exe.clone(),
                 source,
             })?;
-        Ok(Conn { child, sock: ours })
+        Ok(Conn {
+            child,
+            sock: ours,
+            clones: 0,
+        })
     }
 
     /// Starts the server unless it runs. Blocking (a fork and exec). The plugin calls it at
@@ -176,11 +187,24 @@ impl ForkServer {
         Ok(())
     }
 
-    /// Ends the server if it runs and reaps it (its supervisors do not depend on it).
-    /// Blocking, briefly: the server exits as soon as its socket closes.
-    pub fn stop(&self) {
-        let conn = self.conn.lock().expect("fork server lock").take();
-        drop(conn);
+    /// The number of supervisors the running server has cloned (None: no server), to pass to
+    /// [`ForkServer::stop_if_idle`] after [`IDLE`].
+    pub fn clones(&self) -> Option<u64> {
+        self.conn
+            .lock()
+            .expect("fork server lock")
+            .as_ref()
+            .map(|c| c.clones)
+    }
+
+    /// Ends the server if it has cloned nothing since it had cloned `seen` (no request came
+    /// meanwhile) and reaps it; its supervisors do not depend on it. Blocking, briefly: the
+    /// server exits as soon as its socket closes.
+    pub fn stop_if_idle(&self, seen: u64) {
+        let mut conn = self.conn.lock().expect("fork server lock");
+        if conn.as_ref().is_some_and(|c| c.clones == seen) {
+            drop(conn.take());
+        }
     }
 
     /// Clones a supervisor for `req`: its pid and pidfd. Blocking: call it on a blocking thread.
@@ -197,7 +221,10 @@ impl ForkServer {
                 None => conn.insert(self.start()?),
             };
             match ask(c.sock.as_raw_fd(), req)? {
-                Answer::Started(pid, pidfd) => return Ok((pid, pidfd)),
+                Answer::Started(pid, pidfd) => {
+                    c.clones += 1;
+                    return Ok((pid, pidfd));
+                }
                 Answer::Failed(errno) => {
                     return Err(ForkServerError::Clone(std::io::Error::from_raw_os_error(
                         errno,

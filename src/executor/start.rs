@@ -69,6 +69,7 @@ impl Executor {
         .await;
         let (pid, pidfd) = spawned?;
         guard.spawned();
+        self.stop_forkserver_when_idle();
         if let Err(e) = state::write_atomic(
             &state_path,
             state::CGROUP_FILE,
@@ -93,6 +94,18 @@ impl Executor {
         self.track(state.clone(), Some(pidfd), None)?;
         guard.commit();
         Ok(state)
+    }
+
+    /// Ends the fork server [`forkserver::IDLE`] from now unless another start used it.
+    fn stop_forkserver_when_idle(&self) {
+        let server = self.forkserver.clone();
+        let Some(seen) = server.clones() else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(forkserver::IDLE).await;
+            let _ = tokio::task::spawn_blocking(move || server.stop_if_idle(seen)).await;
+        });
     }
 
     /// Refuses a `command` the task user cannot run or a `work_dir` that is not a directory
