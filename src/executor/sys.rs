@@ -217,6 +217,11 @@ pub fn mount_namespace_of(pidfd: &OwnedFd, pid: i32) -> io::Result<OwnedFd> {
     if !matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) {
         return Err(e);
     }
+    mount_namespace_from_proc(pidfd, pid)
+}
+
+/// [`mount_namespace_of`] on kernels without `PIDFD_GET_MNT_NAMESPACE`.
+pub fn mount_namespace_from_proc(pidfd: &OwnedFd, pid: i32) -> io::Result<OwnedFd> {
     let ns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?.into();
     // The pid is only freed once the process is reaped, and a zombie has no namespaces to
     // open: if the pidfd's process still exists now, the file opened was its own.

@@ -1221,3 +1221,25 @@ async fn tasks_cannot_signal_or_trace_the_fork_server_or_the_supervisor() {
     }
     assert_clean(&st);
 }
+
+/// Both ways of taking a process's mount namespace give its own, and neither takes one of a
+/// process that is gone (so a pid reused since cannot lend its namespace).
+#[test]
+fn mount_namespace_of_a_live_process_and_not_of_a_reaped_one() {
+    let me = std::process::id() as i32;
+    let fd = sys::pidfd_open(me).unwrap();
+    let own = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let link = |ns: &OwnedFd| {
+        use std::os::fd::AsRawFd;
+        fs::read_link(format!("/proc/self/fd/{}", ns.as_raw_fd())).unwrap()
+    };
+    assert_eq!(link(&sys::mount_namespace_of(&fd, me).unwrap()), own);
+    assert_eq!(link(&sys::mount_namespace_from_proc(&fd, me).unwrap()), own);
+
+    let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id() as i32;
+    let fd = sys::pidfd_open(pid).unwrap();
+    child.wait().unwrap();
+    assert!(sys::mount_namespace_of(&fd, pid).is_err());
+    assert!(sys::mount_namespace_from_proc(&fd, pid).is_err());
+}
