@@ -116,3 +116,83 @@ pub fn first_line(s: &str) -> String {
 pub fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
+
+/// The floor of a graceful stop in new namespaces, without the plugin: `unshare --ipc --pid
+/// --mount --mount-proc --fork` runs a shell as PID 1 that starts `sh -c 'echo ready; exec sleep
+/// 3600'` and waits for it; after "ready" (and a moment for the `exec`), SIGTERM goes straight to
+/// the sleep, and the time runs until `unshare` has been reaped (PID 1 gone, the namespaces torn
+/// down). With `hold_mount_ns`, a descriptor of the namespaces' mount namespace is held across
+/// the wait (the driver's way: the mount table's teardown then happens at its close, after).
+pub fn kill_in_namespaces(hold_mount_ns: bool) -> Result<Duration, String> {
+    let inner = "/bin/sh -c 'echo ready; exec sleep 3600' & wait $!";
+    let mut child = Command::new("unshare")
+        .args([
+            "--ipc",
+            "--pid",
+            "--mount",
+            "--mount-proc",
+            "--fork",
+            "--kill-child=SIGKILL",
+            "--",
+            "/bin/sh",
+            "-c",
+            inner,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn unshare: {e}"))?;
+    let result = (|| {
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut byte = [0u8; 1];
+        match out.read(&mut byte) {
+            Ok(1) => {}
+            _ => return Err("the task in new namespaces printed nothing".to_string()),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let init = only_child(child.id() as i32)?;
+        let sleep = only_child(init)?;
+        let comm = std::fs::read_to_string(format!("/proc/{sleep}/comm")).unwrap_or_default();
+        if comm.trim() != "sleep" {
+            return Err(format!("pid {sleep} runs {:?}, not sleep", comm.trim()));
+        }
+        let ns = hold_mount_ns
+            .then(|| File::open(format!("/proc/{}/ns/mnt", child.id())))
+            .transpose()
+            .map_err(|e| format!("open the mount namespace: {e}"))?;
+        let t0 = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sleep),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(|e| format!("kill {sleep}: {e}"))?;
+        let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+        let elapsed = t0.elapsed();
+        drop(ns);
+        // The PID 1 shell exits with the status of the killed sleep: 128 + SIGTERM.
+        if status.code() != Some(143) {
+            return Err(format!("unshare ended with {status}, not 143"));
+        }
+        Ok(elapsed)
+    })();
+    if result.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
+}
+
+/// The single child of `pid` (from `/proc/PID/task/PID/children`).
+fn only_child(pid: i32) -> Result<i32, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map_err(|e| format!("children of {pid}: {e}"))?;
+    let pids: Vec<i32> = text
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    match pids.as_slice() {
+        [one] => Ok(*one),
+        other => Err(format!("pid {pid} has children {other:?}, expected one")),
+    }
+}

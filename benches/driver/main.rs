@@ -188,6 +188,7 @@ async fn run(s: &Settings) -> Report {
             bench.as_mut().filter(|_| lifecycle_ok.is_ok()),
             s,
             &lifecycle_ok,
+            root,
         )
         .await;
     }
@@ -641,6 +642,7 @@ async fn stop_latency(
     mut bench: Option<&mut Bench>,
     s: &Settings,
     lifecycle: &Result<(), String>,
+    root: bool,
 ) {
     let cases = [
         (
@@ -671,7 +673,22 @@ async fn stop_latency(
         eprintln!("stop latency ({what}): {n} samples");
         let (mut rpc, mut done) = (Samples::default(), Samples::default());
         let mut err = None;
+        // The floor rows (graceful case only), sampled in turn with the plugin's.
+        let mut floors = [
+            (false, Samples::default(), None),
+            (true, Samples::default(), None),
+        ];
         for _ in 0..n {
+            if !ignore && root {
+                for (hold, samples, ferr) in floors.iter_mut() {
+                    if ferr.is_none() {
+                        match tokio::task::block_in_place(|| baseline::kill_in_namespaces(*hold)) {
+                            Ok(d) => samples.push(d),
+                            Err(e) => *ferr = Some(e),
+                        }
+                    }
+                }
+            }
             match stop_sample(b, ignore, timeout).await {
                 Ok((a, d)) => {
                     rpc.push(a);
@@ -704,6 +721,20 @@ async fn stop_latency(
                     derived,
                     target,
                 );
+            }
+        }
+        if !ignore {
+            for (hold, samples, ferr) in &floors {
+                let what = if *hold {
+                    "floor, the mount namespace held open across the wait (as the driver does): the same kill + reap"
+                } else {
+                    "floor: SIGTERM straight to the same `sleep` in new PID/mount/IPC namespaces (`unshare --fork`, a shell as PID 1), until `unshare` is reaped"
+                };
+                match (root, ferr) {
+                    (false, _) => r.na(what, "needs root for unshare", ""),
+                    (true, Some(e)) => r.na(what, e, ""),
+                    (true, None) => r.row(what, p50_p99(samples), "", String::new(), ""),
+                }
             }
         }
     }

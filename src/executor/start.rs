@@ -173,6 +173,9 @@ impl Executor {
         pidfd: Option<OwnedFd>,
         exited: Option<ExitStatus>,
     ) -> Result<(), ExecError> {
+        let mount_ns = pidfd
+            .as_ref()
+            .and_then(|fd| sys::mount_namespace_of(fd, state.pid).ok());
         let afd = match pidfd {
             Some(fd) => Some(Arc::new(sys::watch_pidfd(fd).map_err(|source| {
                 ExecError::Watch {
@@ -189,6 +192,7 @@ impl Executor {
             exit_tx,
             killed: AtomicBool::new(false),
             stats: Mutex::new(None),
+            mount_ns: Mutex::new(mount_ns),
         });
         self.tasks
             .lock()

@@ -1,7 +1,7 @@
 //! The executor's only `unsafe` code: raw syscalls the safe wrappers do not cover (clone3 with
 //! CLONE_INTO_CGROUP and CLONE_PIDFD in the fork server, pidfd_open, pidfd_send_signal,
 //! waitid(P_PIDFD), fork in the single-threaded supervisor, signal dispositions, setpriority,
-//! close_range, malloc_trim, PR_SET_DUMPABLE).
+//! close_range, malloc_trim, PR_SET_DUMPABLE, PIDFD_GET_MNT_NAMESPACE).
 
 // One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
 #![allow(unsafe_code)]
@@ -212,6 +212,35 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `PIDFD_GET_MNT_NAMESPACE` (linux/pidfd.h: `_IO(0xFF, 3)`, Linux 6.11).
+const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
+
+/// A descriptor of the mount namespace of the running process behind `pidfd` (whose pid is
+/// `pid`): `ioctl(PIDFD_GET_MNT_NAMESPACE)`, or on kernels without it `/proc/PID/ns/mnt`
+/// checked afterwards against the pidfd (a pid reused before the open is never taken).
+pub fn mount_namespace_of(pidfd: &OwnedFd, pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: the ioctl takes no argument and returns a new descriptor (or -1); `pidfd` is open.
+    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_MNT_NAMESPACE as _, 0) };
+    if fd >= 0 {
+        // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let e = io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) {
+        return Err(e);
+    }
+    mount_namespace_from_proc(pidfd, pid)
+}
+
+/// [`mount_namespace_of`] on kernels without `PIDFD_GET_MNT_NAMESPACE`.
+pub fn mount_namespace_from_proc(pidfd: &OwnedFd, pid: i32) -> io::Result<OwnedFd> {
+    let ns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?.into();
+    // The pid is only freed once the process is reaped, and a zombie has no namespaces to
+    // open: if the pidfd's process still exists now, the file opened was its own.
+    pidfd_send_signal(pidfd, 0)?;
+    Ok(ns)
 }
 
 /// Reaps the process behind `pidfd` if it is our exited child (ECHILD otherwise is ignored).

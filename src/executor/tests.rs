@@ -225,6 +225,101 @@ async fn stop_honoured_and_ignored_sigterm() {
         .unwrap();
 }
 
+/// `mnt:[inode]` of a process's mount namespace.
+fn mount_ns_of(pid: i32) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Whether this process (the plugin, in these tests) has a descriptor open on namespace `ns`.
+fn holds_namespace(ns: &str) -> bool {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == std::ffi::OsStr::new(ns)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_ends_everything_before_wait_returns_and_releases_the_mount_namespace() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    // A background child the supervisor inherits, and the command `exec sleep` (as in the bench).
+    let st = ex
+        .start(env.sh("graceful", "(sleep 1000 &); echo ready; exec sleep 3600"))
+        .await
+        .unwrap();
+    env.until_printed("graceful", "ready").await;
+    let ns = mount_ns_of(st.pid);
+    assert_ne!(
+        ns,
+        mount_ns_of(std::process::id() as i32),
+        "no mount namespace of its own"
+    );
+    // The executor holds the task's mount namespace while it runs, so that the namespace's
+    // teardown is not part of the supervisor's exit (and of the stop's latency).
+    assert!(
+        holds_namespace(&ns),
+        "the executor holds no descriptor of {ns}"
+    );
+    let wait = ex.wait(&st.spec.id);
+    let (stopped, e) = tokio::join!(
+        ex.stop(&st.spec.id, "SIGTERM", Duration::from_secs(60)),
+        wait
+    );
+    stopped.unwrap();
+    let e = e.unwrap();
+    assert_eq!((e.exit_code, e.signal, e.err), (143, 15, None));
+    // Nothing of the task runs once WaitTask has its answer: not the command, not the
+    // background child, not the supervisor.
+    let left = cgroup::procs(&st.cgroup.path);
+    assert!(
+        left.is_empty(),
+        "processes left in the task's cgroup: {left:?}"
+    );
+    assert!(
+        supervisor_gone(st.pid, st.start_time),
+        "supervisor {} still exists",
+        st.pid
+    );
+    // The namespace is released after the exit was published (not held until DestroyTask).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while holds_namespace(&ns) {
+        assert!(
+            Instant::now() < deadline,
+            "{ns} is still held after the task exited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ex.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_before_its_record_leaves_a_status_a_new_plugin_recovers() {
+    let Some(env) = setup() else { return };
+    let first = env.executor();
+    let st = first
+        .start(env.sh("sigkilled", "echo ready; exec sleep 3600"))
+        .await
+        .unwrap();
+    env.until_printed("sigkilled", "ready").await;
+    // From outside (an operator, the OOM killer): no exit record of the supervisor's own.
+    let fd = sys::pidfd_open(st.pid).unwrap();
+    sys::pidfd_send_signal(&fd, libc::SIGKILL).unwrap();
+    let e = first.wait(&st.spec.id).await.unwrap();
+    assert_eq!((e.exit_code, e.signal), (137, 9));
+    assert!(e.err.is_some(), "no reason given: {e:?}");
+    // The status the first plugin found is recorded for a successor.
+    drop(first);
+    let second = env.executor();
+    second.recover(st.clone()).await.unwrap();
+    assert_eq!(second.wait(&st.spec.id).await.unwrap(), e);
+    second.destroy(&st.spec.id, false).await.unwrap();
+    assert_clean(&st);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_reach_the_command() {
     let Some(env) = setup() else { return };
@@ -1125,4 +1220,26 @@ async fn tasks_cannot_signal_or_trace_the_fork_server_or_the_supervisor() {
         ex.destroy(id, true).await.unwrap();
     }
     assert_clean(&st);
+}
+
+/// Both ways of taking a process's mount namespace give its own, and neither takes one of a
+/// process that is gone (so a pid reused since cannot lend its namespace).
+#[test]
+fn mount_namespace_of_a_live_process_and_not_of_a_reaped_one() {
+    let me = std::process::id() as i32;
+    let fd = sys::pidfd_open(me).unwrap();
+    let own = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let link = |ns: &OwnedFd| {
+        use std::os::fd::AsRawFd;
+        fs::read_link(format!("/proc/self/fd/{}", ns.as_raw_fd())).unwrap()
+    };
+    assert_eq!(link(&sys::mount_namespace_of(&fd, me).unwrap()), own);
+    assert_eq!(link(&sys::mount_namespace_from_proc(&fd, me).unwrap()), own);
+
+    let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id() as i32;
+    let fd = sys::pidfd_open(pid).unwrap();
+    child.wait().unwrap();
+    assert!(sys::mount_namespace_of(&fd, pid).is_err());
+    assert!(sys::mount_namespace_from_proc(&fd, pid).is_err());
 }

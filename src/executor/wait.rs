@@ -88,8 +88,9 @@ pub(super) async fn monitor(
         publish_denials(&task, &events);
     }
     let path: &Path = &task.state.state_path;
-    let mut st = match state::read_exit(path) {
-        Ok(Some(s)) => s,
+    let recorded = state::read_exit(path);
+    let mut st = match recorded.as_ref() {
+        Ok(Some(s)) => s.clone(),
         Ok(None) => {
             let mut s = ExitStatus {
                 exit_code: 128 + libc::SIGKILL,
@@ -153,8 +154,16 @@ pub(super) async fn monitor(
             annotations,
         });
     }
-    if path.is_dir() {
+    // The record a recovering plugin reads: rewritten only where it lacks what was found here
+    // (no record, an OOM kill), not in every exit's path.
+    if path.is_dir() && !matches!(&recorded, Ok(Some(r)) if *r == st) {
         let _ = state::write_exit(path, &st);
     }
     task.exit_tx.send_replace(Some((st, SystemTime::now())));
+    // Only now, after WaitTask can answer: the last reference to the task's mount namespace
+    // goes, and with it the namespace (its teardown waits for an RCU grace period).
+    let ns = task.mount_ns.lock().expect("mount namespace lock").take();
+    if let Some(ns) = ns {
+        tokio::task::spawn_blocking(move || drop(ns));
+    }
 }
