@@ -43,8 +43,10 @@ impl BasePlugin for State {
         // launches (no nomad_config) just check the config and start nothing.
         let long_lived = req.nomad_config.is_some();
         self.apply_config(config, long_lived);
-        if long_lived {
-            // The executor and its fork server exist before the first task.
+        let first = self.executor.lock().map_or(false, |e| e.is_none());
+        if long_lived && first {
+            // The executor and its fork server exist before the first task (only once: a fork
+            // server that went idle is started again by the next StartTask, not by SetConfig).
             match self.executor() {
                 Ok(ex) => ex.warm_up(),
                 Err(e) => {
