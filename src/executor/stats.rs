@@ -52,7 +52,7 @@ pub struct CpuStats {
     pub user_usec: u64,
     pub system_usec: u64,
     /// Nomad field names actually measured ("Percent", "User Mode", ...).
-    pub measured: Vec<&'static str>,
+    pub measured: Fields,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,7 +63,58 @@ pub struct MemoryStats {
     pub max_usage: u64,
     pub swap: u64,
     /// Nomad field names actually measured ("RSS", "Usage", ...).
-    pub measured: Vec<&'static str>,
+    pub measured: Fields,
+}
+
+/// Nomad field names, in the order measured, kept inline: a sample allocates nothing for them.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fields {
+    names: [&'static str; Fields::MAX],
+    len: usize,
+}
+
+impl Fields {
+    /// More than either usage struct of Nomad has.
+    const MAX: usize = 8;
+
+    pub fn push(&mut self, name: &'static str) {
+        assert!(self.len < Self::MAX, "more than {} fields", Self::MAX);
+        self.names[self.len] = name;
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for Fields {
+    type Target = [&'static str];
+    fn deref(&self) -> &[&'static str] {
+        &self.names[..self.len]
+    }
+}
+
+impl Extend<&'static str> for Fields {
+    fn extend<I: IntoIterator<Item = &'static str>>(&mut self, names: I) {
+        names.into_iter().for_each(|n| self.push(n));
+    }
+}
+
+impl<const N: usize> From<[&'static str; N]> for Fields {
+    fn from(names: [&'static str; N]) -> Self {
+        let mut f = Fields::default();
+        f.extend(names);
+        f
+    }
+}
+
+impl PartialEq<Vec<&str>> for Fields {
+    fn eq(&self, other: &Vec<&str>) -> bool {
+        **self == other[..]
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Cumulative CPU counters at an instant (kept per consumer to compute percentages).
@@ -460,7 +511,7 @@ impl Reader {
         } else {
             // Without the memory controller: the processes' resident memory (swap is not known).
             mem.rss = procs.rss_pages * page_size();
-            mem.measured = vec!["RSS"];
+            mem.measured = Fields::from(["RSS"]);
         }
         Reading {
             cpu,
@@ -477,10 +528,9 @@ impl Reader {
             usage_usec: sample.usage_usec,
             user_usec: sample.user_usec,
             system_usec: sample.system_usec,
-            measured: Vec::with_capacity(6),
+            measured: Fields::from(["Percent", "User Mode", "System Mode"]),
             ..CpuStats::default()
         };
-        cpu.measured.extend(["Percent", "User Mode", "System Mode"]);
         if let Some((periods, time)) = reading.throttled {
             cpu.throttled_periods = periods;
             cpu.throttled_time = time;
