@@ -13,6 +13,7 @@ pub mod msgpack;
 mod ports;
 pub mod schema;
 mod service;
+mod stats_ticks;
 pub mod task_config;
 mod tasks;
 pub mod volumes;
@@ -52,6 +53,8 @@ pub struct State {
     executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
     /// Landlock denial reporting, decided on first use (first fingerprint or task).
     denials: std::sync::OnceLock<denials::Denials>,
+    /// The shared tickers of the TaskStats streams.
+    stats_ticks: stats_ticks::StatsTicks,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             probe: fingerprint::Probe::host(),
             executor: std::sync::Mutex::new(None),
             denials: std::sync::OnceLock::new(),
+            stats_ticks: stats_ticks::StatsTicks::default(),
         })
     }
 

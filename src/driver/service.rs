@@ -264,18 +264,17 @@ impl Driver for State {
             .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
             .unwrap_or(Duration::from_secs(1))
             .max(tasks::MIN_STATS_INTERVAL);
-        // The first sample at once, then on a grid shared by all streams of this interval:
-        // many tasks' streams wake and write together (one flush for all of them) instead of
-        // one wake-up and one socket write per task spread over the second. The stream samples
-        // when the server polls it for the next message (no producer task and channel between
-        // them); a client that goes away drops it.
-        let mut ticker = tokio::time::interval_at(tasks::stats_grid_start(interval), interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first sample at once, then at the ticks of the ticker shared by all streams of
+        // this interval (`stats_ticks.rs`): many tasks' streams wake and write together (one
+        // flush for all of them) instead of one wake-up and one socket write per task spread
+        // over the second, and a task with several streams is read once per tick. The stream
+        // samples when the server polls it for the next message (no producer task and channel
+        // between them); a client that goes away drops it.
         let stream = StatsStream {
             executor,
             task_id: req.task_id,
-            ticker,
-            shutdown: self.shutdown.clone(),
+            ticks: self.stats_ticks.subscribe(interval, &self.shutdown),
+            cursor: Default::default(),
             first: true,
             done: false,
         };
@@ -338,8 +337,10 @@ impl Driver for State {
 struct StatsStream {
     executor: std::sync::Arc<crate::executor::Executor>,
     task_id: String,
-    ticker: tokio::time::Interval,
-    shutdown: crate::plugin::Shutdown,
+    /// The shared ticker of this stream's interval; closed at shutdown.
+    ticks: tokio::sync::watch::Receiver<tokio::time::Instant>,
+    /// This stream's previous sample: its CPU percentages are relative to it.
+    cursor: crate::executor::stats::Cursor,
     first: bool,
     /// An error was sent: the stream ends.
     done: bool,
@@ -350,14 +351,18 @@ impl StatsStream {
         if self.done {
             return None;
         }
-        if !self.first {
-            tokio::select! {
-                _ = self.ticker.tick() => {}
-                () = self.shutdown.wait() => return None,
-            }
-        }
+        let tick = if self.first {
+            None
+        } else {
+            // The ticker stopped: the plugin shuts down.
+            self.ticks.changed().await.ok()?;
+            Some(self.ticks.borrow_and_update().into_std())
+        };
         self.first = false;
-        let msg = match self.executor.stats(&self.task_id).await {
+        let msg = match self
+            .executor
+            .stream_stats(&self.task_id, tick, &mut self.cursor)
+        {
             Ok(s) => Ok(TaskStatsResponse {
                 stats: Some(tasks::task_stats(&self.task_id, &s)),
             }),

@@ -280,15 +280,28 @@ fn unveil_warnings(policy: &Policy, mode: UnveilMissing) -> Result<Vec<String>, 
     }
 }
 
-/// StartTask: returns the handle Nomad stores for RecoverTask.
-pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
+/// What StartTask decided before asking the executor: the task's spec and the task events to
+/// send once it runs.
+struct Planned {
+    spec: TaskSpec,
+    events: Vec<TaskEvent>,
+    unmatched: Vec<String>,
+}
+
+/// The first half of StartTask: decode and check the task's config. It reads the filesystem
+/// (volume and unveil paths, the user database, `resolv.conf`), so it runs on the blocking
+/// pool.
+fn plan_task(
+    task: &TaskConfig,
+    plugin: &PluginConfig,
+    landlock_abi: fn() -> Option<u32>,
+) -> Result<Planned, DriverError> {
     let cfg = TaskDriverConfig::from_msgpack(&task.msgpack_driver_config)?;
-    let plugin = state.config();
-    let mut spec = task_spec(&task, &cfg, &plugin)?;
-    super::ceiling::check(&plugin, &spec)?;
+    let mut spec = task_spec(task, &cfg, plugin)?;
+    super::ceiling::check(plugin, &spec)?;
     let (policy, port_notice) = super::ports::net_rules(
         spec.policy,
-        &task,
+        task,
         cfg.connect_ports.clone(),
         crate::sandbox::unveil::kernel_abi(),
     );
@@ -305,11 +318,8 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         launcher = ?policy.launcher(),
         "starting task"
     );
-    let unmatched = unveil_warnings(policy, state.config().unveil_missing)?;
-    let notice = unix_socket_notice(
-        &spec.policy.promises().to_string(),
-        state.probe.landlock_abi,
-    );
+    let unmatched = unveil_warnings(policy, plugin.unveil_missing)?;
+    let notice = unix_socket_notice(&spec.policy.promises().to_string(), landlock_abi);
     let event = |message: String| TaskEvent {
         task_id: spec.id.clone(),
         alloc_id: spec.alloc_id.clone(),
@@ -318,7 +328,32 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
         message,
         annotations: BTreeMap::new(),
     };
-    let mut events: Vec<TaskEvent> = port_notice.into_iter().chain(notice).map(event).collect();
+    let events = port_notice.into_iter().chain(notice).map(event).collect();
+    Ok(Planned {
+        spec,
+        events,
+        unmatched,
+    })
+}
+
+/// StartTask: returns the handle Nomad stores for RecoverTask.
+pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
+    let (plugin, abi) = (state.config(), state.probe.landlock_abi);
+    let (task, planned) = tokio::task::spawn_blocking(move || {
+        let planned = plan_task(&task, &plugin, abi);
+        (task, planned)
+    })
+    .await
+    .map_err(|e| {
+        DriverError::Exec(ExecError::Internal(format!(
+            "StartTask's checks failed: {e}"
+        )))
+    })?;
+    let Planned {
+        spec,
+        mut events,
+        unmatched,
+    } = planned?;
     let ids = (
         spec.id.clone(),
         spec.alloc_id.clone(),

@@ -358,8 +358,8 @@ pub fn kill_all(cg: &Path) {
 
 /// Kills every process in `cg` and waits (up to 5 s) until it is empty; returns the pids that
 /// were there. For the leftovers of an interrupted start of the same task, never for a cgroup
-/// of unknown origin.
-pub async fn kill_leftovers(cg: &Path) -> Result<Vec<i32>, CgroupError> {
+/// of unknown origin. Blocks: call it from a blocking thread.
+pub fn kill_leftovers(cg: &Path) -> Result<Vec<i32>, CgroupError> {
     let pids = procs(cg);
     if pids.is_empty() {
         return Ok(pids);
@@ -369,7 +369,7 @@ pub async fn kill_leftovers(cg: &Path) -> Result<Vec<i32>, CgroupError> {
         if procs(cg).is_empty() {
             return Ok(pids);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Err(CgroupError::Busy {
         path: cg.to_path_buf(),

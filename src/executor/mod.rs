@@ -161,7 +161,32 @@ pub struct ExecutorConfig {
     pub default_user: String,
 }
 
+impl ExecutorConfig {
+    /// The configured cgroup v2 mount, else the host's (from `/proc/self/mountinfo`).
+    fn cgroup_root(&self) -> Result<PathBuf, ExecError> {
+        match &self.cgroup_root {
+            Some(r) => Ok(r.clone()),
+            None => Ok(cgroup::host_cgroup_root()?),
+        }
+    }
+}
+
 pub use crate::events::TaskEvent;
+
+/// A task event about `spec`'s task, stamped now.
+fn task_event(spec: &TaskSpec, message: String, annotations: &[(&str, String)]) -> TaskEvent {
+    TaskEvent {
+        task_id: spec.id.clone(),
+        alloc_id: spec.alloc_id.clone(),
+        task_name: spec.task_name.clone(),
+        timestamp: SystemTime::now(),
+        message,
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
@@ -329,24 +354,11 @@ impl Executor {
     }
 
     fn emit(&self, spec: &TaskSpec, message: String, annotations: &[(&str, String)]) {
-        let _ = self.events.send(TaskEvent {
-            task_id: spec.id.clone(),
-            alloc_id: spec.alloc_id.clone(),
-            task_name: spec.task_name.clone(),
-            timestamp: SystemTime::now(),
-            message,
-            annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        });
+        let _ = self.events.send(task_event(spec, message, annotations));
     }
 
     fn cgroup_root(&self) -> Result<PathBuf, ExecError> {
-        match &self.cfg.cgroup_root {
-            Some(r) => Ok(r.clone()),
-            None => Ok(cgroup::host_cgroup_root()?),
-        }
+        self.cfg.cgroup_root()
     }
 
     fn task_state_path(&self, id: &str) -> PathBuf {

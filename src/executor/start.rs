@@ -1,7 +1,33 @@
 //! `Executor::start`: resolve the user, plan, check the command, prepare the cgroup, spawn the
 //! supervisor and track the task (a [`super::start_guard::StartGuard`] undoes a half-done start).
+//!
+//! Everything that touches the filesystem (the user database, the command's search path, the
+//! cgroup tree, the state directory, the log FIFOs, `/proc`) runs on the blocking pool, never on
+//! the async runtime: a slow disk or a busy cgroupfs then delays only this start, not the other
+//! RPCs and stats streams the plugin serves meanwhile.
 
 use super::*;
+
+/// What the blocking first half of a start made, handed back to the async side.
+struct Prepared {
+    spec: TaskSpec,
+    plan: spawn::SupervisorPlan,
+    /// Owns the task's cgroup and state directory until the start commits.
+    guard: start_guard::StartGuard,
+    /// Controllers the task's limits needed but the host does not offer.
+    missing: Vec<String>,
+    oom_kills_before: Option<u64>,
+}
+
+/// Runs `f` on the blocking pool. A dropped caller does not stop `f`; what it returns is then
+/// dropped when it ends (a [`start_guard::StartGuard`] inside still undoes its start).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ExecError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ExecError::Internal(format!("a blocking step of StartTask failed: {e}")))
+}
 
 impl Executor {
     /// Starts a task; the returned state goes into Nomad's `driver_state`.
@@ -15,23 +41,15 @@ impl Executor {
         if self.get(&spec.id).is_some() {
             return Err(ExecError::Duplicate(spec.id));
         }
-        let user = user::resolve_user(&spec.user, &self.cfg.default_user, self.cfg.allow_root)?;
         let state_path = self.task_state_path(&spec.id);
-        let plan = spawn::build_plan(&spec, &self.cfg.self_exe, user, &state_path)?;
-        self.check_command(&spec, &plan).await?;
-        let root = self.cgroup_root()?;
-        self.kill_interrupted_start(&spec, &root, &state_path)
-            .await?;
-        let cg = cgroup::prepare(
-            &root,
-            spec.nomad_cgroup.as_deref(),
-            &spec.alloc_id,
-            &spec.task_name,
-        )?;
-        // From here on every error return (and a dropped start future) undoes the start.
-        let mut guard = start_guard::StartGuard::new(cg, state_path.clone());
-        let cg = guard.cgroup().clone();
-        let missing = cgroup::apply_limits(&root, &cg.path, &spec.resources)?;
+        let (cfg, events, path) = (self.cfg.clone(), self.events.clone(), state_path.clone());
+        let Prepared {
+            spec,
+            plan,
+            guard,
+            missing,
+            oom_kills_before,
+        } = blocking(move || prepare(&cfg, &events, spec, path)).await??;
         if !missing.is_empty() {
             self.emit(
                 &spec,
@@ -42,46 +60,33 @@ impl Executor {
                 &[("missing_controllers", missing.join(","))],
             );
         }
-        let _ = std::fs::remove_dir_all(&state_path);
-        let oom_kills_before = cgroup::oom_kills(&cg.path);
+        // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
+        // (a thread still blocked after the timeout only drops the file when it returns).
+        let spec2 = spec.clone();
+        let logs =
+            tokio::time::timeout(LOG_OPEN_TIMEOUT, blocking(move || spawn::open_logs(&spec2)))
+                .await
+                .map_err(|_| spawn::SpawnError::LogTimeout {
+                    path: spec.stdout_path.clone(),
+                    secs: LOG_OPEN_TIMEOUT.as_secs(),
+                })???;
+        // The guard goes along: should this future be dropped while the supervisor is being
+        // spawned, the guard is dropped with the finished step's result and kills it.
         let server = self.forkserver.clone();
-        let (spec2, plan2, cgpath) = (spec.clone(), plan.clone(), cg.path.clone());
-        let spawned = async {
-            // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
-            // (a thread still blocked after the timeout only drops the file when it returns).
-            let logs = tokio::time::timeout(
-                LOG_OPEN_TIMEOUT,
-                tokio::task::spawn_blocking(move || spawn::open_logs(&spec2)),
-            )
-            .await
-            .map_err(|_| spawn::SpawnError::LogTimeout {
-                path: spec.stdout_path.clone(),
-                secs: LOG_OPEN_TIMEOUT.as_secs(),
-            })?
-            .map_err(|e| ExecError::Internal(e.to_string()))??;
-            tokio::task::spawn_blocking(move || {
-                spawn::spawn_supervisor(&server, &plan2, &logs, &cgpath)
-            })
-            .await
-            .map_err(|e| ExecError::Internal(e.to_string()))?
-            .map_err(ExecError::from)
-        }
-        .await;
-        let (pid, pidfd) = spawned?;
-        guard.spawned();
+        let id = spec.id.clone();
+        let (guard, spawned) = blocking(move || {
+            let mut guard = guard;
+            let spawned = spawn_and_record(&server, &plan, &logs, &mut guard, &id);
+            (guard, spawned)
+        })
+        .await?;
+        let (pid, pidfd, start_time) = spawned?;
         self.stop_forkserver_when_idle();
-        if let Err(e) = state::write_atomic(
-            &state_path,
-            state::CGROUP_FILE,
-            &serde_json::to_vec(&cg).expect("a TaskCgroup always serializes"),
-        ) {
-            tracing::warn!(task_id = %spec.id, error = %crate::errors::Chain(&e), "cannot record the task's cgroup; a DestroyTask after a plugin restart will not remove it");
-        }
         let state = RecoveryState {
             version: state::STATE_VERSION,
             pid,
-            start_time: state::proc_start_time(pid).unwrap_or(0),
-            cgroup: cg,
+            start_time,
+            cgroup: guard.cgroup().clone(),
             state_path,
             oom_kills_before,
             started_at_ms: SystemTime::now()
@@ -107,65 +112,113 @@ impl Executor {
             let _ = tokio::task::spawn_blocking(move || server.stop_if_idle(seen)).await;
         });
     }
+}
 
-    /// Refuses a `command` the task user cannot run or a `work_dir` that is not a directory
-    /// now, with the directories searched, instead of a failed task after the start.
-    async fn check_command(
-        &self,
-        spec: &TaskSpec,
-        plan: &spawn::SupervisorPlan,
-    ) -> Result<(), ExecError> {
-        let (command, path_var) = (spec.command.clone(), spec.env.get("PATH").cloned());
-        let (cwd, user) = (plan.cwd.clone(), plan.user.clone());
-        tokio::task::spawn_blocking(move || {
-            resolve::check(&command, path_var.as_deref(), &cwd, &user)
-        })
-        .await
-        .map_err(|e| ExecError::Internal(e.to_string()))??;
-        Ok(())
+/// The blocking first half of a start: the user, the plan, the command check, an interrupted
+/// start's leftovers, the cgroup and its limits. From the cgroup on, the returned guard (or, on
+/// an error, its drop here) undoes what was made.
+fn prepare(
+    cfg: &ExecutorConfig,
+    events: &broadcast::Sender<TaskEvent>,
+    spec: TaskSpec,
+    state_path: PathBuf,
+) -> Result<Prepared, ExecError> {
+    let user = user::resolve_user(&spec.user, &cfg.default_user, cfg.allow_root)?;
+    let plan = spawn::build_plan(&spec, &cfg.self_exe, user, &state_path)?;
+    // A `command` the task user cannot run or a `work_dir` that is not a directory is refused
+    // now, with the directories searched, instead of a failed task after the start.
+    resolve::check(
+        &spec.command,
+        spec.env.get("PATH").map(String::as_str),
+        &plan.cwd,
+        &plan.user,
+    )?;
+    let root = cfg.cgroup_root()?;
+    kill_interrupted_start(events, &spec, &root, &state_path)?;
+    let cg = cgroup::prepare(
+        &root,
+        spec.nomad_cgroup.as_deref(),
+        &spec.alloc_id,
+        &spec.task_name,
+    )?;
+    // From here on every error return (and a dropped start) undoes the start.
+    let guard = start_guard::StartGuard::new(cg, state_path.clone());
+    let cg = guard.cgroup().path.clone();
+    let missing = cgroup::apply_limits(&root, &cg, &spec.resources)?;
+    let _ = std::fs::remove_dir_all(&state_path);
+    Ok(Prepared {
+        oom_kills_before: cgroup::oom_kills(&cg),
+        spec,
+        plan,
+        guard,
+        missing,
+    })
+}
+
+/// Spawns the supervisor into the guard's cgroup (marking the guard spawned), records the
+/// cgroup for a DestroyTask after a plugin restart, and reads the supervisor's start time.
+fn spawn_and_record(
+    server: &forkserver::ForkServer,
+    plan: &spawn::SupervisorPlan,
+    logs: &spawn::LogFiles,
+    guard: &mut start_guard::StartGuard,
+    id: &str,
+) -> Result<(i32, OwnedFd, u64), ExecError> {
+    let cg = guard.cgroup().clone();
+    let (pid, pidfd) = spawn::spawn_supervisor(server, plan, logs, &cg.path)?;
+    guard.spawned();
+    if let Err(e) = state::write_atomic(
+        &plan.state_path,
+        state::CGROUP_FILE,
+        &serde_json::to_vec(&cg).expect("a TaskCgroup always serializes"),
+    ) {
+        tracing::warn!(task_id = %id, error = %crate::errors::Chain(&e), "cannot record the task's cgroup; a DestroyTask after a plugin restart will not remove it");
     }
+    Ok((pid, pidfd, state::proc_start_time(pid).unwrap_or(0)))
+}
 
-    /// A plugin that died before answering `StartTask` may have started this task already, and
-    /// Nomad then retries the start with the same config: that attempt's supervisor (this
-    /// binary in supervisor mode with this task's plan path) still runs in the task cgroup,
-    /// unknown to Nomad. It is killed with everything in the cgroup so that exactly one
-    /// instance of the task runs, and the retry proceeds. Processes of any other origin are
-    /// left alone (`prepare` refuses the busy cgroup).
-    async fn kill_interrupted_start(
-        &self,
-        spec: &TaskSpec,
-        root: &Path,
-        state_path: &Path,
-    ) -> Result<(), ExecError> {
-        let cg = cgroup::task_cgroup(
-            root,
-            spec.nomad_cgroup.as_deref(),
-            &spec.alloc_id,
-            &spec.task_name,
-        )?;
-        if !cgroup::procs(&cg.path)
-            .into_iter()
-            .any(|pid| spawn::is_supervisor_for(pid, state_path))
-        {
-            return Ok(());
-        }
-        let pids = cgroup::kill_leftovers(&cg.path).await?;
-        if !pids.is_empty() {
-            tracing::warn!(
-                task_id = %spec.id,
-                cgroup = %cg.path.display(),
-                ?pids,
-                "killed the processes of an interrupted start of this task (the plugin stopped before answering StartTask)"
-            );
-            self.emit(
-                spec,
-                "killed the leftover of an interrupted start of this task (the plugin stopped before answering StartTask); starting it again".into(),
-                &[("killed_pids", format!("{pids:?}"))],
-            );
-        }
-        Ok(())
+/// A plugin that died before answering `StartTask` may have started this task already, and
+/// Nomad then retries the start with the same config: that attempt's supervisor (this binary in
+/// supervisor mode with this task's plan path) still runs in the task cgroup, unknown to Nomad.
+/// It is killed with everything in the cgroup so that exactly one instance of the task runs,
+/// and the retry proceeds. Processes of any other origin are left alone (`prepare` refuses the
+/// busy cgroup).
+fn kill_interrupted_start(
+    events: &broadcast::Sender<TaskEvent>,
+    spec: &TaskSpec,
+    root: &Path,
+    state_path: &Path,
+) -> Result<(), ExecError> {
+    let cg = cgroup::task_cgroup(
+        root,
+        spec.nomad_cgroup.as_deref(),
+        &spec.alloc_id,
+        &spec.task_name,
+    )?;
+    if !cgroup::procs(&cg.path)
+        .into_iter()
+        .any(|pid| spawn::is_supervisor_for(pid, state_path))
+    {
+        return Ok(());
     }
+    let pids = cgroup::kill_leftovers(&cg.path)?;
+    if !pids.is_empty() {
+        tracing::warn!(
+            task_id = %spec.id,
+            cgroup = %cg.path.display(),
+            ?pids,
+            "killed the processes of an interrupted start of this task (the plugin stopped before answering StartTask)"
+        );
+        let _ = events.send(task_event(
+            spec,
+            "killed the leftover of an interrupted start of this task (the plugin stopped before answering StartTask); starting it again".into(),
+            &[("killed_pids", format!("{pids:?}"))],
+        ));
+    }
+    Ok(())
+}
 
+impl Executor {
     /// Registers a task and, if it runs, starts its exit monitor.
     pub(super) fn track(
         &self,
@@ -213,5 +266,97 @@ impl Executor {
             monitors.spawn(monitor(task, events, watch));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::mpsc;
+
+    /// Opens `fifo` for writing without blocking and closes it again: a reader blocked in its
+    /// open (or read) gets end-of-file. False when no reader has it open.
+    fn release(fifo: &Path) -> bool {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+            .is_ok()
+    }
+
+    /// While a start is stuck in the filesystem (the task cgroup's `cgroup.procs` is a FIFO
+    /// here, standing in for a hung cgroupfs or NFS mount), a single-threaded runtime still
+    /// runs its other tasks: this test's loop, which releases the stuck reads. Were the reads
+    /// on the runtime, only the watchdog thread could release them.
+    #[tokio::test]
+    async fn a_start_stuck_on_the_filesystem_does_not_stall_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cgroup");
+        let scope = root.join(cgroup::OWN_SLICE).join("stuck.web.scope");
+        std::fs::create_dir_all(&scope).unwrap();
+        let fifo = scope.join("cgroup.procs");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let ex = Arc::new(
+            Executor::new(ExecutorConfig {
+                state_dir: dir.path().join("state"),
+                cgroup_root: Some(root),
+                self_exe: dir.path().join("no-driver-binary-here"),
+                allow_root: false,
+                default_user: "nobody".into(),
+            })
+            .unwrap(),
+        );
+        let spec = TaskSpec {
+            id: "stuck/web/1".into(),
+            alloc_id: "stuck".into(),
+            task_name: "web".into(),
+            command: "/bin/true".into(),
+            task_dir: "/".into(),
+            stdout_path: "/dev/null".into(),
+            stderr_path: "/dev/null".into(),
+            ..Default::default()
+        };
+        // Not a timing assertion: a deadlock breaker. Only if this runtime is stuck for 30 s
+        // does the watchdog release the reads itself (so the test fails instead of hanging).
+        let (done, finished) = mpsc::channel::<()>();
+        let watchdog = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                let mut fired = false;
+                loop {
+                    let wait = if fired { 10 } else { 30_000 };
+                    match finished.recv_timeout(Duration::from_millis(wait)) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            fired = true;
+                            release(&fifo);
+                        }
+                        _ => return fired,
+                    }
+                }
+            }
+        });
+        let start = tokio::spawn({
+            let ex = ex.clone();
+            async move { ex.start(spec).await }
+        });
+        let mut released = 0;
+        while !start.is_finished() {
+            if release(&fifo) {
+                released += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        done.send(()).unwrap();
+        let fired = watchdog.join().unwrap();
+        // No real cgroup and no driver binary: the start fails at the spawn, after the reads.
+        let result = start.await.unwrap();
+        assert!(
+            !fired,
+            "StartTask blocked the runtime in a cgroup read (released by the watchdog)"
+        );
+        assert!(released >= 1, "the start never read the cgroup");
+        assert!(result.is_err(), "{result:?}");
+        assert!(ex.get("stuck/web/1").is_none());
     }
 }

@@ -52,7 +52,7 @@ pub struct CpuStats {
     pub user_usec: u64,
     pub system_usec: u64,
     /// Nomad field names actually measured ("Percent", "User Mode", ...).
-    pub measured: Vec<&'static str>,
+    pub measured: Fields,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,10 +63,61 @@ pub struct MemoryStats {
     pub max_usage: u64,
     pub swap: u64,
     /// Nomad field names actually measured ("RSS", "Usage", ...).
-    pub measured: Vec<&'static str>,
+    pub measured: Fields,
 }
 
-/// Cumulative CPU counters at an instant (kept per task to compute percentages).
+/// Nomad field names, in the order measured, kept inline: a sample allocates nothing for them.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fields {
+    names: [&'static str; Fields::MAX],
+    len: usize,
+}
+
+impl Fields {
+    /// More than either usage struct of Nomad has.
+    const MAX: usize = 8;
+
+    pub fn push(&mut self, name: &'static str) {
+        assert!(self.len < Self::MAX, "more than {} fields", Self::MAX);
+        self.names[self.len] = name;
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for Fields {
+    type Target = [&'static str];
+    fn deref(&self) -> &[&'static str] {
+        &self.names[..self.len]
+    }
+}
+
+impl Extend<&'static str> for Fields {
+    fn extend<I: IntoIterator<Item = &'static str>>(&mut self, names: I) {
+        names.into_iter().for_each(|n| self.push(n));
+    }
+}
+
+impl<const N: usize> From<[&'static str; N]> for Fields {
+    fn from(names: [&'static str; N]) -> Self {
+        let mut f = Fields::default();
+        f.extend(names);
+        f
+    }
+}
+
+impl PartialEq<Vec<&str>> for Fields {
+    fn eq(&self, other: &Vec<&str>) -> bool {
+        **self == other[..]
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Cumulative CPU counters at an instant (kept per consumer to compute percentages).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct CpuSample {
     at: SystemTime,
@@ -75,21 +126,100 @@ struct CpuSample {
     system_usec: u64,
 }
 
-fn kv_text(text: &str) -> Vec<(&str, u64)> {
-    text.lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            Some((k, v.trim().parse().ok()?))
-        })
-        .collect()
+/// Where a consumer of a task's samples (one TaskStats stream) left off: its CPU percentages
+/// are relative to its own previous sample, whoever else samples the task.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cursor(Option<CpuSample>);
+
+/// What one read of a task's files gives, before percentages: shared by every stream that
+/// asks for the same stats tick.
+#[derive(Debug, Clone)]
+struct Reading {
+    cpu: CpuSample,
+    /// (`nr_throttled`, `throttled_usec`) where the cpu controller reports them.
+    throttled: Option<(u64, u64)>,
+    memory: MemoryStats,
+    pids: u64,
 }
 
-fn get(kv: &[(&str, u64)], key: &str) -> Option<u64> {
-    kv.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+/// The counters of a cgroup's `cpu.stat` that Nomad reports.
+#[derive(Debug, Default, PartialEq)]
+struct CpuStatFile {
+    usage_usec: u64,
+    user_usec: u64,
+    system_usec: u64,
+    throttled: Option<(u64, u64)>,
+}
+
+/// Parses `cpu.stat` in one pass, without building a table of its lines.
+fn parse_cpu_stat(text: &str) -> CpuStatFile {
+    let mut c = CpuStatFile::default();
+    let (mut periods, mut time) = (None, None);
+    for (key, value) in key_values(text) {
+        match key {
+            "usage_usec" => c.usage_usec = value,
+            "user_usec" => c.user_usec = value,
+            "system_usec" => c.system_usec = value,
+            "nr_throttled" => periods = Some(value),
+            "throttled_usec" => time = Some(value),
+            _ => {}
+        }
+    }
+    c.throttled = periods.zip(time);
+    c
+}
+
+/// (`anon`, `file`) of `memory.stat` (0 where missing).
+fn parse_memory_stat(text: &str) -> (u64, u64) {
+    let (mut anon, mut file) = (0, 0);
+    for (key, value) in key_values(text) {
+        match key {
+            "anon" => anon = value,
+            "file" => file = value,
+            _ => {}
+        }
+    }
+    (anon, file)
+}
+
+/// The `key value` lines of a flat-keyed cgroup file whose value is a number.
+fn key_values(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        Some((k, v.trim().parse().ok()?))
+    })
 }
 
 fn parse_u64(text: &str) -> Option<u64> {
     text.trim().parse().ok()
+}
+
+/// A reusable read buffer. Its bytes are zeroed once, when it grows, and never again: a read
+/// fills a prefix and records how much, so a sample costs no memset of the whole buffer.
+#[derive(Debug, Default)]
+struct ReadBuf {
+    bytes: Vec<u8>,
+    filled: usize,
+}
+
+impl ReadBuf {
+    fn with_capacity(n: usize) -> Self {
+        ReadBuf {
+            bytes: vec![0; n],
+            filled: 0,
+        }
+    }
+
+    /// What the last read put in.
+    fn filled(&self) -> &[u8] {
+        &self.bytes[..self.filled]
+    }
+
+    fn set(&mut self, data: &[u8]) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(data);
+        self.filled = data.len();
+    }
 }
 
 /// A small kernel-generated file (cgroup or `/proc`) kept open between samples and re-read from
@@ -106,10 +236,10 @@ enum StatFile {
 }
 
 impl StatFile {
-    /// Reads the whole file into `buf` (cleared first); false when it cannot be read.
-    /// `path` is only built when the file has to be opened.
-    fn read(&mut self, path: impl FnOnce() -> PathBuf, buf: &mut Vec<u8>) -> bool {
-        buf.clear();
+    /// Reads the whole file into `buf`; false when it cannot be read. `path` is only built
+    /// when the file has to be opened.
+    fn read(&mut self, path: impl FnOnce() -> PathBuf, buf: &mut ReadBuf) -> bool {
+        buf.filled = 0;
         if let StatFile::Unopened = self {
             let path = path();
             match File::open(&path) {
@@ -117,9 +247,12 @@ impl StatFile {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => *self = StatFile::Missing,
                 // Out of descriptors or similar: read it the slow way this time.
                 Err(_) => {
-                    return File::open(path)
-                        .and_then(|mut f| f.read_to_end(buf))
-                        .is_ok()
+                    let mut data = Vec::new();
+                    let ok = File::open(path)
+                        .and_then(|mut f| f.read_to_end(&mut data))
+                        .is_ok();
+                    buf.set(&data);
+                    return ok;
                 }
             }
         }
@@ -142,23 +275,15 @@ impl StatFile {
 /// buffer until its records run out; a regular file returns short only at its end), so the
 /// usual small file costs one `pread`, not a second one to see end-of-file: on a kernel file
 /// that second call at a non-zero offset makes the kernel generate the whole text again.
-fn pread_all(f: &File, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    buf.clear();
+fn pread_all(f: &File, buf: &mut ReadBuf) -> std::io::Result<()> {
+    buf.filled = 0;
     loop {
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
+        if buf.bytes.len() - buf.filled < 1024 {
+            buf.bytes.resize(buf.bytes.len() + 4096, 0);
         }
-        let start = buf.len();
-        let room = buf.capacity() - start;
-        buf.resize(buf.capacity(), 0);
-        let n = match f.read_at(&mut buf[start..], start as u64) {
-            Ok(n) => n,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
-            }
-        };
-        buf.truncate(start + n);
+        let room = buf.bytes.len() - buf.filled;
+        let n = f.read_at(&mut buf.bytes[buf.filled..], buf.filled as u64)?;
+        buf.filled += n;
         if n < room {
             return Ok(());
         }
@@ -171,7 +296,9 @@ fn pread_all(f: &File, buf: &mut Vec<u8>) -> std::io::Result<()> {
 pub struct Reader {
     cg: PathBuf,
     started: SystemTime,
-    prev: Option<CpuSample>,
+    /// Where [`Reader::sample`] left off (tests; streams keep their own).
+    #[cfg(test)]
+    cursor: Cursor,
     files: CgroupFiles,
     /// `/proc/PID/stat` of the processes seen in the last sample. An open file stays bound to
     /// its process: once that process is gone reads fail (and the file is reopened next
@@ -181,7 +308,9 @@ pub struct Reader {
     supervisor: Option<i32>,
     /// The last read of the processes, reused for [`PROC_REFRESH`] where allowed.
     procs: Option<ProcSample>,
-    buf: Vec<u8>,
+    /// The reading taken for the latest stats tick, handed to every stream of that tick.
+    tick: Option<(Instant, Reading)>,
+    buf: ReadBuf,
 }
 
 /// The task cgroup's files, each opened on first use.
@@ -201,12 +330,14 @@ impl Reader {
         Reader {
             cg: cg.to_path_buf(),
             started,
-            prev: None,
+            #[cfg(test)]
+            cursor: Cursor::default(),
             files: CgroupFiles::default(),
             pid_stat: HashMap::new(),
             supervisor: None,
             procs: None,
-            buf: Vec::with_capacity(4096),
+            tick: None,
+            buf: ReadBuf::with_capacity(4096),
         }
     }
 
@@ -217,19 +348,33 @@ impl Reader {
         self
     }
 
-    fn read(&mut self, which: fn(&mut CgroupFiles) -> &mut StatFile, name: &str) -> Option<String> {
-        let ok = which(&mut self.files).read(|| self.cg.join(name), &mut self.buf);
-        ok.then(|| String::from_utf8_lossy(&self.buf).into_owned())
+    /// Reads one of the cgroup's files and parses its text (None when it cannot be read).
+    fn parse<T>(
+        &mut self,
+        which: fn(&mut CgroupFiles) -> &mut StatFile,
+        name: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let cg = &self.cg;
+        if !which(&mut self.files).read(|| cg.join(name), &mut self.buf) {
+            return None;
+        }
+        parse(&String::from_utf8_lossy(self.buf.filled()))
     }
 
     fn pids(&mut self) -> Vec<i32> {
-        self.read(|r| &mut r.procs, "cgroup.procs")
-            .map(|s| {
-                s.split_ascii_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.parse(
+            |r| &mut r.procs,
+            "cgroup.procs",
+            |s| {
+                Some(
+                    s.split_ascii_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect(),
+                )
+            },
+        )
+        .unwrap_or_default()
     }
 
     /// (utime, stime, rss pages) of each process, from `/proc/PID/stat`.
@@ -240,7 +385,7 @@ impl Reader {
             let file = self.pid_stat.entry(*pid).or_default();
             let path = || PathBuf::from(format!("/proc/{pid}/stat"));
             if file.read(path, &mut self.buf) {
-                if let Some(u) = std::str::from_utf8(&self.buf)
+                if let Some(u) = std::str::from_utf8(self.buf.filled())
                     .ok()
                     .and_then(parse_proc_stat)
                 {
@@ -251,19 +396,51 @@ impl Reader {
         out
     }
 
-    /// Takes a sample (Nomad units); CPU percentages are relative to the previous sample.
+    /// Takes a sample (Nomad units); CPU percentages are relative to the previous call.
+    #[cfg(test)]
     pub fn sample(&mut self, core_mhz: Option<f64>) -> TaskStats {
         self.sample_at(core_mhz, Instant::now())
     }
 
     /// [`Reader::sample`] with the monotonic clock given (the age of the process list).
+    #[cfg(test)]
     fn sample_at(&mut self, core_mhz: Option<f64>, mono: Instant) -> TaskStats {
+        let reading = self.read_at(mono);
+        let mut cursor = self.cursor;
+        let stats = self.derive(&reading, &mut cursor, core_mhz);
+        self.cursor = cursor;
+        stats
+    }
+
+    /// A sample for one consumer (a TaskStats stream), percentages relative to its `cursor`.
+    /// With a `tick` (the instant of the shared stats tick this sample answers), the files are
+    /// read once per tick: every stream of the task that asks for the same tick gets the same
+    /// reading. Without one (a stream's first sample, taken when it opens) they are read now.
+    pub fn sample_for(
+        &mut self,
+        core_mhz: Option<f64>,
+        tick: Option<Instant>,
+        cursor: &mut Cursor,
+    ) -> TaskStats {
+        let reading = match (tick, &self.tick) {
+            (Some(t), Some((at, r))) if *at == t => r.clone(),
+            _ => {
+                let r = self.read_at(Instant::now());
+                if let Some(t) = tick {
+                    self.tick = Some((t, r.clone()));
+                }
+                r
+            }
+        };
+        self.derive(&reading, cursor, core_mhz)
+    }
+
+    /// Reads the task's counters now (`mono` dates the process list).
+    fn read_at(&mut self, mono: Instant) -> Reading {
         let now = SystemTime::now();
         // Only the fallbacks need the processes' own accounting.
-        let cpu_stat = self.read(|r| &mut r.cpu_stat, "cpu.stat");
-        let memory_current = self
-            .read(|r| &mut r.memory_current, "memory.current")
-            .and_then(|t| parse_u64(&t));
+        let cpu_stat = self.parse(|r| &mut r.cpu_stat, "cpu.stat", |t| Some(parse_cpu_stat(t)));
+        let memory_current = self.parse(|r| &mut r.memory_current, "memory.current", parse_u64);
         let reusable = self.procs.filter(|p| {
             p.own && cpu_stat.is_some() && mono.saturating_duration_since(p.at) < PROC_REFRESH
         });
@@ -288,42 +465,85 @@ impl Reader {
             }
         };
 
-        let mut cpu = CpuStats::default();
-        let mut sample = CpuSample {
+        let mut cpu = CpuSample {
             at: now,
             usage_usec: 0,
             user_usec: 0,
             system_usec: 0,
         };
-        cpu.measured = vec!["Percent", "User Mode", "System Mode"];
-        if let Some(text) = &cpu_stat {
-            let kv = kv_text(text);
-            sample.usage_usec = get(&kv, "usage_usec").unwrap_or(0);
-            sample.user_usec = get(&kv, "user_usec").unwrap_or(0);
-            sample.system_usec = get(&kv, "system_usec").unwrap_or(0);
-            if let (Some(n), Some(t)) = (get(&kv, "nr_throttled"), get(&kv, "throttled_usec")) {
-                cpu.throttled_periods = n;
-                cpu.throttled_time = t;
-                cpu.measured.extend(["Throttled Periods", "Throttled Time"]);
-            }
+        let mut throttled = None;
+        if let Some(c) = &cpu_stat {
+            cpu.usage_usec = c.usage_usec;
+            cpu.user_usec = c.user_usec;
+            cpu.system_usec = c.system_usec;
+            throttled = c.throttled;
         } else {
             let ticks = clock_ticks();
             for (u, s, _) in &per_proc {
-                sample.user_usec += u * 1_000_000 / ticks;
-                sample.system_usec += s * 1_000_000 / ticks;
+                cpu.user_usec += u * 1_000_000 / ticks;
+                cpu.system_usec += s * 1_000_000 / ticks;
             }
-            sample.usage_usec = sample.user_usec + sample.system_usec;
+            cpu.usage_usec = cpu.user_usec + cpu.system_usec;
         }
-        cpu.usage_usec = sample.usage_usec;
-        cpu.user_usec = sample.user_usec;
-        cpu.system_usec = sample.system_usec;
-        let base = self.prev.unwrap_or(CpuSample {
+
+        let mut mem = MemoryStats::default();
+        if let Some(current) = memory_current {
+            mem.usage = current;
+            mem.measured.push("Usage");
+            if let Some((anon, file)) = self.parse(
+                |r| &mut r.memory_stat,
+                "memory.stat",
+                |t| Some(parse_memory_stat(t)),
+            ) {
+                mem.rss = anon;
+                mem.cache = file;
+                mem.measured.extend(["RSS", "Cache"]);
+            }
+            if let Some(peak) = self.parse(|r| &mut r.memory_peak, "memory.peak", parse_u64) {
+                mem.max_usage = peak;
+                mem.measured.push("Max Usage");
+            }
+            if let Some(swap) = self.parse(|r| &mut r.memory_swap, "memory.swap.current", parse_u64)
+            {
+                mem.swap = swap;
+                mem.measured.push("Swap");
+            }
+        } else {
+            // Without the memory controller: the processes' resident memory (swap is not known).
+            mem.rss = procs.rss_pages * page_size();
+            mem.measured = Fields::from(["RSS"]);
+        }
+        Reading {
+            cpu,
+            throttled,
+            memory: mem,
+            pids: procs.pids,
+        }
+    }
+
+    /// The sample of `reading` in Nomad units, CPU relative to `cursor` (then moved on to it).
+    fn derive(&self, reading: &Reading, cursor: &mut Cursor, core_mhz: Option<f64>) -> TaskStats {
+        let sample = reading.cpu;
+        let mut cpu = CpuStats {
+            usage_usec: sample.usage_usec,
+            user_usec: sample.user_usec,
+            system_usec: sample.system_usec,
+            measured: Fields::from(["Percent", "User Mode", "System Mode"]),
+            ..CpuStats::default()
+        };
+        if let Some((periods, time)) = reading.throttled {
+            cpu.throttled_periods = periods;
+            cpu.throttled_time = time;
+            cpu.measured.extend(["Throttled Periods", "Throttled Time"]);
+        }
+        let base = cursor.0.unwrap_or(CpuSample {
             at: self.started,
             usage_usec: 0,
             user_usec: 0,
             system_usec: 0,
         });
-        let wall = now
+        let wall = sample
+            .at
             .duration_since(base.at)
             .map(|d| d.as_micros() as f64)
             .unwrap_or(0.0);
@@ -337,42 +557,12 @@ impl Reader {
             cpu.total_ticks = cpu.percent / 100.0 * mhz;
             cpu.measured.push("Total Ticks");
         }
-        self.prev = Some(sample);
-
-        let mut mem = MemoryStats::default();
-        if let Some(current) = memory_current {
-            mem.usage = current;
-            mem.measured.push("Usage");
-            if let Some(text) = self.read(|r| &mut r.memory_stat, "memory.stat") {
-                let kv = kv_text(&text);
-                mem.rss = get(&kv, "anon").unwrap_or(0);
-                mem.cache = get(&kv, "file").unwrap_or(0);
-                mem.measured.extend(["RSS", "Cache"]);
-            }
-            if let Some(peak) = self
-                .read(|r| &mut r.memory_peak, "memory.peak")
-                .and_then(|t| parse_u64(&t))
-            {
-                mem.max_usage = peak;
-                mem.measured.push("Max Usage");
-            }
-            if let Some(swap) = self
-                .read(|r| &mut r.memory_swap, "memory.swap.current")
-                .and_then(|t| parse_u64(&t))
-            {
-                mem.swap = swap;
-                mem.measured.push("Swap");
-            }
-        } else {
-            // Without the memory controller: the processes' resident memory (swap is not known).
-            mem.rss = procs.rss_pages * page_size();
-            mem.measured = vec!["RSS"];
-        }
+        *cursor = Cursor(Some(sample));
         TaskStats {
-            timestamp: now,
+            timestamp: sample.at,
             cpu,
-            memory: mem,
-            pids: procs.pids,
+            memory: reading.memory.clone(),
+            pids: reading.pids,
         }
     }
 }
@@ -496,7 +686,7 @@ mod tests {
         let (old, new) = (spawn(), spawn());
         let path = |pid: u32| PathBuf::from(format!("/proc/{pid}/stat"));
         let mut file = StatFile::default();
-        let mut buf = Vec::new();
+        let mut buf = ReadBuf::default();
         assert!(file.read(|| path(old.id()), &mut buf));
         drop(old);
         // The process behind the open file is gone: the read fails ...
@@ -504,7 +694,7 @@ mod tests {
         // ... and the next one opens the path again (here: another process, as with a reused
         // pid), instead of failing for good.
         assert!(file.read(|| path(new.id()), &mut buf));
-        let text = String::from_utf8(buf).unwrap();
+        let text = String::from_utf8(buf.filled().to_vec()).unwrap();
         assert!(text.starts_with(&format!("{} (sleep)", new.id())), "{text}");
     }
 
@@ -568,18 +758,18 @@ mod tests {
     #[test]
     fn files_of_any_size_are_read_whole() {
         let d = tempfile::tempdir().unwrap();
-        let mut buf = Vec::new();
+        let mut buf = ReadBuf::default();
         for len in [0usize, 1, 1023, 1024, 4095, 4096, 4097, 8192, 20_000] {
             let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let p = d.path().join(format!("f{len}"));
             fs::write(&p, &text).unwrap();
             let f = File::open(&p).unwrap();
             pread_all(&f, &mut buf).unwrap();
-            assert_eq!(buf, text, "length {len}");
+            assert_eq!(buf.filled(), text, "length {len}");
             // Re-read (shorter content now) from offset 0 into the same buffer.
             fs::write(&p, b"x").unwrap();
             pread_all(&f, &mut buf).unwrap();
-            assert_eq!(buf, b"x", "length {len}");
+            assert_eq!(buf.filled(), b"x", "length {len}");
         }
     }
 
@@ -646,15 +836,37 @@ mod verb {
             })
         }
 
-        /// Resource usage; CPU percent is relative to the previous call (or the start).
+        /// Resource usage; CPU percent is relative to the previous call (or the start). The
+        /// tests' view; TaskStats streams use [`Executor::stream_stats`].
+        #[cfg(test)]
         pub async fn stats(&self, id: &str) -> Result<TaskStats, ExecError> {
+            self.with_reader(id, |r, mhz| r.sample(mhz))
+        }
+
+        /// Resource usage for one TaskStats stream: CPU percent relative to the stream's own
+        /// previous sample (`cursor`), the task's files read once per stats `tick` however
+        /// many streams ask (see [`stats::Reader::sample_for`]).
+        pub fn stream_stats(
+            &self,
+            id: &str,
+            tick: Option<std::time::Instant>,
+            cursor: &mut stats::Cursor,
+        ) -> Result<TaskStats, ExecError> {
+            self.with_reader(id, |r, mhz| r.sample_for(mhz, tick, cursor))
+        }
+
+        fn with_reader(
+            &self,
+            id: &str,
+            f: impl FnOnce(&mut stats::Reader, Option<f64>) -> TaskStats,
+        ) -> Result<TaskStats, ExecError> {
             let task = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
             let mut reader = task.stats.lock().expect("stats lock");
             let reader = reader.get_or_insert_with(|| {
                 stats::Reader::new(&task.state.cgroup.path, task.started_at())
                     .excluding(task.state.pid)
             });
-            Ok(reader.sample(self.core_mhz))
+            Ok(f(reader, self.core_mhz))
         }
     }
 }

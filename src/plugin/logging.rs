@@ -91,7 +91,12 @@ impl LogLevelHandle {
         Self(Arc::new(AtomicU8::new(level as u8)))
     }
     pub fn set(&self, level: LogLevel) {
-        self.0.store(level as u8, Ordering::Relaxed);
+        let old = self.0.swap(level as u8, Ordering::Relaxed);
+        if old != level as u8 {
+            // The layer's `max_level_hint` changed: let `tracing` recompute its global maximum,
+            // which lets the macros of a disabled level skip the subscriber entirely.
+            tracing::callsite::rebuild_interest_cache();
+        }
     }
     pub fn get(&self) -> LogLevel {
         LogLevel::from_u8(self.0.load(Ordering::Relaxed))
@@ -165,6 +170,20 @@ impl<S: LineSink, Sub: Subscriber> Layer<Sub> for HclogLayer<S> {
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, Sub>) -> bool {
         self.wanted(meta)
+    }
+
+    /// Nothing above the current level is ever logged. Without this hint every `trace!` and
+    /// `debug!` of h2 and hyper (several per HTTP/2 frame, thousands a second with many stats
+    /// streams) asked `enabled` first.
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        use tracing::level_filters::LevelFilter;
+        Some(match self.level.get() {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        })
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, Sub>) {
@@ -368,6 +387,21 @@ mod tests {
         let lines = sink.0.lock().unwrap().clone();
         assert_eq!(lines.len(), 1);
         assert!(lines[0].contains("\"after\""));
+    }
+
+    /// The level is announced to `tracing` as the maximum, so the macros of finer levels (h2's
+    /// and hyper's per-frame `trace!`) never reach the subscriber; it follows a change.
+    #[test]
+    fn the_level_is_announced_as_the_maximum() {
+        use tracing::level_filters::LevelFilter;
+        let handle = LogLevelHandle::new(LogLevel::Info);
+        let layer = HclogLayer::new(handle.clone(), Capture::default());
+        let hint = || Layer::<tracing_subscriber::Registry>::max_level_hint(&layer);
+        assert_eq!(hint(), Some(LevelFilter::INFO));
+        handle.set(LogLevel::Trace);
+        assert_eq!(hint(), Some(LevelFilter::TRACE));
+        handle.set(LogLevel::Error);
+        assert_eq!(hint(), Some(LevelFilter::ERROR));
     }
 
     #[test]
