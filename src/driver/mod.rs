@@ -13,6 +13,7 @@ pub mod msgpack;
 mod ports;
 pub mod schema;
 mod service;
+mod startup;
 pub mod task_config;
 mod tasks;
 pub mod volumes;
@@ -49,6 +50,8 @@ pub struct State {
     executor: std::sync::Mutex<Option<Arc<crate::executor::Executor>>>,
     /// Landlock denial reporting, decided on first use (first fingerprint or task).
     denials: std::sync::OnceLock<denials::Denials>,
+    /// Gives the start-up's memory back after the first fingerprint of the configured plugin.
+    startup_memory: Arc<startup::StartupMemory>,
 }
 
 impl State {
@@ -61,6 +64,7 @@ impl State {
             probe: fingerprint::Probe::host(),
             executor: std::sync::Mutex::new(None),
             denials: std::sync::OnceLock::new(),
+            startup_memory: Arc::default(),
         })
     }
 
@@ -76,6 +80,9 @@ impl State {
             "plugin config accepted"
         );
         self.config.send_replace(config);
+        if long_lived {
+            self.startup_memory.configured();
+        }
     }
 
     /// Landlock denial reporting, started with the current config on first use.
