@@ -266,6 +266,9 @@ pub fn server_main() -> i32 {
         return 2;
     }
     sys::ignore_sigchld_and_sigpipe();
+    // Its start-up's code and heap are not needed again: each supervisor maps what it runs.
+    let _ = sys::drop_unwritten_file_pages();
+    sys::malloc_trim();
     let sock: RawFd = 0;
     if nix::sys::socket::getsockopt(&sys::borrow_fd(sock), nix::sys::socket::sockopt::SockType)
         != Ok(SockType::SeqPacket)

@@ -172,18 +172,21 @@ pub fn set_malloc_arena_max(n: i32) -> bool {
 /// read-only data, a debugger's breakpoint), a swapped-out one, or write permission are left
 /// alone.
 pub fn drop_unwritten_file_pages() -> io::Result<u64> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    // Read line by line: the whole text is tens of KiB, which the supervisor's heap would
+    // keep after its trim.
+    let smaps = std::io::BufReader::new(std::fs::File::open("/proc/self/smaps")?);
     let mut dropped = 0;
-    for m in file_mappings(&smaps) {
+    for m in file_mappings(smaps)? {
         if m.writable || m.shared || m.anonymous_kib != 0 || m.swap_kib != 0 || m.rss_kib == 0 {
             continue;
         }
         // SAFETY: [start, end) is a whole private, read-only mapping of a file with no
         // anonymous (copy-on-write) or swapped page, so every page in it holds exactly the
         // file's bytes and MADV_DONTNEED only unmaps them: the next access reads the same
-        // bytes from the file. Nothing in the plugin unmaps a file mapping or unloads a
-        // library (glibc never unloads its NSS modules), so the range read from
-        // /proc/self/smaps is still that mapping.
+        // bytes from the file (as after the kernel reclaimed them). Neither caller (the
+        // plugin, a supervisor) unmaps a file mapping or unloads a library (glibc never
+        // unloads its NSS modules), so the range read from /proc/self/smaps is still that
+        // mapping.
         let r = unsafe {
             libc::madvise(
                 m.start as *mut libc::c_void,
@@ -234,10 +237,16 @@ impl FileMapping {
 
 /// The file-backed mappings (inode not 0) of a `/proc/PID/smaps` text; a line that does not
 /// parse ends the current mapping without it.
-pub(crate) fn file_mappings(smaps: &str) -> Vec<FileMapping> {
+pub(crate) fn file_mappings(mut smaps: impl std::io::BufRead) -> io::Result<Vec<FileMapping>> {
     let mut out = Vec::new();
     let mut cur: Option<FileMapping> = None;
-    for line in smaps.lines() {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if smaps.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end();
         if let Some(m) = mapping_header(line) {
             out.extend(cur.take());
             cur = m;
@@ -261,7 +270,7 @@ pub(crate) fn file_mappings(smaps: &str) -> Vec<FileMapping> {
         }
     }
     out.extend(cur);
-    out
+    Ok(out)
 }
 
 /// `start-end perms offset dev inode [path]`: Some(Some(mapping)) for a file mapping,
