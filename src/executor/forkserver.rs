@@ -2,8 +2,9 @@
 //! task's supervisor, so that supervisors share its pages copy-on-write instead of each being a
 //! fresh exec of the multi-megabyte driver binary (README "How tasks run").
 //!
-//! The executor starts it once (this binary exec'd as `__forkserver`, with an empty environment,
-//! before it has touched any task) and keeps a `SOCK_SEQPACKET` socket to it on its stdin. A
+//! The executor starts it once (this binary exec'd as `__forkserver`, with no environment but
+//! [`MALLOC_TUNABLES`], before it has touched any task) and keeps a `SOCK_SEQPACKET` socket to
+//! it on its stdin. A
 //! request is one message: a 4-byte header (magic, version, flags) and six descriptors (the
 //! task's stdin, stdout, stderr, its cgroup directory, its state directory and the read end of a
 //! pipe the plan will come through). The server clones the supervisor into the cgroup and its

@@ -46,6 +46,24 @@ mod tests {
     }
 
     #[test]
+    fn maps_lines_parse_as_mappings_without_page_counts() {
+        let text = "\
+55d0c8a00000-55d0c8b00000 r-xp 00001000 fe:01 1234 /usr/bin/x (deleted)
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+7f0000100000-7f0000101000 rw-s 00000000 00:01 99 /dev/shm/y
+";
+        let m = sys::file_mappings(text.as_bytes()).unwrap();
+        let expect = sys::FileMapping::for_test;
+        assert_eq!(
+            m,
+            [
+                expect(0x55d0c8a00000, 0x55d0c8b00000, "r-xp", 0, 0),
+                expect(0x7f0000100000, 0x7f0000101000, "rw-s", 0, 0)
+            ]
+        );
+    }
+
+    #[test]
     fn smaps_mappings_parse_with_their_permissions_and_page_counts() {
         let text = "\
 55d0c8a00000-55d0c8b00000 r-xp 00001000 fe:01 1234 /usr/bin/x
@@ -65,17 +83,9 @@ Swap:                  garbage
 ";
         let m = sys::file_mappings(text.as_bytes()).unwrap();
         assert_eq!(m.len(), 2, "{m:?}");
-        let expect = |start, end, writable, shared, rss, anon| {
-            sys::FileMapping::for_test(start, end, writable, shared, rss, anon)
-        };
-        assert_eq!(
-            m[0],
-            expect(0x55d0c8a00000, 0x55d0c8b00000, false, false, 100, 0)
-        );
-        assert_eq!(
-            m[1],
-            expect(0x55d0c8b00000, 0x55d0c8b10000, false, false, 64, 64)
-        );
+        let expect = sys::FileMapping::for_test;
+        assert_eq!(m[0], expect(0x55d0c8a00000, 0x55d0c8b00000, "r-xp", 100, 0));
+        assert_eq!(m[1], expect(0x55d0c8b00000, 0x55d0c8b10000, "r--p", 64, 64));
         // The anonymous mapping is not a file's; the shared one has a field that does not
         // parse: it is left out (so never dropped).
     }
