@@ -1,10 +1,14 @@
-//! When the plugin gives back what only its start-up used (`executor::memory`): once, after
-//! the first fingerprint sent with the long-lived config. A Nomad client starts a plugin with
+//! When the plugin gives back what only its start-up used (`executor::memory`): once, half a
+//! second after the first fingerprint sent with the long-lived config. A Nomad client starts a plugin with
 //! SetConfig, then opens the Fingerprint and TaskEvents streams; by the first fingerprint the
 //! handshake, the config decoding and the host probes are done, and an idle plugin runs only
 //! its event loop from then on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How long after the first fingerprint the release waits.
+const SETTLE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 pub struct StartupMemory {
@@ -18,8 +22,9 @@ impl StartupMemory {
         self.configured.store(true, Ordering::Release);
     }
 
-    /// A fingerprint went out: once the plugin is configured, the first call starts the
-    /// release on a blocking thread and returns true; every other call returns false.
+    /// A fingerprint went out: once the plugin is configured, the first call schedules the
+    /// release (on a blocking thread, [`SETTLE`] later) and returns true; every other call
+    /// returns false.
     pub fn fingerprint_sent(&self) -> bool {
         if !self.configured.load(Ordering::Acquire) || self.released.swap(true, Ordering::AcqRel) {
             return false;
@@ -27,12 +32,20 @@ impl StartupMemory {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return false;
         };
-        rt.spawn_blocking(|| match crate::executor::memory::release_startup_memory() {
-            Ok(r) => tracing::debug!(
-                unmapped_kib = r.unmapped_kib,
-                "gave back the start-up's memory"
-            ),
-            Err(e) => tracing::debug!(error = %e, "cannot read /proc/self/smaps"),
+        rt.spawn(async {
+            // The client's next start-up calls (TaskEvents, Capabilities) follow at once.
+            tokio::time::sleep(SETTLE).await;
+            let released =
+                tokio::task::spawn_blocking(|| crate::executor::memory::release_startup_memory())
+                    .await;
+            match released {
+                Ok(Ok(r)) => tracing::debug!(
+                    unmapped_kib = r.unmapped_kib,
+                    "gave back the start-up's memory"
+                ),
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot read /proc/self/smaps"),
+                Err(_) => {}
+            }
         });
         true
     }
