@@ -36,8 +36,7 @@ impl StartupMemory {
             // The client's next start-up calls (TaskEvents, Capabilities) follow at once.
             tokio::time::sleep(SETTLE).await;
             let released =
-                tokio::task::spawn_blocking(|| crate::executor::memory::release_startup_memory())
-                    .await;
+                tokio::task::spawn_blocking(crate::executor::memory::release_startup_memory).await;
             match released {
                 Ok(Ok(r)) => tracing::debug!(
                     unmapped_kib = r.unmapped_kib,
