@@ -13,6 +13,7 @@ pub mod msgpack;
 mod ports;
 pub mod schema;
 mod service;
+mod startup;
 mod stats_ticks;
 pub mod task_config;
 mod tasks;
@@ -55,6 +56,8 @@ pub struct State {
     denials: std::sync::OnceLock<denials::Denials>,
     /// The shared tickers of the TaskStats streams.
     stats_ticks: stats_ticks::StatsTicks,
+    /// Gives the start-up's memory back after the first fingerprint of the configured plugin.
+    startup_memory: Arc<startup::StartupMemory>,
 }
 
 impl State {
@@ -68,6 +71,7 @@ impl State {
             executor: std::sync::Mutex::new(None),
             denials: std::sync::OnceLock::new(),
             stats_ticks: stats_ticks::StatsTicks::default(),
+            startup_memory: Arc::default(),
         })
     }
 
@@ -83,6 +87,9 @@ impl State {
             "plugin config accepted"
         );
         self.config.send_replace(config);
+        if long_lived {
+            self.startup_memory.configured();
+        }
     }
 
     /// Landlock denial reporting, started with the current config on first use.

@@ -93,6 +93,7 @@ impl Driver for State {
         let denials = self.denials();
         let landlock = denials.reporting().clone();
         let audit_on = denials.turned_audit_on();
+        let startup_memory = self.startup_memory.clone();
         let stream = async_stream(move |tx| async move {
             // The first message goes out at once; the periodic re-send starts one period later.
             let start = tokio::time::Instant::now() + FINGERPRINT_PERIOD;
@@ -110,6 +111,7 @@ impl Driver for State {
                 if tx.send(Ok(wire::fingerprint(&fp))).await.is_err() {
                     return; // the client went away
                 }
+                startup_memory.fingerprint_sent();
                 tokio::select! {
                     _ = tick.tick() => {}
                     changed = config.changed() => if changed.is_err() { return },

@@ -24,6 +24,7 @@ pub mod exec;
 pub mod forkserver;
 pub mod learn_task;
 pub mod limits;
+pub mod memory;
 pub mod mounts;
 mod recover;
 mod resolve;

@@ -177,6 +177,9 @@ fn supervise(plan: SupervisorPlan) -> Result<ExitStatus, SupervisorError> {
     let host_pid = plan.host_pid;
     drop(prep);
     drop(plan);
+    // And the set-up's code: the pages of the binary and libc it mapped (the kernel maps 64
+    // KiB around each fault) would stay mapped, and counted, for the task's whole life.
+    let _ = sys::drop_code_pages();
     sys::malloc_trim();
     let status = match reporter {
         Some(r) => serve_loop(child, &all, r, &mut |sig| {

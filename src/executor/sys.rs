@@ -1,7 +1,8 @@
 //! The executor's only `unsafe` code: raw syscalls the safe wrappers do not cover (clone3 with
 //! CLONE_INTO_CGROUP and CLONE_PIDFD in the fork server, pidfd_open, pidfd_send_signal,
 //! waitid(P_PIDFD), fork in the single-threaded supervisor, signal dispositions, setpriority,
-//! close_range, malloc_trim, PR_SET_DUMPABLE, PIDFD_GET_MNT_NAMESPACE).
+//! close_range, malloc_trim, mallopt, madvise of the plugin's unwritten file pages, PR_SET_DUMPABLE,
+//! PIDFD_GET_MNT_NAMESPACE).
 
 // One of the three modules allowed `unsafe` (see the crate docs in src/lib.rs).
 #![allow(unsafe_code)]
@@ -168,6 +169,176 @@ pub fn ignore_sigchld_and_sigpipe() {
 pub fn malloc_trim() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// `mallopt(M_ARENA_MAX, n)`: at most `n` malloc arenas, whatever the number of threads.
+/// False when glibc refused it.
+pub fn set_malloc_arena_max(n: i32) -> bool {
+    // SAFETY: mallopt only sets one of the allocator's parameters.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+}
+
+/// Drops this process's page-table entries for the pages of its read-only private file
+/// mappings (code and read-only data of the binary and its libraries) that hold no page of
+/// their own: the kernel maps such pages from the page cache, 64 KiB around each fault
+/// ("fault-around"), so after start-up most of the binary is mapped although little of it
+/// runs again. The next access maps the same bytes again from the file (a minor fault).
+/// Returns the KiB that were mapped. Mappings with a copy-on-write page (relocated
+/// read-only data, a debugger's breakpoint), a swapped-out one, or write permission are left
+/// alone.
+pub fn drop_unwritten_file_pages() -> io::Result<u64> {
+    // Read line by line: the whole text is tens of KiB, which the supervisor's heap would
+    // keep after its trim.
+    let smaps = std::io::BufReader::new(std::fs::File::open("/proc/self/smaps")?);
+    let mut dropped = 0;
+    for m in file_mappings(smaps)? {
+        if m.writable || m.shared || m.anonymous_kib != 0 || m.swap_kib != 0 || m.rss_kib == 0 {
+            continue;
+        }
+        // SAFETY: [start, end) is a whole private, read-only mapping of a file with no
+        // anonymous (copy-on-write) or swapped page, so every page in it holds exactly the
+        // file's bytes and MADV_DONTNEED only unmaps them: the next access reads the same
+        // bytes from the file (as after the kernel reclaimed them). Neither caller (the
+        // plugin, a supervisor) unmaps a file mapping or unloads a library (glibc never
+        // unloads its NSS modules), so the range read from /proc/self/smaps is still that
+        // mapping.
+        let r = unsafe {
+            libc::madvise(
+                m.start as *mut libc::c_void,
+                m.end - m.start,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r == 0 {
+            dropped += m.rss_kib;
+        }
+    }
+    Ok(dropped)
+}
+
+/// [`drop_unwritten_file_pages`] for the executable code alone, found in /proc/self/maps: a
+/// small fraction of its cost (smaps walks every page of every mapping to count it), for the
+/// supervisor, which runs it while the task's command starts.
+pub fn drop_code_pages() -> io::Result<()> {
+    let maps = std::io::BufReader::new(std::fs::File::open("/proc/self/maps")?);
+    for m in file_mappings(maps)? {
+        if !m.executable || m.writable || m.shared {
+            continue;
+        }
+        // SAFETY: [start, end) is a whole private, read-only, executable mapping of a file.
+        // Its pages hold exactly the file's bytes: the binary and libc have no text
+        // relocations and this process never makes its code writable, so no page of it has
+        // a private copy (only a tracer's breakpoint could make one, which needs
+        // CAP_SYS_PTRACE, supervisors being undumpable, and would just be dropped). So
+        // MADV_DONTNEED only unmaps them and the next access reads the same bytes from the
+        // file. The process is single-threaded and unmaps nothing, so the range read from
+        // /proc/self/maps is still that mapping.
+        unsafe {
+            libc::madvise(
+                m.start as *mut libc::c_void,
+                m.end - m.start,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+    Ok(())
+}
+
+/// One file-backed mapping of `/proc/self/smaps`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct FileMapping {
+    start: usize,
+    end: usize,
+    writable: bool,
+    executable: bool,
+    shared: bool,
+    rss_kib: u64,
+    anonymous_kib: u64,
+    swap_kib: u64,
+}
+
+#[cfg(test)]
+impl FileMapping {
+    pub(crate) fn for_test(
+        start: usize,
+        end: usize,
+        perms: &str,
+        rss_kib: u64,
+        anonymous_kib: u64,
+    ) -> FileMapping {
+        let p = perms.as_bytes();
+        FileMapping {
+            start,
+            end,
+            writable: p[1] == b'w',
+            executable: p[2] == b'x',
+            shared: p[3] == b's',
+            rss_kib,
+            anonymous_kib,
+            swap_kib: 0,
+        }
+    }
+}
+
+/// The file-backed mappings (inode not 0) of a `/proc/PID/smaps` (or `maps`) text; a line that does not
+/// parse ends the current mapping without it.
+pub(crate) fn file_mappings(mut smaps: impl std::io::BufRead) -> io::Result<Vec<FileMapping>> {
+    let mut out = Vec::new();
+    let mut cur: Option<FileMapping> = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if smaps.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if let Some(m) = mapping_header(line) {
+            out.extend(cur.take());
+            cur = m;
+            continue;
+        }
+        let Some(m) = cur.as_mut() else { continue };
+        let Some((key, rest)) = line.split_once(':') else {
+            cur = None;
+            continue;
+        };
+        let kib = rest.split_whitespace().next().and_then(|v| v.parse().ok());
+        let field = match key {
+            "Rss" => &mut m.rss_kib,
+            "Anonymous" => &mut m.anonymous_kib,
+            "Swap" => &mut m.swap_kib,
+            _ => continue,
+        };
+        match kib {
+            Some(v) => *field = v,
+            None => cur = None,
+        }
+    }
+    out.extend(cur);
+    Ok(out)
+}
+
+/// `start-end perms offset dev inode [path]`: Some(Some(mapping)) for a file mapping,
+/// Some(None) for another mapping, None for a field line.
+fn mapping_header(line: &str) -> Option<Option<FileMapping>> {
+    let mut f = line.split_whitespace();
+    let (start, end) = f.next()?.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    let perms = f.next()?.as_bytes();
+    let (_offset, _dev) = (f.next()?, f.next()?);
+    let inode: u64 = f.next()?.parse().ok()?;
+    if perms.len() != 4 || end <= start {
+        return None;
+    }
+    Some((inode != 0).then_some(FileMapping {
+        start,
+        end,
+        writable: perms[1] == b'w',
+        executable: perms[2] == b'x',
+        shared: perms[3] == b's',
+        ..FileMapping::default()
+    }))
 }
 
 /// Takes ownership of a descriptor the kernel just installed for us (`SCM_RIGHTS`), or of a

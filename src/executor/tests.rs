@@ -1243,3 +1243,31 @@ fn mount_namespace_of_a_live_process_and_not_of_a_reaped_one() {
     assert!(sys::mount_namespace_of(&fd, pid).is_err());
     assert!(sys::mount_namespace_from_proc(&fd, pid).is_err());
 }
+
+/// The fork server's whole environment is the allocator tunables that let a supervisor give
+/// its set-up's heap back (`forkserver::MALLOC_TUNABLES`), and a task never sees them: its
+/// environment is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fork_server_has_only_the_allocator_tunables_and_tasks_do_not_inherit_them() {
+    let Some(env) = setup() else { return };
+    let ex = env.executor();
+    let st = ex
+        .start(env.sh("tun", "env; echo ready; exec sleep 3600"))
+        .await
+        .unwrap();
+    env.until_printed("tun", "ready").await;
+    let server = ex
+        .forkserver
+        .pid()
+        .expect("a fork server runs after a start");
+    let environ = fs::read_to_string(format!("/proc/{server}/environ")).unwrap();
+    // glibc cuts the variable at each `:` in place while it parses it.
+    assert_eq!(
+        environ.trim_end_matches('\0').replace('\0', ":"),
+        format!("GLIBC_TUNABLES={}", super::forkserver::MALLOC_TUNABLES)
+    );
+    let out = env.stdout("tun");
+    assert!(!out.contains("GLIBC_TUNABLES"), "{out}");
+    ex.destroy(&st.spec.id, true).await.unwrap();
+    assert_clean(&st);
+}

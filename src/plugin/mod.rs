@@ -49,6 +49,9 @@ pub fn main() -> i32 {
         }
     }
 
+    if !crate::executor::memory::one_malloc_arena() {
+        tracing::debug!("glibc refused M_ARENA_MAX=1: each thread may get its own malloc arena");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("pledge-plugin")
