@@ -1,11 +1,12 @@
 //! Error messages through the built plugin, as Nomad shows them: each says what failed, the
 //! cause and the fix exactly once (errors return their cause from `source()` and do not print
-//! it; the gRPC status and the exit result join the chain once, see `src/errors.rs`).
+//! it; the gRPC status and the exit result join the chain once, see `src/errors.rs`). A failed
+//! exec through the exit result: `plugin_lifecycle::sandbox_failures_are_reported`.
 
 mod common;
 
 use common::pb::base::SetConfigRequest;
-use common::pb::drivers::{StartTaskRequest, WaitTaskRequest};
+use common::pb::drivers::StartTaskRequest;
 use common::tasks::*;
 use common::*;
 
@@ -96,35 +97,5 @@ async fn a_bad_task_config_gives_the_field_and_the_cause_once() {
     .await;
     once(&e, "/nonexistent/program");
     once(&e, "No such file or directory");
-    plugin.shutdown().await;
-}
-
-/// A program the kernel cannot execute fails in the task child; the exit result names the step,
-/// the program and the errno once.
-#[tokio::test]
-async fn a_failed_exec_gives_the_step_and_the_errno_once() {
-    require_host!();
-    let alloc = Alloc::new("errors");
-    let plugin = plugin(&alloc).await;
-    let junk = alloc.path().join("junk-program");
-    std::fs::write(&junk, "not a program\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let junk = junk.display().to_string();
-    let h = start(&plugin, alloc.task("junk", &junk, &[], "stdio")).await;
-    let id = h.config.unwrap().id;
-    let resp = plugin
-        .driver()
-        .wait_task(WaitTaskRequest {
-            task_id: id.clone(),
-        })
-        .await
-        .expect("WaitTask")
-        .into_inner();
-    assert_eq!(resp.result.unwrap().exit_code, 127);
-    once(&resp.err, "the sandbox could not start the task");
-    once(&resp.err, &junk);
-    once(&resp.err, "Exec format error");
-    destroy(&plugin, &id).await;
     plugin.shutdown().await;
 }

@@ -305,13 +305,19 @@ async fn sandbox_failures_are_reported() {
         .into_inner();
     // pledge.com's status for a program it cannot execute.
     assert_eq!(resp.result.unwrap().exit_code, 127);
-    assert!(
-        resp.err.contains("the sandbox could not start the task")
-            && resp.err.contains(&junk)
-            && resp.err.contains("Exec format error"),
-        "{}",
-        resp.err
-    );
+    // The step, the program and the errno, each exactly once (see src/errors.rs).
+    for piece in [
+        "the sandbox could not start the task",
+        &junk,
+        "Exec format error",
+    ] {
+        assert_eq!(
+            resp.err.matches(piece).count(),
+            1,
+            "{piece:?} once in {:?}",
+            resp.err
+        );
+    }
     let event = event_containing(&mut events, &junk).await;
     assert_eq!(event.task_id, id);
     destroy(&plugin, &id).await;
