@@ -11,7 +11,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 
 mod common;
 // Through host_features: fails instead of skipping where NOMAD_PLEDGE_TEST_REQUIRE lists it.
-use common::tasks::skip_reason;
+use common::audit;
+use common::pb::drivers::{
+    DestroyTaskRequest, RecoverTaskRequest, StartTaskRequest, TaskEventsRequest, WaitTaskRequest,
+};
+use common::tasks::{next_event, skip_reason, Alloc};
+use common::{msgpack, set_config, Plugin, V};
 
 fn cgroup2_mount() -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -143,90 +148,16 @@ fn run_prints_a_degraded_health_description() {
     }
 }
 
-/// Kernel audit's enabled flag, read and written over audit netlink (`AUDIT_GET`/`AUDIT_SET`),
-/// so that the Landlock test can put back the state it found: enabling audit is host-wide.
-mod audit {
-    use nix::sys::socket::{
-        recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
-    };
-    use std::os::fd::AsRawFd;
-
-    fn request(ty: u16, flags: u16, payload: &[u8]) -> Option<Vec<u8>> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkAudit,
-        )
-        .ok()?;
-        let mut m = Vec::new();
-        m.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
-        m.extend_from_slice(&ty.to_ne_bytes());
-        m.extend_from_slice(&flags.to_ne_bytes());
-        m.extend_from_slice(&[0u8; 8]);
-        m.extend_from_slice(payload);
-        send(fd.as_raw_fd(), &m, MsgFlags::empty()).ok()?;
-        let mut buf = vec![0u8; 8192];
-        for _ in 0..8 {
-            let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
-            let t = u16::from_ne_bytes([buf[4], buf[5]]);
-            if t == ty || t == 2 {
-                return Some(buf[16..n].to_vec());
-            }
-        }
-        None
-    }
-
-    /// `enabled` (0 off, 1 on, 2 locked), None where audit netlink is unusable.
-    pub fn enabled() -> Option<u32> {
-        let p = request(1000, 1, &[])?;
-        Some(u32::from_ne_bytes(p.get(4..8)?.try_into().ok()?))
-    }
-
-    pub fn set_enabled(v: u32) {
-        let mut p = vec![0u8; 40];
-        p[0..4].copy_from_slice(&1u32.to_ne_bytes());
-        p[4..8].copy_from_slice(&v.to_ne_bytes());
-        let _ = request(1001, 1 | 4, &p);
-    }
-}
-
-/// Puts kernel audit's enabled flag back as it was, whatever happens in the test.
-struct RestoreAudit(u32);
-
-impl Drop for RestoreAudit {
-    fn drop(&mut self) {
-        if audit::enabled() != Some(self.0) && self.0 < 2 {
-            audit::set_enabled(self.0);
-        }
-    }
-}
-
 #[test]
 fn a_landlock_denial_is_a_task_event_under_landlock_audit_enable() {
     if let Some(reason) = skip_reason() {
         eprintln!("SKIP: {reason}");
         return;
     }
-    let abi = Command::new(BIN)
-        .args(["pledge", "-T", "unveil", "true"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let abi: u32 = abi
-        .lines()
-        .find_map(|l| l.strip_prefix("landlock: available, ABI "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    if abi < 7 {
-        eprintln!("SKIP: Landlock ABI {abi} < 7 writes no audit records");
-        return;
-    }
-    let Some(before) = audit::enabled() else {
-        eprintln!("SKIP: kernel audit netlink is not usable here");
+    let Some(restore) = audit::take() else {
         return;
     };
-    let restore = RestoreAudit(before);
+    let before = restore.before();
     let dir = tempfile::tempdir().unwrap();
     // The shell that restricted itself stays alive while cat is refused, so that the plugin
     // finds its cgroup.
@@ -249,4 +180,122 @@ fn a_landlock_denial_is_a_task_event_under_landlock_audit_enable() {
     assert_eq!(err.matches(want).count(), 1, "deduplicated: {err}");
     drop(restore);
     assert_eq!(audit::enabled(), Some(before), "audit state not restored");
+}
+
+/// A plugin killed while a task runs, then RecoverTask in a new one: the kernel named the
+/// task's Landlock domain once, to the old plugin, yet the new one attributes the task's later
+/// denials to it and does not report an earlier one again. The fix for a path in the task's
+/// directory is written as a job writes it (`${NOMAD_TASK_DIR}/...`, not this allocation's
+/// path). Failed before: the recovered task's denials were reported nowhere.
+#[tokio::test]
+async fn landlock_denials_survive_a_plugin_restart() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let Some(_audit) = audit::take() else {
+        return;
+    };
+    let alloc = Alloc::new("landlock-denials");
+    let start_plugin = || async {
+        let p = Plugin::start(&[]).await;
+        let state = alloc.state.path().display().to_string();
+        p.base()
+            .set_config(set_config(
+                msgpack(&[
+                    ("state_dir", V::S(&state)),
+                    ("landlock_audit", V::S("enable")),
+                ]),
+                true,
+            ))
+            .await
+            .expect("SetConfig");
+        p
+    };
+    let go = alloc.path().join("go");
+    let script = format!(
+        "cat /etc/hostname; until [ -e {go} ]; do sleep 0.05; done; \
+         cat /etc/hostname; cat local/conf.txt; cat /etc/passwd",
+        go = go.display()
+    );
+    let task = alloc.task_unveiling(
+        "probe",
+        "/bin/sh",
+        &["-c", &script],
+        "stdio rpath proc exec",
+        &["rx:/usr"],
+    );
+    std::fs::write(alloc.path().join("probe/local/conf.txt"), "x\n").unwrap();
+    let id = task.id.clone();
+
+    let plugin1 = start_plugin().await;
+    let mut events1 = plugin1
+        .driver()
+        .task_events(TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner();
+    let handle = plugin1
+        .driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
+        .into_inner()
+        .handle
+        .unwrap();
+    let first = next_event(&mut events1, "read /etc/hostname needs unveil").await;
+    assert_eq!(first.task_id, id);
+    let mut child = plugin1.child;
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+
+    let plugin2 = start_plugin().await;
+    let mut events2 = plugin2
+        .driver()
+        .task_events(TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner();
+    plugin2
+        .driver()
+        .recover_task(RecoverTaskRequest {
+            task_id: String::new(),
+            handle: Some(handle),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RecoverTask: {}", e.message()));
+    std::fs::write(&go, "").unwrap();
+    // Everything the new plugin publishes for the task, up to its last denial (published in
+    // the order the task made them).
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("/etc/passwd")) {
+        let e = next_event(&mut events2, "").await;
+        assert_eq!(e.task_id, id, "{}", e.message);
+        seen.push(e.message);
+    }
+    let local = seen.iter().find(|m| m.contains("conf.txt"));
+    assert!(
+        local.is_some_and(|m| m.ends_with("needs unveil \"r:${NOMAD_TASK_DIR}/conf.txt\"")),
+        "no ${{NOMAD_TASK_DIR}} fix for conf.txt: {seen:#?}"
+    );
+    assert!(
+        !seen.iter().any(|m| m.contains("/etc/hostname")),
+        "reported again after the restart: {seen:#?}"
+    );
+    plugin2
+        .driver()
+        .wait_task(WaitTaskRequest {
+            task_id: id.clone(),
+        })
+        .await
+        .expect("WaitTask");
+    plugin2
+        .driver()
+        .destroy_task(DestroyTaskRequest {
+            task_id: id,
+            force: true,
+        })
+        .await
+        .expect("DestroyTask");
+    plugin2.shutdown().await;
 }

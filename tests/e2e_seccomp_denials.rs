@@ -19,7 +19,7 @@ mod common;
 use common::pb::drivers::{
     DestroyTaskRequest, RecoverTaskRequest, StartTaskRequest, TaskEventsRequest, WaitTaskRequest,
 };
-use common::tasks::{skip_reason, Alloc};
+use common::tasks::{next_event, skip_reason, Alloc};
 use common::{msgpack, set_config, Plugin, PATIENCE, V};
 
 fn python_job(dir: &Path, script: &str) -> PathBuf {
@@ -313,24 +313,6 @@ deny(17)  # AF_PACKET: another fix than AF_INET/AF_INET6 (which count as one den
         .await
         .expect("DestroyTask");
     plugin2.shutdown().await;
-}
-
-async fn next_event(
-    events: &mut tonic::Streaming<common::pb::drivers::DriverTaskEvent>,
-    text: &str,
-) -> common::pb::drivers::DriverTaskEvent {
-    let mut seen = Vec::new();
-    loop {
-        let e = tokio::time::timeout(PATIENCE, events.next())
-            .await
-            .unwrap_or_else(|_| panic!("no event containing `{text}` in time; got {seen:#?}"))
-            .expect("event stream ended")
-            .expect("event");
-        if e.message.contains(text) {
-            return e;
-        }
-        seen.push(e.message);
-    }
 }
 
 /// The listener's holder is out of the task's reach: the task cannot signal, trace or take

@@ -47,15 +47,7 @@ static RUNNING: Mutex<Option<(OwnedFd, Pid)>> = Mutex::new(None);
 /// written (most specific first).
 pub fn configure(plan: &SupervisorPlan) {
     let t = &plan.task_dir;
-    let canon = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
-    let mut named = vec![
-        (canon(t.join("local")), "${NOMAD_TASK_DIR}".to_string()),
-        (canon(t.join("secrets")), "${NOMAD_SECRETS_DIR}".to_string()),
-    ];
-    if let Some(alloc) = t.parent() {
-        named.push((canon(alloc.join("alloc")), "${NOMAD_ALLOC_DIR}".to_string()));
-    }
-    named.push((canon(t.clone()), "${NOMAD_TASK_DIR}/..".to_string()));
+    let named = crate::sandbox::learn::summary::task_dirs_by_name(t);
     let task = t
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+pub mod audit;
 pub mod tasks;
 
 /// Which host features this machine must have (`NOMAD_PLEDGE_TEST_REQUIRE`); see `require_host!`.

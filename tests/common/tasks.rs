@@ -221,3 +221,23 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The next event on `events` whose message contains `text` (the others are skipped), bounded
+/// by `PATIENCE`.
+pub async fn next_event(
+    events: &mut tonic::Streaming<super::pb::drivers::DriverTaskEvent>,
+    text: &str,
+) -> super::pb::drivers::DriverTaskEvent {
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(PATIENCE, futures::StreamExt::next(events))
+            .await
+            .unwrap_or_else(|_| panic!("no event containing `{text}` in time; got {seen:#?}"))
+            .expect("event stream ended")
+            .expect("event");
+        if e.message.contains(text) {
+            return e;
+        }
+        seen.push(e.message);
+    }
+}

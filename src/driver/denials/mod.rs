@@ -9,14 +9,20 @@
 //! alloc ids. Repeats are counted, not re-sent; past [`MAX_EVENTS_PER_TASK`] distinct denials
 //! a task gets one last event and nothing more. The task cannot reach this thread: it runs in
 //! the root plugin, outside every task's domain.
+//!
+//! The kernel names a domain's process only once (its first denial), so what the reader learnt
+//! of a task (its domains, the denials it reported) is kept in the task's root-only state
+//! directory ([`JOURNAL`]): a plugin restarted while the task runs reads it back at RecoverTask,
+//! attributes the task's later denials and does not report an earlier one again.
 
 mod netlink;
 pub mod record;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast;
 
@@ -29,15 +35,46 @@ use record::{Record, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN};
 /// Distinct denials reported per task before it is cut off.
 pub const MAX_EVENTS_PER_TASK: usize = 32;
 
+/// In a task's state directory: one JSON line per domain of the task and per denial reported.
+pub const JOURNAL: &str = "landlock-denials.jsonl";
+
+/// A line of [`JOURNAL`].
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Journal {
+    Domain(u64),
+    Reported(String),
+}
+
 /// The Landlock ABI whose kernels write audit records.
 const AUDIT_ABI: u32 = 7;
 
-/// Who a task is, for its events.
+/// Who a task is, for its events, and where its journal and directories are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskIds {
     pub task_id: String,
     pub alloc_id: String,
     pub task_name: String,
+    /// The task's state directory (holds [`JOURNAL`]).
+    pub state_path: PathBuf,
+    /// The task's directories as a job writes them (`${NOMAD_TASK_DIR}`, ...), most specific
+    /// first, for the unveil entries the events suggest.
+    pub named_dirs: Vec<(PathBuf, String)>,
+}
+
+impl TaskIds {
+    fn journal(&self, entry: &Journal) {
+        let path = self.state_path.join(JOURNAL);
+        let line = serde_json::to_string(entry).unwrap_or_default() + "\n";
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(task_id = %self.task_id, path = %path.display(), error = %e, "cannot record a Landlock denial for recovery; after a plugin restart it may be reported again or not at all");
+        }
+    }
 }
 
 /// Whether Landlock denials are reported, and why not.
@@ -57,12 +94,58 @@ impl Reporting {
     }
 }
 
+/// How long a domain in no known task's cgroup waits for its task to be registered.
+const UNCLAIMED_FOR: Duration = Duration::from_secs(30);
+/// Most domains waiting at once (of each kind), and denials kept per waiting domain.
+const MAX_UNCLAIMED: usize = 64;
+const MAX_WAITING: usize = 8;
+
+/// A domain whose process was in no known task's cgroup when the kernel named it. StartTask
+/// registers a task once its supervisor is cloned, and a fast program can be refused before
+/// that: its denials wait here, briefly, for a task of that cgroup.
+struct Unclaimed {
+    cgroup: String,
+    since: Instant,
+    waiting: Vec<record::Access>,
+}
+
+impl Unclaimed {
+    fn new(cgroup: String) -> Unclaimed {
+        Unclaimed {
+            cgroup,
+            since: Instant::now(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Keep `a` (distinct denials only, at most [`MAX_WAITING`]).
+    fn wait(&mut self, a: record::Access) {
+        if self.waiting.len() < MAX_WAITING && !self.waiting.iter().any(|w| w.key() == a.key()) {
+            self.waiting.push(a);
+        }
+    }
+}
+
+/// Add `u` to `map` unless `domain` is there already, after dropping what waited too long;
+/// never more than [`MAX_UNCLAIMED`] at once.
+fn wait_in(map: &mut HashMap<u64, Unclaimed>, domain: u64, u: Unclaimed) {
+    map.retain(|_, u| u.since.elapsed() < UNCLAIMED_FOR);
+    if map.len() < MAX_UNCLAIMED {
+        map.entry(domain).or_insert(u);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// Task cgroup directory → task.
     tasks: HashMap<PathBuf, TaskIds>,
-    /// Landlock domain → its task (None: not a task's).
-    domains: HashMap<u64, Option<TaskIds>>,
+    /// Landlock domain → its task.
+    domains: HashMap<u64, TaskIds>,
+    /// Landlock domains of no task (yet).
+    unclaimed: HashMap<u64, Unclaimed>,
+    /// Denials of domains not named yet: the kernel writes a domain's record after the access
+    /// record of its first denial (same event), so that one waits for it here.
+    unnamed: HashMap<u64, Unclaimed>,
     /// (task id, access key) → times seen.
     seen: HashMap<(String, String), u64>,
     /// Task id → distinct denials reported.
@@ -74,6 +157,7 @@ pub struct Denials {
     reporting: Reporting,
     turned_on: bool,
     inner: Arc<Mutex<Inner>>,
+    events: broadcast::Sender<TaskEvent>,
 }
 
 impl Denials {
@@ -91,7 +175,7 @@ impl Denials {
                 Err(e) => Reporting::Off(error_chain(&e)),
                 Ok(reader) => {
                     turned_on = on;
-                    let shared = inner.clone();
+                    let (shared, events) = (inner.clone(), events.clone());
                     let spawned = std::thread::Builder::new()
                         .name("landlock-denials".into())
                         .spawn(move || read_loop(reader, shared, events));
@@ -112,6 +196,7 @@ impl Denials {
             reporting,
             turned_on,
             inner,
+            events,
         }
     }
 
@@ -124,17 +209,20 @@ impl Denials {
         &self.reporting
     }
 
-    /// Follow a started task (its cgroup directory).
+    /// Follow a started or recovered task (its cgroup directory), with what its journal says.
     pub fn add_task(&self, cgroup: &Path, ids: TaskIds) {
-        lock(&self.inner).tasks.insert(cgroup.to_path_buf(), ids);
+        let journal = std::fs::read_to_string(ids.state_path.join(JOURNAL)).unwrap_or_default();
+        let waited = lock(&self.inner).add_task(cgroup, ids, &journal);
+        for (task, msg) in waited {
+            publish(&self.events, task, msg);
+        }
     }
 
     /// Forget a destroyed task.
     pub fn remove_task(&self, task_id: &str) {
         let mut g = lock(&self.inner);
         g.tasks.retain(|_, t| t.task_id != task_id);
-        g.domains
-            .retain(|_, t| t.as_ref().is_none_or(|t| t.task_id != task_id));
+        g.domains.retain(|_, t| t.task_id != task_id);
         g.seen.retain(|(t, _), _| t != task_id);
         g.reported.remove(task_id);
     }
@@ -250,62 +338,282 @@ fn read_loop(
         if ty != AUDIT_LANDLOCK_ACCESS && ty != AUDIT_LANDLOCK_DOMAIN {
             continue;
         }
-        match record::parse(ty, &text) {
+        let denials = lock(&inner).handle(record::parse(ty, &text), cgroup_of);
+        for (task, msg) in denials {
+            publish(&events, task, msg);
+        }
+    }
+}
+
+/// One denial: an info line in the plugin log and a task event.
+fn publish(events: &broadcast::Sender<TaskEvent>, task: TaskIds, msg: String) {
+    tracing::info!(task_id = %task.task_id, alloc_id = %task.alloc_id, "landlock denial: {msg}");
+    let _ = events.send(TaskEvent {
+        task_id: task.task_id,
+        alloc_id: task.alloc_id,
+        task_name: task.task_name,
+        timestamp: SystemTime::now(),
+        message: msg,
+        annotations: Default::default(),
+    });
+}
+
+impl Inner {
+    /// Follow a task, with what its journal says; the denials of its domains that were
+    /// waiting for it (see [`Unclaimed`]), to publish.
+    fn add_task(&mut self, cgroup: &Path, ids: TaskIds, journal: &str) -> Vec<(TaskIds, String)> {
+        for line in journal.lines() {
+            match serde_json::from_str(line) {
+                Ok(Journal::Domain(d)) => {
+                    self.domains.insert(d, ids.clone());
+                }
+                Ok(Journal::Reported(key)) => {
+                    self.seen.insert((ids.task_id.clone(), key), 1);
+                    *self.reported.entry(ids.task_id.clone()).or_insert(0) += 1;
+                }
+                // A line cut short by a crash mid-write.
+                Err(_) => {}
+            }
+        }
+        let this = HashMap::from([(cgroup.to_path_buf(), ids.clone())]);
+        self.tasks.insert(cgroup.to_path_buf(), ids);
+        let claimed: Vec<u64> = self
+            .unclaimed
+            .iter()
+            .filter(|(_, u)| task_for(&this, &u.cgroup).is_some())
+            .map(|(d, _)| *d)
+            .collect();
+        let mut out = Vec::new();
+        for d in claimed {
+            let Some(u) = self.unclaimed.remove(&d) else {
+                continue;
+            };
+            let task = this.values().next().cloned().expect("one task");
+            task.journal(&Journal::Domain(d));
+            self.domains.insert(d, task.clone());
+            out.extend(u.waiting.iter().filter_map(|a| self.report(&task, a)));
+        }
+        out
+    }
+
+    /// Take one record; the denials to publish, with their tasks.
+    fn handle(
+        &mut self,
+        record: Record,
+        cgroup_of: impl Fn(i32) -> Option<String>,
+    ) -> Vec<(TaskIds, String)> {
+        match record {
             Record::Domain { domain, pid, .. } => {
-                let rel = cgroup_of(pid);
-                let mut g = lock(&inner);
-                let task = rel.and_then(|r| task_for(&g.tasks, &r));
-                g.domains.insert(domain, task);
+                let waiting = self
+                    .unnamed
+                    .remove(&domain)
+                    .map(|u| u.waiting)
+                    .unwrap_or_default();
+                let Some(cgroup) = cgroup_of(pid) else {
+                    return Vec::new();
+                };
+                if let Some(task) = task_for(&self.tasks, &cgroup) {
+                    task.journal(&Journal::Domain(domain));
+                    self.domains.insert(domain, task.clone());
+                    return waiting
+                        .iter()
+                        .filter_map(|a| self.report(&task, a))
+                        .collect();
+                }
+                let mut u = Unclaimed::new(cgroup);
+                u.waiting = waiting;
+                wait_in(&mut self.unclaimed, domain, u);
+                Vec::new()
             }
             Record::Access(a) => {
-                let message = {
-                    let mut g = lock(&inner);
-                    let Some(Some(task)) = g.domains.get(&a.domain).cloned() else {
-                        continue;
-                    };
-                    let key = (task.task_id.clone(), a.key());
-                    let n = g.seen.entry(key).or_insert(0);
-                    *n += 1;
-                    if *n > 1 {
-                        continue;
+                if let Some(task) = self.domains.get(&a.domain).cloned() {
+                    return self.report(&task, &a).into_iter().collect();
+                }
+                let waiting = match self.unclaimed.get_mut(&a.domain) {
+                    Some(u) => u,
+                    None => {
+                        let u = Unclaimed::new(String::new());
+                        wait_in(&mut self.unnamed, a.domain, u);
+                        match self.unnamed.get_mut(&a.domain) {
+                            Some(u) => u,
+                            None => return Vec::new(),
+                        }
                     }
-                    let count = g.reported.entry(task.task_id.clone()).or_insert(0);
-                    *count += 1;
-                    let msg = match *count {
-                        c if c <= MAX_EVENTS_PER_TASK => a.message(),
-                        c if c == MAX_EVENTS_PER_TASK + 1 => format!(
-                            "more than {MAX_EVENTS_PER_TASK} distinct Landlock denials: the rest are not reported"
-                        ),
-                        _ => continue,
-                    };
-                    (task, msg)
                 };
-                let (task, msg) = message;
-                tracing::info!(task_id = %task.task_id, alloc_id = %task.alloc_id, "landlock denial: {msg}");
-                let _ = events.send(TaskEvent {
-                    task_id: task.task_id,
-                    alloc_id: task.alloc_id,
-                    task_name: task.task_name,
-                    timestamp: SystemTime::now(),
-                    message: msg,
-                    annotations: Default::default(),
-                });
+                waiting.wait(a);
+                Vec::new()
             }
-            Record::Other => {}
+            Record::Other => Vec::new(),
         }
+    }
+
+    /// The event text for `a` of `task`, unless it is a repeat or past the task's cap.
+    fn report(&mut self, task: &TaskIds, a: &record::Access) -> Option<(TaskIds, String)> {
+        let key = (task.task_id.clone(), a.key());
+        let n = self.seen.entry(key).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            return None;
+        }
+        let count = self.reported.entry(task.task_id.clone()).or_insert(0);
+        *count += 1;
+        let msg = match *count {
+            c if c <= MAX_EVENTS_PER_TASK => a.message(&task.named_dirs),
+            c if c == MAX_EVENTS_PER_TASK + 1 => format!(
+                "more than {MAX_EVENTS_PER_TASK} distinct Landlock denials: the rest are not reported"
+            ),
+            _ => return None,
+        };
+        task.journal(&Journal::Reported(a.key()));
+        Some((task.clone(), msg))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn ids(n: &str) -> TaskIds {
         TaskIds {
             task_id: n.into(),
             alloc_id: "a".into(),
             task_name: n.into(),
+            state_path: PathBuf::from("/nonexistent"),
+            named_dirs: Vec::new(),
         }
+    }
+
+    fn access(domain: &str, path: &str) -> Record {
+        record::parse(
+            AUDIT_LANDLOCK_ACCESS,
+            &format!(
+                "audit(1.2:3): domain={domain} blockers=fs.read_file path=\"{path}\" dev=\"x\" ino=1"
+            ),
+        )
+    }
+
+    fn domain(d: &str, pid: i32) -> Record {
+        record::parse(
+            AUDIT_LANDLOCK_DOMAIN,
+            &format!("audit(1.2:3): domain={d} status=allocated mode=enforcing pid={pid} uid=1 exe=\"/bin/sh\""),
+        )
+    }
+
+    /// Pid 1 is in the task `web`'s cgroup, every other pid elsewhere.
+    fn cgroup_of(pid: i32) -> Option<String> {
+        Some(match pid {
+            1 => "/nomad.slice/a.web.scope".to_string(),
+            _ => "/user.slice/other".to_string(),
+        })
+    }
+
+    const WEB: &str = "/sys/fs/cgroup/unified/nomad.slice/a.web.scope";
+
+    /// `web` with a journal in a fresh state directory.
+    fn web() -> (TaskIds, tempfile::TempDir) {
+        let state = tempfile::tempdir().unwrap();
+        let task = TaskIds {
+            state_path: state.path().to_path_buf(),
+            ..ids("web")
+        };
+        (task, state)
+    }
+
+    fn texts(v: Vec<(TaskIds, String)>) -> Vec<String> {
+        v.into_iter()
+            .map(|(t, m)| format!("{}: {m}", t.task_id))
+            .collect()
+    }
+
+    /// The kernel writes the access record of a domain's first denial before the record that
+    /// names the domain (same event): that first denial is reported once the domain is known.
+    /// Failed before: a task's first Landlock denial was never reported.
+    #[test]
+    fn the_first_denial_of_a_domain_is_reported() {
+        let (task, _state) = web();
+        let mut g = Inner::default();
+        assert!(g.add_task(Path::new(WEB), task, "").is_empty());
+        assert!(g.handle(access("1f", "/etc/a"), cgroup_of).is_empty());
+        assert_eq!(
+            texts(g.handle(domain("1f", 1), cgroup_of)),
+            ["web: read /etc/a needs unveil \"r:/etc/a\""]
+        );
+        assert_eq!(
+            texts(g.handle(access("1f", "/etc/b"), cgroup_of)),
+            ["web: read /etc/b needs unveil \"r:/etc/b\""]
+        );
+        // A domain of no task: its denial is dropped, and what waits is bounded.
+        assert!(g.handle(access("2e", "/etc/c"), cgroup_of).is_empty());
+        assert!(g.handle(domain("2e", 2), cgroup_of).is_empty());
+        for d in 0..(MAX_UNCLAIMED as u64 * 2) {
+            let d = format!("{:x}", 0x1000 + d);
+            g.handle(access(&d, "/x"), cgroup_of);
+        }
+        assert!(g.unnamed.len() <= MAX_UNCLAIMED && g.unclaimed.len() <= MAX_UNCLAIMED);
+    }
+
+    /// What a plugin learnt of a task's domain before it was restarted is what the next one
+    /// knows at RecoverTask: the kernel names a domain only at its first denial, so without the
+    /// journal a recovered task's later denials were never attributed to it.
+    #[test]
+    fn a_restarted_reader_knows_the_tasks_domains_and_what_it_reported() {
+        let (task, state) = web();
+        let cgroup = Path::new(WEB);
+        let mut first = Inner::default();
+        assert!(first.add_task(cgroup, task.clone(), "").is_empty());
+        first.handle(access("1f", "/etc/a"), cgroup_of);
+        assert_eq!(texts(first.handle(domain("1f", 1), cgroup_of)).len(), 1);
+
+        // The next plugin: no domain record comes again.
+        let journal = fs::read_to_string(state.path().join(JOURNAL)).unwrap();
+        let mut second = Inner::default();
+        assert!(second.add_task(cgroup, task.clone(), &journal).is_empty());
+        assert!(
+            second.handle(access("1f", "/etc/a"), cgroup_of).is_empty(),
+            "reported again"
+        );
+        assert_eq!(
+            texts(second.handle(access("1f", "/etc/b"), cgroup_of)),
+            ["web: read /etc/b needs unveil \"r:/etc/b\""]
+        );
+
+        // Without the journal the denial belongs to nobody.
+        let mut forgetful = Inner::default();
+        forgetful.add_task(cgroup, task.clone(), "");
+        assert!(forgetful
+            .handle(access("1f", "/etc/c"), cgroup_of)
+            .is_empty());
+        // A torn last line is skipped.
+        let mut torn = Inner::default();
+        torn.add_task(cgroup, task, &(journal + "{\"domain\":"));
+        assert_eq!(torn.handle(access("1f", "/etc/d"), cgroup_of).len(), 1);
+    }
+
+    /// A program refused before StartTask registered its task: the denial waits and is
+    /// published when the task is registered; a domain of another cgroup is never claimed by
+    /// it. Failed before: the domain was marked as no task's and every later denial of the task
+    /// was dropped.
+    #[test]
+    fn a_denial_before_the_task_is_registered_is_published_when_it_is() {
+        let (task, _state) = web();
+        let mut g = Inner::default();
+        assert!(g.handle(access("1f", "/etc/a"), cgroup_of).is_empty());
+        assert!(g.handle(domain("1f", 1), cgroup_of).is_empty());
+        assert!(g.handle(access("1f", "/etc/a"), cgroup_of).is_empty());
+        assert!(g.handle(access("2e", "/etc/b"), cgroup_of).is_empty());
+        assert!(g.handle(domain("2e", 2), cgroup_of).is_empty());
+        assert_eq!(
+            texts(g.add_task(Path::new(WEB), task, "")),
+            ["web: read /etc/a needs unveil \"r:/etc/a\""]
+        );
+        assert_eq!(texts(g.handle(access("1f", "/etc/c"), cgroup_of)).len(), 1);
+        assert!(g.handle(access("2e", "/etc/d"), cgroup_of).is_empty());
+        assert_eq!(
+            g.unclaimed.len(),
+            1,
+            "the other cgroup's domain still waits"
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! exe="..." comm="..."` (the process that called `landlock_restrict_self`), or
 //! `status=deallocated`. Values with unusual bytes are hex-encoded without quotes.
 
+use std::path::{Path, PathBuf};
+
+use crate::sandbox::learn::summary::by_name;
+
 /// Audit message types.
 pub const AUDIT_LANDLOCK_ACCESS: u16 = 1423;
 pub const AUDIT_LANDLOCK_DOMAIN: u16 = 1424;
@@ -134,8 +138,10 @@ impl Access {
         )
     }
 
-    /// The task event text: `read /etc/hostname needs unveil "r:/etc/hostname"`.
-    pub fn message(&self) -> String {
+    /// The task event text: `read /etc/hostname needs unveil "r:/etc/hostname"`; in the entry a
+    /// path below one of the task's `named` directories is written by its name
+    /// (`"r:${NOMAD_TASK_DIR}/conf"`), as a job writes it.
+    pub fn message(&self, named: &[(PathBuf, String)]) -> String {
         let path = self.path.as_deref().unwrap_or("(no path)");
         let known: Vec<(&str, char)> = self
             .blockers
@@ -157,8 +163,9 @@ impl Access {
             }
         }
         let perms: String = perms.into_iter().collect();
+        let entry = by_name(Path::new(path), named);
         format!(
-            "{} {path} needs unveil \"{perms}:{path}\"",
+            "{} {path} needs unveil \"{perms}:{entry}\"",
             what.join(" and ")
         )
     }
@@ -179,7 +186,7 @@ mod tests {
         };
         assert_eq!(a.domain, 0x1a2b3c);
         assert_eq!(
-            a.message(),
+            a.message(&[]),
             "read /etc/hostname needs unveil \"r:/etc/hostname\""
         );
         let r = parse(
@@ -191,11 +198,11 @@ mod tests {
         };
         assert_eq!(a.path.as_deref(), Some("/tmp/a b\n"));
         assert!(
-            a.message().starts_with("write and truncate /tmp/a b"),
+            a.message(&[]).starts_with("write and truncate /tmp/a b"),
             "{}",
-            a.message()
+            a.message(&[])
         );
-        assert!(a.message().ends_with("needs unveil \"w:/tmp/a b\n\""));
+        assert!(a.message(&[]).ends_with("needs unveil \"w:/tmp/a b\n\""));
     }
 
     #[test]
@@ -228,6 +235,10 @@ mod tests {
             blockers: vec!["net.connect_tcp".into()],
             path: None,
         };
-        assert!(a.message().contains("no unveil entry"), "{}", a.message());
+        assert!(
+            a.message(&[]).contains("no unveil entry"),
+            "{}",
+            a.message(&[])
+        );
     }
 }

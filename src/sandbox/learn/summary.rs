@@ -204,6 +204,45 @@ fn first_combination(
     }
 }
 
+/// A task's directories as a job writes them, most specific first: its `local` and `secrets`
+/// directories, the alloc's shared `alloc` directory and the task's own directory (the parent
+/// of `local`), canonicalised as the kernel reports paths.
+pub fn task_dirs_by_name(task_dir: &Path) -> Vec<(PathBuf, String)> {
+    let canon = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+    let mut named = vec![
+        (
+            canon(task_dir.join("local")),
+            "${NOMAD_TASK_DIR}".to_string(),
+        ),
+        (
+            canon(task_dir.join("secrets")),
+            "${NOMAD_SECRETS_DIR}".to_string(),
+        ),
+    ];
+    if let Some(alloc) = task_dir.parent() {
+        named.push((canon(alloc.join("alloc")), "${NOMAD_ALLOC_DIR}".to_string()));
+    }
+    named.push((
+        canon(task_dir.to_path_buf()),
+        "${NOMAD_TASK_DIR}/..".to_string(),
+    ));
+    named
+}
+
+/// `path` as a job writes it: below one of `named`, by that name (`${NOMAD_TASK_DIR}/conf`),
+/// elsewhere as it is. A job that pastes it keeps working in the next allocation.
+pub fn by_name(path: &Path, named: &[(PathBuf, String)]) -> String {
+    for (d, name) in named {
+        if let Ok(rest) = path.strip_prefix(d) {
+            return match rest.as_os_str().is_empty() {
+                true => name.clone(),
+                false => format!("{name}/{}", rest.display()),
+            };
+        }
+    }
+    path.display().to_string()
+}
+
 /// Collapse entries into `PERM:PATH` strings (see the module docs).
 pub fn collapse(entries: Vec<(PathBuf, Perm, bool)>, named: &[(PathBuf, String)]) -> Vec<String> {
     let mut out: BTreeMap<String, Perm> = BTreeMap::new();
@@ -428,6 +467,35 @@ mod tests {
             &[],
         );
         assert_eq!(v, vec!["r:/", "w:/tmp/y"]);
+    }
+
+    #[test]
+    fn task_paths_are_written_with_the_nomad_variables() {
+        let named = task_dirs_by_name(Path::new("/nonexistent/alloc-1/web"));
+        let n = |p: &str| by_name(Path::new(p), &named);
+        assert_eq!(n("/nonexistent/alloc-1/web/local"), "${NOMAD_TASK_DIR}");
+        assert_eq!(
+            n("/nonexistent/alloc-1/web/local/a/b"),
+            "${NOMAD_TASK_DIR}/a/b"
+        );
+        assert_eq!(
+            n("/nonexistent/alloc-1/web/secrets/t"),
+            "${NOMAD_SECRETS_DIR}/t"
+        );
+        assert_eq!(
+            n("/nonexistent/alloc-1/alloc/logs"),
+            "${NOMAD_ALLOC_DIR}/logs"
+        );
+        assert_eq!(n("/nonexistent/alloc-1/web"), "${NOMAD_TASK_DIR}/..");
+        assert_eq!(
+            n("/nonexistent/alloc-1/web/tmp"),
+            "${NOMAD_TASK_DIR}/../tmp"
+        );
+        assert_eq!(
+            n("/nonexistent/alloc-1/webby"),
+            "/nonexistent/alloc-1/webby"
+        );
+        assert_eq!(n("/etc/hostname"), "/etc/hostname");
     }
 
     #[test]
