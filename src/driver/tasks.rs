@@ -361,7 +361,7 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
     );
     let denials = state.denials();
     let recovery = state.executor()?.start(spec).await?;
-    denials.add_task(&recovery.cgroup.path, denial_ids(&recovery).await);
+    denials.add_task(&recovery.cgroup.path, denial_ids(&recovery));
     let unreported = denials.unreported_notice();
     for message in unmatched.into_iter().chain(unreported) {
         events.push(TaskEvent {
@@ -406,27 +406,20 @@ pub async fn recover(state: &State, handle: Option<TaskHandle>) -> Result<(), Dr
             )));
         }
     }
-    let (cgroup, ids) = (recovery.cgroup.path.clone(), denial_ids(&recovery).await);
+    let (cgroup, ids) = (recovery.cgroup.path.clone(), denial_ids(&recovery));
     state.executor()?.recover(recovery).await?;
     state.denials().add_task(&cgroup, ids);
     Ok(())
 }
 
-/// Who the task is for the Landlock denial reader, and where it keeps its journal (the task's
-/// directories are resolved on the blocking pool: a stuck filesystem delays only this task).
-async fn denial_ids(r: &RecoveryState) -> super::denials::TaskIds {
-    let task_dir = r.spec.task_dir.clone();
-    let named_dirs = tokio::task::spawn_blocking(move || {
-        crate::sandbox::learn::summary::task_dirs_by_name(&task_dir)
-    })
-    .await
-    .unwrap_or_default();
+/// Who the task is for the Landlock denial reader, and where it keeps its journal.
+fn denial_ids(r: &RecoveryState) -> super::denials::TaskIds {
     super::denials::TaskIds {
         task_id: r.spec.id.clone(),
         alloc_id: r.spec.alloc_id.clone(),
         task_name: r.spec.task_name.clone(),
         state_path: r.state_path.clone(),
-        named_dirs,
+        task_dir: r.spec.task_dir.clone(),
     }
 }
 

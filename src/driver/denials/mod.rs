@@ -30,6 +30,7 @@ use super::config::LandlockAudit;
 use super::fingerprint::{attr, AttrValue, Fingerprint, Health};
 use super::TaskEvent;
 use crate::errors::{error_chain, Chain};
+use crate::sandbox::learn::summary::task_dirs_by_name;
 use record::{Record, AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN};
 
 /// Distinct denials reported per task before it is cut off.
@@ -57,9 +58,9 @@ pub struct TaskIds {
     pub task_name: String,
     /// The task's state directory (holds [`JOURNAL`]).
     pub state_path: PathBuf,
-    /// The task's directories as a job writes them (`${NOMAD_TASK_DIR}`, ...), most specific
-    /// first, for the unveil entries the events suggest.
-    pub named_dirs: Vec<(PathBuf, String)>,
+    /// The task's directory: the unveil entries the events suggest write paths in it as a job
+    /// does (`${NOMAD_TASK_DIR}`, ...).
+    pub task_dir: PathBuf,
 }
 
 impl TaskIds {
@@ -458,7 +459,8 @@ impl Inner {
         let count = self.reported.entry(task.task_id.clone()).or_insert(0);
         *count += 1;
         let msg = match *count {
-            c if c <= MAX_EVENTS_PER_TASK => a.message(&task.named_dirs),
+            // Resolved here, on the reader thread, not in StartTask.
+            c if c <= MAX_EVENTS_PER_TASK => a.message(&task_dirs_by_name(&task.task_dir)),
             c if c == MAX_EVENTS_PER_TASK + 1 => format!(
                 "more than {MAX_EVENTS_PER_TASK} distinct Landlock denials: the rest are not reported"
             ),
@@ -480,7 +482,7 @@ mod tests {
             alloc_id: "a".into(),
             task_name: n.into(),
             state_path: PathBuf::from("/nonexistent"),
-            named_dirs: Vec::new(),
+            task_dir: PathBuf::from("/nonexistent/task"),
         }
     }
 
