@@ -12,11 +12,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
 mod common;
 // Through host_features: fails instead of skipping where NOMAD_PLEDGE_TEST_REQUIRE lists it.
 use common::audit;
-use common::pb::drivers::{
-    DestroyTaskRequest, RecoverTaskRequest, StartTaskRequest, TaskEventsRequest, WaitTaskRequest,
+use common::pb::drivers::WaitTaskRequest;
+use common::tasks::{
+    crash, destroy, next_event, plugin_with, recover, skip_reason, start, task_events, Alloc,
 };
-use common::tasks::{next_event, skip_reason, Alloc};
-use common::{msgpack, set_config, Plugin, V};
+use common::V;
 
 fn cgroup2_mount() -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -197,21 +197,7 @@ async fn landlock_denials_survive_a_plugin_restart() {
         return;
     };
     let alloc = Alloc::new("landlock-denials");
-    let start_plugin = || async {
-        let p = Plugin::start(&[]).await;
-        let state = alloc.state.path().display().to_string();
-        p.base()
-            .set_config(set_config(
-                msgpack(&[
-                    ("state_dir", V::S(&state)),
-                    ("landlock_audit", V::S("enable")),
-                ]),
-                true,
-            ))
-            .await
-            .expect("SetConfig");
-        p
-    };
+    let options = [("landlock_audit", V::S("enable"))];
     let go = alloc.path().join("go");
     let script = format!(
         "cat /etc/hostname; until [ -e {go} ]; do sleep 0.05; done; \
@@ -228,42 +214,16 @@ async fn landlock_denials_survive_a_plugin_restart() {
     std::fs::write(alloc.path().join("probe/local/conf.txt"), "x\n").unwrap();
     let id = task.id.clone();
 
-    let plugin1 = start_plugin().await;
-    let mut events1 = plugin1
-        .driver()
-        .task_events(TaskEventsRequest {})
-        .await
-        .expect("TaskEvents")
-        .into_inner();
-    let handle = plugin1
-        .driver()
-        .start_task(StartTaskRequest { task: Some(task) })
-        .await
-        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
-        .into_inner()
-        .handle
-        .unwrap();
+    let plugin1 = plugin_with(&alloc, &options).await;
+    let mut events1 = task_events(&plugin1).await;
+    let handle = start(&plugin1, task).await;
     let first = next_event(&mut events1, "read /etc/hostname needs unveil").await;
     assert_eq!(first.task_id, id);
-    let mut child = plugin1.child;
-    child.kill().await.unwrap();
-    child.wait().await.unwrap();
+    crash(plugin1).await;
 
-    let plugin2 = start_plugin().await;
-    let mut events2 = plugin2
-        .driver()
-        .task_events(TaskEventsRequest {})
-        .await
-        .expect("TaskEvents")
-        .into_inner();
-    plugin2
-        .driver()
-        .recover_task(RecoverTaskRequest {
-            task_id: String::new(),
-            handle: Some(handle),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RecoverTask: {}", e.message()));
+    let plugin2 = plugin_with(&alloc, &options).await;
+    let mut events2 = task_events(&plugin2).await;
+    recover(&plugin2, handle).await;
     std::fs::write(&go, "").unwrap();
     // Everything the new plugin publishes for the task, up to its last denial (published in
     // the order the task made them).
@@ -289,13 +249,6 @@ async fn landlock_denials_survive_a_plugin_restart() {
         })
         .await
         .expect("WaitTask");
-    plugin2
-        .driver()
-        .destroy_task(DestroyTaskRequest {
-            task_id: id,
-            force: true,
-        })
-        .await
-        .expect("DestroyTask");
+    destroy(&plugin2, &id).await;
     plugin2.shutdown().await;
 }

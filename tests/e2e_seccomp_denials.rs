@@ -17,9 +17,11 @@ const PYTHON: &str = "/usr/bin/python3";
 
 mod common;
 use common::pb::drivers::{
-    DestroyTaskRequest, RecoverTaskRequest, StartTaskRequest, TaskEventsRequest, WaitTaskRequest,
+    DestroyTaskRequest, StartTaskRequest, TaskEventsRequest, WaitTaskRequest,
 };
-use common::tasks::{next_event, skip_reason, Alloc};
+use common::tasks::{
+    crash, destroy, next_event, plugin_with, recover, skip_reason, start, task_events, Alloc,
+};
 use common::{msgpack, set_config, Plugin, PATIENCE, V};
 
 fn python_job(dir: &Path, script: &str) -> PathBuf {
@@ -199,15 +201,7 @@ async fn denials_survive_a_plugin_restart_and_are_reported_once() {
         return;
     }
     let alloc = Alloc::new("seccomp-denials");
-    let start_plugin = || async {
-        let p = Plugin::start(&[]).await;
-        let state = alloc.state.path().display().to_string();
-        p.base()
-            .set_config(set_config(msgpack(&[("state_dir", V::S(&state))]), true))
-            .await
-            .expect("SetConfig");
-        p
-    };
+
     let go1 = alloc.path().join("go1");
     let go2 = alloc.path().join("go2");
     let script = format!(
@@ -243,44 +237,18 @@ deny(17)  # AF_PACKET: another fix than AF_INET/AF_INET6 (which count as one den
     );
     let id = task.id.clone();
 
-    let plugin1 = start_plugin().await;
-    let mut events1 = plugin1
-        .driver()
-        .task_events(TaskEventsRequest {})
-        .await
-        .expect("TaskEvents")
-        .into_inner();
-    let handle = plugin1
-        .driver()
-        .start_task(StartTaskRequest { task: Some(task) })
-        .await
-        .unwrap_or_else(|e| panic!("StartTask: {}", e.message()))
-        .into_inner()
-        .handle
-        .unwrap();
+    let plugin1 = plugin_with(&alloc, &[]).await;
+    let mut events1 = task_events(&plugin1).await;
+    let handle = start(&plugin1, task).await;
     let first = next_event(&mut events1, "socket(AF_INET,").await;
     assert_eq!(first.task_id, id);
-    let mut child = plugin1.child;
-    child.kill().await.unwrap();
-    child.wait().await.unwrap();
+    crash(plugin1).await;
     // Made while no plugin runs.
     std::fs::write(&go1, "").unwrap();
 
-    let plugin2 = start_plugin().await;
-    let mut events2 = plugin2
-        .driver()
-        .task_events(TaskEventsRequest {})
-        .await
-        .expect("TaskEvents")
-        .into_inner();
-    plugin2
-        .driver()
-        .recover_task(RecoverTaskRequest {
-            task_id: String::new(),
-            handle: Some(handle),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RecoverTask: {}", e.message()));
+    let plugin2 = plugin_with(&alloc, &[]).await;
+    let mut events2 = task_events(&plugin2).await;
+    recover(&plugin2, handle).await;
     let mut seen = vec![next_event(&mut events2, "socket(AF_UNIX,").await.message];
     // Made after the recovery.
     std::fs::write(&go2, "").unwrap();
@@ -304,14 +272,7 @@ deny(17)  # AF_PACKET: another fix than AF_INET/AF_INET6 (which count as one den
             && !m.contains("times")),
         "the AF_INET denial was reported again after the restart: {seen:#?}"
     );
-    plugin2
-        .driver()
-        .destroy_task(DestroyTaskRequest {
-            task_id: id,
-            force: true,
-        })
-        .await
-        .expect("DestroyTask");
+    destroy(&plugin2, &id).await;
     plugin2.shutdown().await;
 }
 

@@ -337,18 +337,7 @@ async fn start_refuses_commands_the_task_user_cannot_run() {
     std::fs::create_dir(&private).unwrap();
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::copy("/bin/true", private.join("catt")).unwrap();
-    let refused = |task: common::pb::drivers::TaskConfig| {
-        let plugin = &plugin;
-        async move {
-            let e = plugin
-                .driver()
-                .start_task(StartTaskRequest { task: Some(task) })
-                .await
-                .expect_err("StartTask must refuse the task");
-            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
-            e.message().to_string()
-        }
-    };
+    let refused = |task: common::pb::drivers::TaskConfig| refused(&plugin, task);
 
     let mut t = alloc.task("typo", "catt", &[], "stdio");
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", private.display());

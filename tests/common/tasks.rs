@@ -137,17 +137,53 @@ pub async fn plugin(alloc: &Alloc) -> Plugin {
 
 /// The same, started through `wrapper` (see `Plugin::start_under`).
 pub async fn plugin_under(alloc: &Alloc, wrapper: &[&str]) -> Plugin {
-    let plugin = Plugin::start_under(wrapper, &[]).await;
+    configured(Plugin::start_under(wrapper, &[]).await, alloc, &[]).await
+}
+
+/// A plugin with the alloc's private state dir and the plugin options `fields`.
+pub async fn plugin_with(alloc: &Alloc, fields: &[(&str, V<'_>)]) -> Plugin {
+    configured(Plugin::start(&[]).await, alloc, fields).await
+}
+
+async fn configured(plugin: Plugin, alloc: &Alloc, fields: &[(&str, V<'_>)]) -> Plugin {
     let state_dir = alloc.state.path().display().to_string();
+    let mut all = vec![("state_dir", V::S(&state_dir))];
+    all.extend_from_slice(fields);
     plugin
         .base()
-        .set_config(set_config(
-            msgpack(&[("state_dir", V::S(&state_dir))]),
-            true,
-        ))
+        .set_config(set_config(msgpack(&all), true))
         .await
         .expect("SetConfig");
     plugin
+}
+
+/// The plugin's TaskEvents stream.
+pub async fn task_events(plugin: &Plugin) -> tonic::Streaming<super::pb::drivers::DriverTaskEvent> {
+    plugin
+        .driver()
+        .task_events(super::pb::drivers::TaskEventsRequest {})
+        .await
+        .expect("TaskEvents")
+        .into_inner()
+}
+
+/// SIGKILL the plugin (its tasks keep running) and reap it.
+pub async fn crash(plugin: Plugin) {
+    let mut child = plugin.child;
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+}
+
+/// RecoverTask from `handle`, as a restarted Nomad client does.
+pub async fn recover(plugin: &Plugin, handle: TaskHandle) {
+    plugin
+        .driver()
+        .recover_task(super::pb::drivers::RecoverTaskRequest {
+            task_id: String::new(),
+            handle: Some(handle),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RecoverTask: {}", e.message()));
 }
 
 pub async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
@@ -159,6 +195,17 @@ pub async fn start(plugin: &Plugin, task: TaskConfig) -> TaskHandle {
         .into_inner()
         .handle
         .expect("a handle")
+}
+
+/// StartTask that must be refused as invalid: the error's message.
+pub async fn refused(plugin: &Plugin, task: TaskConfig) -> String {
+    let e = plugin
+        .driver()
+        .start_task(StartTaskRequest { task: Some(task) })
+        .await
+        .expect_err("StartTask must refuse the task");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+    e.message().to_string()
 }
 
 /// StartTask, then WaitTask: the task's id and how it ended.
