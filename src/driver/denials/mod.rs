@@ -100,6 +100,10 @@ const UNCLAIMED_FOR: Duration = Duration::from_secs(30);
 /// Most domains waiting at once (of each kind), and denials kept per waiting domain.
 const MAX_UNCLAIMED: usize = 64;
 const MAX_WAITING: usize = 8;
+/// Landlock domains followed per task. A task with the `unveil` promise can make new domains
+/// (each process that restricts itself again); past this many, the newer ones' denials are not
+/// reported, so that it cannot grow the plugin's memory or its journal without bound.
+const MAX_DOMAINS_PER_TASK: usize = 64;
 
 /// A domain whose process was in no known task's cgroup when the kernel named it. StartTask
 /// registers a task once its supervisor is cloned, and a fast program can be refused before
@@ -142,6 +146,8 @@ struct Inner {
     tasks: HashMap<PathBuf, TaskIds>,
     /// Landlock domain → its task.
     domains: HashMap<u64, TaskIds>,
+    /// Task id → domains followed.
+    domain_count: HashMap<String, usize>,
     /// Landlock domains of no task (yet).
     unclaimed: HashMap<u64, Unclaimed>,
     /// Denials of domains not named yet: the kernel writes a domain's record after the access
@@ -224,6 +230,7 @@ impl Denials {
         let mut g = lock(&self.inner);
         g.tasks.retain(|_, t| t.task_id != task_id);
         g.domains.retain(|_, t| t.task_id != task_id);
+        g.domain_count.remove(task_id);
         g.seen.retain(|(t, _), _| t != task_id);
         g.reported.remove(task_id);
     }
@@ -366,7 +373,7 @@ impl Inner {
         for line in journal.lines() {
             match serde_json::from_str(line) {
                 Ok(Journal::Domain(d)) => {
-                    self.domains.insert(d, ids.clone());
+                    self.claim(d, &ids, false);
                 }
                 Ok(Journal::Reported(key)) => {
                     self.seen.insert((ids.task_id.clone(), key), 1);
@@ -377,7 +384,7 @@ impl Inner {
             }
         }
         let this = HashMap::from([(cgroup.to_path_buf(), ids.clone())]);
-        self.tasks.insert(cgroup.to_path_buf(), ids);
+        self.tasks.insert(cgroup.to_path_buf(), ids.clone());
         let claimed: Vec<u64> = self
             .unclaimed
             .iter()
@@ -389,10 +396,9 @@ impl Inner {
             let Some(u) = self.unclaimed.remove(&d) else {
                 continue;
             };
-            let task = this.values().next().cloned().expect("one task");
-            task.journal(&Journal::Domain(d));
-            self.domains.insert(d, task.clone());
-            out.extend(u.waiting.iter().filter_map(|a| self.report(&task, a)));
+            if self.claim(d, &ids, true) {
+                out.extend(u.waiting.iter().filter_map(|a| self.report(&ids, a)));
+            }
         }
         out
     }
@@ -414,8 +420,9 @@ impl Inner {
                     return Vec::new();
                 };
                 if let Some(task) = task_for(&self.tasks, &cgroup) {
-                    task.journal(&Journal::Domain(domain));
-                    self.domains.insert(domain, task.clone());
+                    if !self.claim(domain, &task, true) {
+                        return Vec::new();
+                    }
                     return waiting
                         .iter()
                         .filter_map(|a| self.report(&task, a))
@@ -446,6 +453,25 @@ impl Inner {
             }
             Record::Other => Vec::new(),
         }
+    }
+
+    /// Follow `domain` as `task`'s (journalled when `journal`), unless the task has
+    /// [`MAX_DOMAINS_PER_TASK`] already.
+    fn claim(&mut self, domain: u64, task: &TaskIds, journal: bool) -> bool {
+        let n = self.domain_count.entry(task.task_id.clone()).or_insert(0);
+        if *n >= MAX_DOMAINS_PER_TASK {
+            if *n == MAX_DOMAINS_PER_TASK {
+                *n += 1;
+                tracing::info!(task_id = %task.task_id, alloc_id = %task.alloc_id, "the task made more than {MAX_DOMAINS_PER_TASK} Landlock domains: the denials of newer ones are not reported");
+            }
+            return false;
+        }
+        *n += 1;
+        if journal {
+            task.journal(&Journal::Domain(domain));
+        }
+        self.domains.insert(domain, task.clone());
+        true
     }
 
     /// The event text for `a` of `task`, unless it is a repeat or past the task's cap.
@@ -553,6 +579,30 @@ mod tests {
             g.handle(access(&d, "/x"), cgroup_of);
         }
         assert!(g.unnamed.len() <= MAX_UNCLAIMED && g.unclaimed.len() <= MAX_UNCLAIMED);
+    }
+
+    /// A task that keeps making Landlock domains (promise `unveil`) is followed for
+    /// [`MAX_DOMAINS_PER_TASK`] of them, no more: the plugin's memory and the journal stay bounded.
+    #[test]
+    fn the_domains_followed_per_task_are_bounded() {
+        let (task, state) = web();
+        let mut g = Inner::default();
+        g.add_task(Path::new(WEB), task, "");
+        let mut reported = 0;
+        for d in 0..(MAX_DOMAINS_PER_TASK as u64 + 10) {
+            let d = format!("{:x}", 0x100 + d);
+            g.handle(access(&d, &format!("/etc/{d}")), cgroup_of);
+            reported += g.handle(domain(&d, 1), cgroup_of).len();
+        }
+        assert_eq!(g.domains.len(), MAX_DOMAINS_PER_TASK);
+        assert_eq!(
+            reported,
+            MAX_EVENTS_PER_TASK + 1,
+            "the cap's last event included"
+        );
+        let journal = fs::read_to_string(state.path().join(JOURNAL)).unwrap();
+        let domains = journal.lines().filter(|l| l.contains("domain")).count();
+        assert_eq!(domains, MAX_DOMAINS_PER_TASK);
     }
 
     /// What a plugin learnt of a task's domain before it was restarted is what the next one
