@@ -339,16 +339,11 @@ fn plan_task(
 /// StartTask: returns the handle Nomad stores for RecoverTask.
 pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, DriverError> {
     let (plugin, abi) = (state.config(), state.probe.landlock_abi);
-    let (task, planned) = tokio::task::spawn_blocking(move || {
+    let (task, planned) = executor::blocking(move || {
         let planned = plan_task(&task, &plugin, abi);
         (task, planned)
     })
-    .await
-    .map_err(|e| {
-        DriverError::Exec(ExecError::Internal(format!(
-            "StartTask's checks failed: {e}"
-        )))
-    })?;
+    .await?;
     let Planned {
         spec,
         mut events,
@@ -361,7 +356,10 @@ pub async fn start(state: &State, task: TaskConfig) -> Result<TaskHandle, Driver
     );
     let denials = state.denials();
     let recovery = state.executor()?.start(spec).await?;
-    denials.add_task(&recovery.cgroup.path, denial_ids(&recovery));
+    let (cgroup, task_dir) = (recovery.cgroup.path.clone(), recovery.spec.task_dir.clone());
+    denials
+        .add_task(cgroup, denial_ids(&recovery), task_dir)
+        .await;
     let unreported = denials.unreported_notice();
     for message in unmatched.into_iter().chain(unreported) {
         events.push(TaskEvent {
@@ -407,8 +405,9 @@ pub async fn recover(state: &State, handle: Option<TaskHandle>) -> Result<(), Dr
         }
     }
     let (cgroup, ids) = (recovery.cgroup.path.clone(), denial_ids(&recovery));
+    let task_dir = recovery.spec.task_dir.clone();
     state.executor()?.recover(recovery).await?;
-    state.denials().add_task(&cgroup, ids);
+    state.denials().add_task(cgroup, ids, task_dir).await;
     Ok(())
 }
 
@@ -419,7 +418,7 @@ fn denial_ids(r: &RecoveryState) -> super::denials::TaskIds {
         alloc_id: r.spec.alloc_id.clone(),
         task_name: r.spec.task_name.clone(),
         state_path: r.state_path.clone(),
-        task_dir: r.spec.task_dir.clone(),
+        named_dirs: Default::default(),
     }
 }
 

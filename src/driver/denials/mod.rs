@@ -18,7 +18,7 @@
 mod netlink;
 pub mod record;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -51,16 +51,16 @@ enum Journal {
 const AUDIT_ABI: u32 = 7;
 
 /// Who a task is, for its events, and where its journal and directories are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskIds {
     pub task_id: String,
     pub alloc_id: String,
     pub task_name: String,
     /// The task's state directory (holds [`JOURNAL`]).
     pub state_path: PathBuf,
-    /// The task's directory: the unveil entries the events suggest write paths in it as a job
-    /// does (`${NOMAD_TASK_DIR}`, ...).
-    pub task_dir: PathBuf,
+    /// The task's directories as a job writes them (`${NOMAD_TASK_DIR}`, ...), for the unveil
+    /// entries the events suggest; filled by [`Denials::add_task`].
+    pub named_dirs: Arc<[(PathBuf, String)]>,
 }
 
 impl TaskIds {
@@ -97,9 +97,11 @@ impl Reporting {
 
 /// How long a domain in no known task's cgroup waits for its task to be registered.
 const UNCLAIMED_FOR: Duration = Duration::from_secs(30);
-/// Most domains waiting at once (of each kind), and denials kept per waiting domain.
+/// Most domains waiting for their task at once, and denials kept per waiting domain.
 const MAX_UNCLAIMED: usize = 64;
 const MAX_WAITING: usize = 8;
+/// Denials kept while their domain's record has not come yet (the newest; it follows at once).
+const MAX_UNNAMED: usize = 64;
 /// Landlock domains followed per task. A task with the `unveil` promise can make new domains
 /// (each process that restricts itself again); past this many, the newer ones' denials are not
 /// reported, so that it cannot grow the plugin's memory or its journal without bound.
@@ -131,15 +133,6 @@ impl Unclaimed {
     }
 }
 
-/// Add `u` to `map` unless `domain` is there already, after dropping what waited too long;
-/// never more than [`MAX_UNCLAIMED`] at once.
-fn wait_in(map: &mut HashMap<u64, Unclaimed>, domain: u64, u: Unclaimed) {
-    map.retain(|_, u| u.since.elapsed() < UNCLAIMED_FOR);
-    if map.len() < MAX_UNCLAIMED {
-        map.entry(domain).or_insert(u);
-    }
-}
-
 #[derive(Default)]
 struct Inner {
     /// Task cgroup directory → task.
@@ -150,11 +143,13 @@ struct Inner {
     domain_count: HashMap<String, usize>,
     /// Landlock domains of no task (yet).
     unclaimed: HashMap<u64, Unclaimed>,
-    /// Denials of domains not named yet: the kernel writes a domain's record after the access
-    /// record of its first denial (same event), so that one waits for it here.
-    unnamed: HashMap<u64, Unclaimed>,
-    /// (task id, access key) → times seen.
-    seen: HashMap<(String, String), u64>,
+    /// Denials of domains not named yet, newest last: the kernel writes a domain's record right
+    /// after the access record of its first denial (same event), so that one waits for it here.
+    /// The oldest is dropped when full, so domains that are never named (made before the plugin
+    /// started, or past a task's [`MAX_DOMAINS_PER_TASK`]) cannot keep others out.
+    unnamed: VecDeque<record::Access>,
+    /// (task id, access key) of the denials reported.
+    seen: HashSet<(String, String)>,
     /// Task id → distinct denials reported.
     reported: HashMap<String, usize>,
 }
@@ -217,11 +212,20 @@ impl Denials {
     }
 
     /// Follow a started or recovered task (its cgroup directory), with what its journal says.
-    pub fn add_task(&self, cgroup: &Path, ids: TaskIds) {
-        let journal = std::fs::read_to_string(ids.state_path.join(JOURNAL)).unwrap_or_default();
-        let waited = lock(&self.inner).add_task(cgroup, ids, &journal);
-        for (task, msg) in waited {
-            publish(&self.events, task, msg);
+    /// On the blocking pool: it resolves the task's directories and reads the journal, and the
+    /// reader thread holds the lock while it appends to one.
+    pub async fn add_task(&self, cgroup: PathBuf, mut ids: TaskIds, task_dir: PathBuf) {
+        let (inner, events) = (self.inner.clone(), self.events.clone());
+        let added = tokio::task::spawn_blocking(move || {
+            ids.named_dirs = task_dirs_by_name(&task_dir).into();
+            let journal = std::fs::read_to_string(ids.state_path.join(JOURNAL)).unwrap_or_default();
+            let waited = lock(&inner).add_task(&cgroup, ids, &journal);
+            for (task, msg) in waited {
+                publish(&events, task, msg);
+            }
+        });
+        if let Err(e) = added.await {
+            tracing::warn!(error = %e, "following a task's Landlock denials failed");
         }
     }
 
@@ -231,7 +235,7 @@ impl Denials {
         g.tasks.retain(|_, t| t.task_id != task_id);
         g.domains.retain(|_, t| t.task_id != task_id);
         g.domain_count.remove(task_id);
-        g.seen.retain(|(t, _), _| t != task_id);
+        g.seen.retain(|(t, _)| t != task_id);
         g.reported.remove(task_id);
     }
 
@@ -370,13 +374,15 @@ impl Inner {
     /// Follow a task, with what its journal says; the denials of its domains that were
     /// waiting for it (see [`Unclaimed`]), to publish.
     fn add_task(&mut self, cgroup: &Path, ids: TaskIds, journal: &str) -> Vec<(TaskIds, String)> {
-        for line in journal.lines() {
+        // A second RecoverTask of a running task: the journal is what this reader did.
+        let followed = self.tasks.values().any(|t| t.task_id == ids.task_id);
+        for line in journal.lines().filter(|_| !followed) {
             match serde_json::from_str(line) {
                 Ok(Journal::Domain(d)) => {
                     self.claim(d, &ids, false);
                 }
                 Ok(Journal::Reported(key)) => {
-                    self.seen.insert((ids.task_id.clone(), key), 1);
+                    self.seen.insert((ids.task_id.clone(), key));
                     *self.reported.entry(ids.task_id.clone()).or_insert(0) += 1;
                 }
                 // A line cut short by a crash mid-write.
@@ -411,11 +417,10 @@ impl Inner {
     ) -> Vec<(TaskIds, String)> {
         match record {
             Record::Domain { domain, pid, .. } => {
-                let waiting = self
-                    .unnamed
-                    .remove(&domain)
-                    .map(|u| u.waiting)
-                    .unwrap_or_default();
+                let (waiting, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.unnamed)
+                    .into_iter()
+                    .partition(|a| a.domain == domain);
+                self.unnamed = rest;
                 let Some(cgroup) = cgroup_of(pid) else {
                     return Vec::new();
                 };
@@ -428,27 +433,30 @@ impl Inner {
                         .filter_map(|a| self.report(&task, a))
                         .collect();
                 }
-                let mut u = Unclaimed::new(cgroup);
-                u.waiting = waiting;
-                wait_in(&mut self.unclaimed, domain, u);
+                self.unclaimed
+                    .retain(|_, u| u.since.elapsed() < UNCLAIMED_FOR);
+                if self.unclaimed.len() < MAX_UNCLAIMED {
+                    let u = self
+                        .unclaimed
+                        .entry(domain)
+                        .or_insert(Unclaimed::new(cgroup));
+                    waiting.into_iter().for_each(|a| u.wait(a));
+                }
                 Vec::new()
             }
             Record::Access(a) => {
                 if let Some(task) = self.domains.get(&a.domain).cloned() {
                     return self.report(&task, &a).into_iter().collect();
                 }
-                let waiting = match self.unclaimed.get_mut(&a.domain) {
-                    Some(u) => u,
+                match self.unclaimed.get_mut(&a.domain) {
+                    Some(u) => u.wait(a),
                     None => {
-                        let u = Unclaimed::new(String::new());
-                        wait_in(&mut self.unnamed, a.domain, u);
-                        match self.unnamed.get_mut(&a.domain) {
-                            Some(u) => u,
-                            None => return Vec::new(),
+                        if self.unnamed.len() == MAX_UNNAMED {
+                            self.unnamed.pop_front();
                         }
+                        self.unnamed.push_back(a);
                     }
-                };
-                waiting.wait(a);
+                }
                 Vec::new()
             }
             Record::Other => Vec::new(),
@@ -458,6 +466,9 @@ impl Inner {
     /// Follow `domain` as `task`'s (journalled when `journal`), unless the task has
     /// [`MAX_DOMAINS_PER_TASK`] already.
     fn claim(&mut self, domain: u64, task: &TaskIds, journal: bool) -> bool {
+        if self.domains.contains_key(&domain) {
+            return true;
+        }
         let n = self.domain_count.entry(task.task_id.clone()).or_insert(0);
         if *n >= MAX_DOMAINS_PER_TASK {
             if *n == MAX_DOMAINS_PER_TASK {
@@ -476,17 +487,17 @@ impl Inner {
 
     /// The event text for `a` of `task`, unless it is a repeat or past the task's cap.
     fn report(&mut self, task: &TaskIds, a: &record::Access) -> Option<(TaskIds, String)> {
-        let key = (task.task_id.clone(), a.key());
-        let n = self.seen.entry(key).or_insert(0);
-        *n += 1;
-        if *n > 1 {
+        // Past the cap nothing is kept, whatever the task tries.
+        if self.reported.get(&task.task_id).copied().unwrap_or(0) > MAX_EVENTS_PER_TASK {
+            return None;
+        }
+        if !self.seen.insert((task.task_id.clone(), a.key())) {
             return None;
         }
         let count = self.reported.entry(task.task_id.clone()).or_insert(0);
         *count += 1;
         let msg = match *count {
-            // Resolved here, on the reader thread, not in StartTask.
-            c if c <= MAX_EVENTS_PER_TASK => a.message(&task_dirs_by_name(&task.task_dir)),
+            c if c <= MAX_EVENTS_PER_TASK => a.message(&task.named_dirs),
             c if c == MAX_EVENTS_PER_TASK + 1 => format!(
                 "more than {MAX_EVENTS_PER_TASK} distinct Landlock denials: the rest are not reported"
             ),
@@ -508,7 +519,7 @@ mod tests {
             alloc_id: "a".into(),
             task_name: n.into(),
             state_path: PathBuf::from("/nonexistent"),
-            task_dir: PathBuf::from("/nonexistent/task"),
+            named_dirs: Arc::from([]),
         }
     }
 
@@ -603,6 +614,43 @@ mod tests {
         let journal = fs::read_to_string(state.path().join(JOURNAL)).unwrap();
         let domains = journal.lines().filter(|l| l.contains("domain")).count();
         assert_eq!(domains, MAX_DOMAINS_PER_TASK);
+    }
+
+    /// What one task does cannot crowd the reader: a second RecoverTask of a running task
+    /// replays nothing (it would count every denial twice), a task past its cap keeps nothing
+    /// per new path, and a flood of denials of domains never named does not keep another
+    /// task's first denial from being reported.
+    #[test]
+    fn a_task_cannot_crowd_the_reader() {
+        let (task, state) = web();
+        let mut g = Inner::default();
+        g.add_task(Path::new(WEB), task.clone(), "");
+        g.handle(access("1f", "/etc/first"), cgroup_of);
+        assert_eq!(g.handle(domain("1f", 1), cgroup_of).len(), 1);
+        let journal = fs::read_to_string(state.path().join(JOURNAL)).unwrap();
+        g.add_task(Path::new(WEB), task, &journal);
+        assert_eq!(g.reported["web"], 1);
+        assert_eq!(g.domain_count["web"], 1);
+
+        for i in 0..(MAX_EVENTS_PER_TASK + 100) {
+            g.handle(access("1f", &format!("/p{i}")), cgroup_of);
+        }
+        assert_eq!(g.seen.len(), MAX_EVENTS_PER_TASK + 1);
+
+        for i in 0..(MAX_UNNAMED * 4) {
+            g.handle(access(&format!("{:x}", 0x5000 + i), "/x"), cgroup_of);
+        }
+        assert_eq!(g.unnamed.len(), MAX_UNNAMED);
+        let (other, _s) = web();
+        let other = TaskIds {
+            task_id: "api".into(),
+            ..other
+        };
+        let api = "/sys/fs/cgroup/unified/nomad.slice/a.api.scope";
+        g.add_task(Path::new(api), other, "");
+        g.handle(access("2a", "/etc/api"), cgroup_of);
+        let api_of = |_: i32| Some("/nomad.slice/a.api.scope".to_string());
+        assert_eq!(texts(g.handle(domain("2a", 7), api_of)).len(), 1);
     }
 
     /// What a plugin learnt of a task's domain before it was restarted is what the next one
