@@ -29,7 +29,7 @@ impl StatsTicks {
     /// The ticks of `interval` (started when no stream uses it yet). `changed()` resolves at
     /// each tick and fails once the ticker has stopped (shutdown).
     pub fn subscribe(&self, interval: Duration, shutdown: &Shutdown) -> watch::Receiver<Instant> {
-        let mut tickers = self.tickers.lock().expect("stats tickers lock");
+        let mut tickers = self.tickers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = tickers.get(&interval) {
             return tx.subscribe();
         }
@@ -42,7 +42,7 @@ impl StatsTicks {
     /// How many tickers run (for tests).
     #[cfg(test)]
     pub fn running(&self) -> usize {
-        self.tickers.lock().expect("stats tickers lock").len()
+        self.tickers.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -56,7 +56,7 @@ async fn run(tickers: Tickers, interval: Duration, shutdown: Shutdown) {
             at = ticker.tick() => at,
             () = &mut stop => break,
         };
-        let mut tickers = tickers.lock().expect("stats tickers lock");
+        let mut tickers = tickers.lock().unwrap_or_else(|p| p.into_inner());
         let Some(tx) = tickers.get(&interval) else {
             return;
         };
@@ -68,7 +68,7 @@ async fn run(tickers: Tickers, interval: Duration, shutdown: Shutdown) {
     }
     tickers
         .lock()
-        .expect("stats tickers lock")
+        .unwrap_or_else(|p| p.into_inner())
         .remove(&interval);
 }
 

@@ -281,8 +281,9 @@ impl super::Executor {
             }
             ExecMode::Tty { rows, cols } => {
                 let p = nix::pty::openpty(None, None).map_err(|e| spawn_err(e.into()))?;
-                // openpty does not set close-on-exec: without it another session's helper,
-                // spawned meanwhile, would inherit this terminal.
+                // openpty does not set close-on-exec. Helpers close every inherited descriptor
+                // when they start (`sys::close_inherited_fds`), which is the protection; this
+                // keeps the terminal from any other program the plugin execs meanwhile.
                 for fd in [&p.master, &p.slave] {
                     nix::fcntl::fcntl(
                         fd,

@@ -52,6 +52,7 @@ pub use cgroup::Resources;
 pub use exec::{ExecMode, ExecProcess, EXEC_MODE};
 #[allow(unused_imports)]
 pub use signal::{parse_signal, Signal, SignalError};
+pub(crate) use start::blocking;
 #[allow(unused_imports)]
 pub use state::{ExitStatus, RecoveryState};
 #[allow(unused_imports)]

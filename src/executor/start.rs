@@ -19,14 +19,23 @@ struct Prepared {
     oom_kills_before: Option<u64>,
 }
 
-/// Runs `f` on the blocking pool. A dropped caller does not stop `f`; what it returns is then
-/// dropped when it ends (a [`start_guard::StartGuard`] inside still undoes its start).
-async fn blocking<T: Send + 'static>(
+/// Runs `f` on the blocking pool (StartTask's filesystem work, here and in the driver). A
+/// dropped caller does not stop `f`; what it returns is then dropped when it ends (a
+/// [`start_guard::StartGuard`] inside still undoes its start).
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ExecError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ExecError::Internal(format!("a blocking step of StartTask failed: {e}")))
+}
+
+/// Undoes a half-done start (the guard's drop removes the cgroup and the state directory, or
+/// kills what was spawned) on the blocking pool, and returns why the start failed.
+async fn undo(guard: start_guard::StartGuard, why: ExecError) -> ExecError {
+    // The undo itself cannot fail to run: a panic in it is the only error here.
+    let _ = blocking(move || drop(guard)).await;
+    why
 }
 
 impl Executor {
@@ -63,13 +72,21 @@ impl Executor {
         // A FIFO open blocks until logmon reads: bounded, so StartTask cannot hang forever
         // (a thread still blocked after the timeout only drops the file when it returns).
         let spec2 = spec.clone();
-        let logs =
-            tokio::time::timeout(LOG_OPEN_TIMEOUT, blocking(move || spawn::open_logs(&spec2)))
-                .await
-                .map_err(|_| spawn::SpawnError::LogTimeout {
-                    path: spec.stdout_path.clone(),
-                    secs: LOG_OPEN_TIMEOUT.as_secs(),
-                })???;
+        let logs = async {
+            Ok::<_, ExecError>(
+                tokio::time::timeout(LOG_OPEN_TIMEOUT, blocking(move || spawn::open_logs(&spec2)))
+                    .await
+                    .map_err(|_| spawn::SpawnError::LogTimeout {
+                        path: spec.stdout_path.clone(),
+                        secs: LOG_OPEN_TIMEOUT.as_secs(),
+                    })???,
+            )
+        }
+        .await;
+        let logs = match logs {
+            Ok(logs) => logs,
+            Err(e) => return Err(undo(guard, e).await),
+        };
         // The guard goes along: should this future be dropped while the supervisor is being
         // spawned, the guard is dropped with the finished step's result and kills it.
         let server = self.forkserver.clone();
@@ -80,7 +97,10 @@ impl Executor {
             (guard, spawned)
         })
         .await?;
-        let (pid, pidfd, start_time) = spawned?;
+        let (pid, pidfd, start_time) = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => return Err(undo(guard, e).await),
+        };
         self.stop_forkserver_when_idle();
         let state = RecoveryState {
             version: state::STATE_VERSION,
@@ -96,7 +116,9 @@ impl Executor {
             spec,
         };
         // A failure here kills the task (the guard): never leave an untracked task running.
-        self.track(state.clone(), Some(pidfd), None)?;
+        if let Err(e) = self.track(state.clone(), Some(pidfd), None) {
+            return Err(undo(guard, e).await);
+        }
         guard.commit();
         Ok(state)
     }

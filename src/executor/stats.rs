@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -214,12 +213,6 @@ impl ReadBuf {
     fn filled(&self) -> &[u8] {
         &self.bytes[..self.filled]
     }
-
-    fn set(&mut self, data: &[u8]) {
-        self.bytes.clear();
-        self.bytes.extend_from_slice(data);
-        self.filled = data.len();
-    }
 }
 
 /// A small kernel-generated file (cgroup or `/proc`) kept open between samples and re-read from
@@ -246,14 +239,7 @@ impl StatFile {
                 Ok(f) => *self = StatFile::Open(f),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => *self = StatFile::Missing,
                 // Out of descriptors or similar: read it the slow way this time.
-                Err(_) => {
-                    let mut data = Vec::new();
-                    let ok = File::open(path)
-                        .and_then(|mut f| f.read_to_end(&mut data))
-                        .is_ok();
-                    buf.set(&data);
-                    return ok;
-                }
+                Err(_) => return File::open(path).and_then(|f| pread_all(&f, buf)).is_ok(),
             }
         }
         let StatFile::Open(f) = self else {

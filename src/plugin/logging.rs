@@ -295,14 +295,7 @@ impl Visit for JsonVisitor {
         self.put(field, v);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let mut text = value.to_string();
-        let mut source = value.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        self.put(field, Value::String(text));
+        self.put(field, Value::String(crate::errors::error_chain(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.put(field, Value::String(format!("{value:?}")));
